@@ -1,0 +1,25 @@
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build run test demo clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/dnsward ./cmd/dnsward
+	$(GO) build -trimpath -o bin/dnscrypt-testserver ./cmd/dnscrypt-testserver
+
+# Serves on 127.0.0.1:5353 and [::1]:5353 with the embedded default config.
+run: build
+	./bin/dnsward serve
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# The whole path with no internet: the test resolver over DNSCrypt, dnsward
+# in front of it, and a few dig answers.
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin

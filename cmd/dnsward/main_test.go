@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnsward/dnsward/testserver"
+	"github.com/miekg/dns"
+)
+
+// binary builds dnsward once per test run, so the tests drive the real
+// program: its flags, its signals and its exit codes.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dnsward")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("upstreams: [udp://127.0.0.1:5300]\n"), 0o600)
+	os.WriteFile(bad, []byte("upstreams:\n  - udp://127.0.0.1:5300\n  - sdns://nonsense\ncolour: blue\n"), 0o600)
+	tests := []struct {
+		args   []string
+		code   int
+		output []string
+	}{
+		{[]string{"check-config"}, 0, []string{"configuration OK"}},
+		{[]string{"check-config", "--config", good}, 0, []string{"configuration OK"}},
+		{[]string{"check-config", "--config", bad}, 1, []string{bad + ":4: colour: unknown key"}},
+		{[]string{"check-config", "--config", filepath.Join(dir, "missing.yaml")}, 1, []string{"missing.yaml", "no such file"}},
+		{[]string{"check-config", "--no-such-flag"}, 2, []string{"unknown flag"}},
+		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`, "check-config"}},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tt.args, &stdout, &stderr)
+		out := stdout.String() + stderr.String()
+		if code != tt.code {
+			t.Errorf("%v: exit %d, want %d\n%s", tt.args, code, tt.code, out)
+		}
+		for _, w := range tt.output {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+	}
+	// The second error in the bad file is reported after the first is fixed.
+	os.WriteFile(bad, []byte("upstreams:\n  - udp://127.0.0.1:5300\n  - sdns://nonsense\n"), 0o600)
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"check-config", "--config", bad}, &bytes.Buffer{}, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), bad+":3: upstreams.1:") {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
+}
+
+func TestServeAnswersAndStopsCleanly(t *testing.T) {
+	ts, err := testserver.Start(testserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	port := freePort(t)
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp, "--log-level", "debug")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitFor(t, lines, "msg=serving")
+	c := &dns.Client{Timeout: 2 * time.Second}
+	for _, want := range []string{"source=upstream", "source=cache"} {
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("query: %v %v", err, r)
+		}
+		waitFor(t, lines, want)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, lines, "msg=stopped")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
+	return port
+}
+
+func waitFor(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("program exited before logging %q", want)
+			}
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no log line with %q", want)
+		}
+	}
+}

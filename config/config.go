@@ -1,0 +1,225 @@
+// Package config loads dnsward's configuration from the embedded default,
+// a YAML file, DNSWARD_* environment variables and flags, and validates it.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dnsward/dnsward/packaging"
+	"github.com/dnsward/dnsward/upstream"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the whole configuration; keys are those of packaging/dnsward.yaml.
+type Config struct {
+	Listen          []string      `mapstructure:"listen"`
+	AllowClients    []string      `mapstructure:"allow_clients"`
+	Upstreams       []string      `mapstructure:"upstreams"`
+	UpstreamTimeout time.Duration `mapstructure:"upstream_timeout"`
+	QueryTimeout    time.Duration `mapstructure:"query_timeout"`
+	Cache           Cache         `mapstructure:"cache"`
+	Log             Log           `mapstructure:"log"`
+	User            string        `mapstructure:"user"`
+	StateDir        string        `mapstructure:"state_dir"`
+}
+
+// Cache is the cache section.
+type Cache struct {
+	Size           int           `mapstructure:"size"`
+	MinTTL         time.Duration `mapstructure:"min_ttl"`
+	MaxTTL         time.Duration `mapstructure:"max_ttl"`
+	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
+}
+
+// Log is the program log section.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Flags registers the flags that override configuration keys.
+func Flags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration `file` (default: the embedded configuration)")
+	fs.StringArray("listen", nil, "listen `address` host:port, UDP and TCP (repeatable)")
+	fs.StringArray("upstream", nil, "upstream `URL`: sdns://, udp://host:port or tcp://host:port (repeatable)")
+	fs.String("log-level", "", "program log `level`: debug, info, warn or error")
+	fs.String("log-format", "", "program log `format`: text or json")
+}
+
+// flagKeys maps flag names to the configuration keys they set.
+var flagKeys = map[string]string{
+	"listen":     "listen",
+	"upstream":   "upstreams",
+	"log-level":  "log.level",
+	"log-format": "log.format",
+}
+
+// Load reads the embedded default, then the file named by --config, the
+// environment and the flags, each overriding the one before, and validates
+// the result. Errors name the file and line where the file is at fault.
+func Load(fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(packaging.DefaultConfig)); err != nil {
+		return nil, fmt.Errorf("embedded config: %w", err)
+	}
+	file, _ := fs.GetString("config")
+	var doc *document
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if doc, err = parseDocument(file, data); err != nil {
+			return nil, err
+		}
+		if err := doc.checkKeys(); err != nil {
+			return nil, err
+		}
+		if err := v.MergeConfig(bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	v.SetEnvPrefix("DNSWARD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for name, key := range flagKeys {
+		if f := fs.Lookup(name); f != nil {
+			if err := v.BindPFlag(key, f); err != nil {
+				return nil, fmt.Errorf("flag --%s: %w", name, err)
+			}
+		}
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if problems := cfg.validate(); len(problems) > 0 {
+		return nil, doc.explain(problems)
+	}
+	return &cfg, nil
+}
+
+// problem is one invalid value, by its key path ("upstreams.1").
+type problem struct {
+	key string
+	err error
+}
+
+func (c *Config) validate() []problem {
+	var ps []problem
+	add := func(key string, err error) { ps = append(ps, problem{key, err}) }
+	if len(c.Listen) == 0 {
+		add("listen", fmt.Errorf("no listen address"))
+	}
+	for i, addr := range c.Listen {
+		if err := checkListen(addr); err != nil {
+			add(fmt.Sprintf("listen.%d", i), err)
+		}
+	}
+	if _, err := c.Clients(); err != nil {
+		for i, s := range c.AllowClients {
+			if _, err := parsePrefix(s); err != nil {
+				add(fmt.Sprintf("allow_clients.%d", i), err)
+			}
+		}
+	}
+	if len(c.Upstreams) == 0 {
+		add("upstreams", fmt.Errorf("no upstream"))
+	}
+	for i, raw := range c.Upstreams {
+		if _, err := upstream.Parse(raw, time.Second); err != nil {
+			add(fmt.Sprintf("upstreams.%d", i), err)
+		}
+	}
+	if c.UpstreamTimeout <= 0 {
+		add("upstream_timeout", fmt.Errorf("must be positive"))
+	}
+	if c.QueryTimeout < c.UpstreamTimeout {
+		add("query_timeout", fmt.Errorf("%v is shorter than upstream_timeout %v", c.QueryTimeout, c.UpstreamTimeout))
+	}
+	if c.Cache.Size < 1 {
+		add("cache.size", fmt.Errorf("must be at least 1"))
+	}
+	if c.Cache.MaxTTL < c.Cache.MinTTL {
+		add("cache.max_ttl", fmt.Errorf("%v is below min_ttl %v", c.Cache.MaxTTL, c.Cache.MinTTL))
+	}
+	if _, err := c.Log.level(); err != nil {
+		add("log.level", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
+	}
+	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
+		add("state_dir", fmt.Errorf("%q is not an absolute path", c.StateDir))
+	}
+	return ps
+}
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("listen address %q: host must be an IP address", addr)
+		}
+	}
+	if _, err := net.LookupPort("udp", port); err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	return nil
+}
+
+// parsePrefix accepts a CIDR or a lone address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if addr, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("client network %q: want a CIDR such as 192.168.0.0/16", s)
+	}
+	return p.Masked(), nil
+}
+
+// Clients is allow_clients parsed.
+func (c *Config) Clients() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.AllowClients))
+	for _, s := range c.AllowClients {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (l Log) level() (slog.Level, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.Level)); err != nil {
+		return lvl, fmt.Errorf("%q: want debug, info, warn or error", l.Level)
+	}
+	return lvl, nil
+}
+
+// Logger builds the program's own logger on w.
+func (l Log) Logger(w *os.File) *slog.Logger {
+	lvl, _ := l.level()
+	opts := &slog.HandlerOptions{Level: lvl}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

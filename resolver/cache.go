@@ -1,0 +1,198 @@
+package resolver
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// CacheConfig bounds the cache.
+type CacheConfig struct {
+	Size int
+	// MinTTL and MaxTTL clamp every cached record's TTL.
+	MinTTL, MaxTTL time.Duration
+	// NegativeMaxTTL caps how long NXDOMAIN and NODATA are remembered.
+	NegativeMaxTTL time.Duration
+}
+
+// Cache answers repeated questions from memory and coalesces identical
+// questions in flight into one upstream query.
+type Cache struct {
+	cfg     CacheConfig
+	entries *lru.Cache[cacheKey, *cacheEntry]
+	flight  singleflight.Group
+	Next    Stage
+
+	hits, misses atomic.Uint64
+}
+
+type cacheKey struct {
+	name          string
+	qtype, qclass uint16
+	do            bool
+}
+
+func (k cacheKey) String() string {
+	return k.name + "/" + strconv.Itoa(int(k.qtype)) + "/" + strconv.Itoa(int(k.qclass)) + "/" + strconv.FormatBool(k.do)
+}
+
+type cacheEntry struct {
+	msg      *dns.Msg // TTLs as stored, never mutated
+	stored   time.Time
+	expires  time.Time
+	upstream string
+}
+
+// fresh is what the coalesced upstream query hands every waiter.
+type fresh struct {
+	msg      *dns.Msg
+	source   string
+	upstream string
+}
+
+// NewCache builds a cache in front of next.
+func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
+	entries, err := lru.New[cacheKey, *cacheEntry](max(cfg.Size, 1))
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{cfg: cfg, entries: entries, Next: next}, nil
+}
+
+// Answer serves a live entry with its TTLs counted down, or asks the next
+// stage once for all identical questions in flight.
+func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
+	question := q.Question()
+	k := cacheKey{strings.ToLower(question.Name), question.Qtype, question.Qclass, q.DO()}
+	now := time.Now()
+	if e, ok := c.entries.Get(k); ok {
+		if m := e.aged(now); m != nil {
+			c.hits.Add(1)
+			q.Source, q.Upstream = "cache", e.upstream
+			return m, nil
+		}
+		c.entries.Remove(k)
+	}
+	c.misses.Add(1)
+	v, err, _ := c.flight.Do(k.String(), func() (any, error) {
+		// The first client may hang up; the others still want the answer.
+		leader := *q
+		m, err := c.Next.Answer(context.WithoutCancel(ctx), &leader)
+		if err != nil {
+			return nil, err
+		}
+		return fresh{c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := v.(fresh)
+	q.Source, q.Upstream = f.source, f.upstream
+	return f.msg.Copy(), nil
+}
+
+// Stats reports hits, misses and live entries.
+func (c *Cache) Stats() (hits, misses uint64, entries int) {
+	return c.hits.Load(), c.misses.Load(), c.entries.Len()
+}
+
+// store caches m if it may be, and returns what to answer with: the cached
+// form, whose TTLs are clamped, so the first answer agrees with later ones.
+func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *dns.Msg {
+	ttl, ok := c.ttl(m)
+	if !ok {
+		return m
+	}
+	stored := m.Copy()
+	stored.Extra = withoutOPT(stored.Extra)
+	for _, rr := range records(stored) {
+		h := rr.Header()
+		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
+	}
+	now := time.Now()
+	c.entries.Add(k, &cacheEntry{msg: stored, stored: now, expires: now.Add(ttl), upstream: upstream})
+	return stored
+}
+
+// ttl is how long m may be cached, or false when it must not be: positive
+// answers live as long as their shortest record, negative ones as the SOA
+// says (RFC 2308), both clamped.
+func (c *Cache) ttl(m *dns.Msg) (time.Duration, bool) {
+	if m.Truncated || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
+		return 0, false
+	}
+	var ttl time.Duration
+	if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 {
+		ttl = minTTL(m.Answer)
+	} else {
+		soa := findSOA(m.Ns)
+		if soa == nil {
+			return 0, false
+		}
+		ttl = min(time.Duration(min(soa.Hdr.Ttl, soa.Minttl))*time.Second, c.cfg.NegativeMaxTTL)
+	}
+	ttl = max(ttl, c.cfg.MinTTL)
+	if c.cfg.MaxTTL > 0 {
+		ttl = min(ttl, c.cfg.MaxTTL)
+	}
+	return ttl, ttl >= time.Second
+}
+
+// aged copies the entry with every TTL reduced by the seconds it has been
+// held, or returns nil once it has expired.
+func (e *cacheEntry) aged(now time.Time) *dns.Msg {
+	if !now.Before(e.expires) {
+		return nil
+	}
+	elapsed := uint32(now.Sub(e.stored) / time.Second)
+	left := uint32(e.expires.Sub(now) / time.Second)
+	m := e.msg.Copy()
+	for _, rr := range records(m) {
+		h := rr.Header()
+		h.Ttl = min(h.Ttl-min(h.Ttl, elapsed), max(left, 1))
+		if h.Ttl == 0 {
+			h.Ttl = 1
+		}
+	}
+	return m
+}
+
+func records(m *dns.Msg) []dns.RR {
+	out := make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra))
+	out = append(out, m.Answer...)
+	out = append(out, m.Ns...)
+	return append(out, m.Extra...)
+}
+
+func minTTL(rrs []dns.RR) time.Duration {
+	ttl := uint32(1<<31 - 1)
+	for _, rr := range rrs {
+		ttl = min(ttl, rr.Header().Ttl)
+	}
+	return time.Duration(ttl) * time.Second
+}
+
+func findSOA(rrs []dns.RR) *dns.SOA {
+	for _, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa
+		}
+	}
+	return nil
+}
+
+func withoutOPT(rrs []dns.RR) []dns.RR {
+	out := rrs[:0]
+	for _, rr := range rrs {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			out = append(out, rr)
+		}
+	}
+	return out
+}

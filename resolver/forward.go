@@ -1,0 +1,37 @@
+package resolver
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
+)
+
+// Forwarder is the last stage: it asks the upstream group.
+type Forwarder struct {
+	Upstreams *upstream.Group
+	// Timeout bounds the whole failover, after which the client gets SERVFAIL.
+	Timeout time.Duration
+}
+
+// Answer sends a fresh query upstream; the client's id, case and EDNS
+// options stay on this side.
+func (f *Forwarder) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
+	question := q.Question()
+	m := new(dns.Msg)
+	m.SetQuestion(strings.ToLower(question.Name), question.Qtype)
+	m.Question[0].Qclass = question.Qclass
+	m.CheckingDisabled = q.Req.CheckingDisabled
+	m.SetEdns0(upstream.EDNSSize, q.DO())
+	q.Source = "upstream"
+	r, up, err := f.Upstreams.Exchange(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	q.Upstream = up.String()
+	return r, nil
+}

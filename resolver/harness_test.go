@@ -1,0 +1,119 @@
+package resolver_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/dnsward/dnsward/resolver"
+	"github.com/dnsward/dnsward/testserver"
+	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
+)
+
+// env is dnsward on a random loopback port in front of real test resolvers.
+type env struct {
+	Addr     string // dnsward's host:port, UDP and TCP
+	Pipeline *resolver.Pipeline
+	Answered chan *resolver.Query
+}
+
+type envOptions struct {
+	upstreams []string
+	allowed   []string
+	cache     resolver.CacheConfig
+}
+
+func startTestServer(t *testing.T) *testserver.Server {
+	t.Helper()
+	ts, err := testserver.Start(testserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.Close() })
+	return ts
+}
+
+func startEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	var ups []upstream.Upstream
+	for _, raw := range o.upstreams {
+		u, err := upstream.Parse(raw, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, u)
+	}
+	if o.allowed == nil {
+		o.allowed = resolver.DefaultClients
+	}
+	var allowed []netip.Prefix
+	for _, s := range o.allowed {
+		allowed = append(allowed, netip.MustParsePrefix(s))
+	}
+	if o.cache.Size == 0 {
+		o.cache = resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour}
+	}
+	p, err := resolver.NewPipeline(resolver.Config{
+		Allowed: allowed, Upstreams: ups, Attempt: 500 * time.Millisecond, Timeout: 1500 * time.Millisecond,
+		Cache: o.cache,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := resolver.Listen([]string{"127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{Addr: ls.UDP[0].LocalAddr().String(), Pipeline: p, Answered: make(chan *resolver.Query, 1000)}
+	srv := &resolver.Server{
+		Pipeline: p,
+		Logger:   slog.New(slog.DiscardHandler),
+		Done: func(q *resolver.Query, _ *dns.Msg) {
+			select {
+			case e.Answered <- q:
+			default:
+			}
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ls) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return e
+}
+
+// ask sends one query over network ("udp" or "tcp") and fails the test on
+// a transport error.
+func (e *env) ask(t *testing.T, network, name string, qtype uint16, edns bool) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg).SetQuestion(name, qtype)
+	if edns {
+		m.SetEdns0(1232, false)
+	}
+	c := &dns.Client{Net: network, Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(m, e.Addr)
+	if err != nil {
+		t.Fatalf("%s %s over %s: %v", name, dns.TypeToString[qtype], network, err)
+	}
+	return r
+}
+
+// lastSource is where the most recent answered query came from.
+func (e *env) lastSource(t *testing.T) *resolver.Query {
+	t.Helper()
+	select {
+	case q := <-e.Answered:
+		return q
+	case <-time.After(5 * time.Second):
+		t.Fatal("no query answered")
+		return nil
+	}
+}

@@ -1,0 +1,47 @@
+// Package resolver answers LAN clients: listeners, the per-query pipeline
+// (access control, local answers, blocklist, cache, upstream) and the cache.
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Query is one client question travelling down the pipeline; stages record
+// on it where its answer came from, for the query log.
+type Query struct {
+	Req    *dns.Msg
+	Client netip.AddrPort
+	Proto  string // "udp" or "tcp"
+	Start  time.Time
+
+	Source    string // "cache", "upstream", "blocked", "local", "refused"
+	Upstream  string
+	BlockList string
+	BlockRule string
+}
+
+// Question is the query's only question; the server rejects others.
+func (q *Query) Question() dns.Question { return q.Req.Question[0] }
+
+// DO reports whether the client asked for DNSSEC records.
+func (q *Query) DO() bool {
+	opt := q.Req.IsEdns0()
+	return opt != nil && opt.Do()
+}
+
+// Stage is one step of the pipeline. It returns the answer, or passes the
+// query to the next stage it holds.
+type Stage interface {
+	Answer(ctx context.Context, q *Query) (*dns.Msg, error)
+}
+
+// reply starts a response to q with the given rcode.
+func reply(q *Query, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(q.Req, rcode)
+	return m
+}

@@ -1,0 +1,278 @@
+package resolver_test
+
+import (
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dnsward/dnsward/testserver"
+	"github.com/miekg/dns"
+)
+
+func TestForwardThroughDNSCrypt(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
+	tests := []struct {
+		name   string
+		qtype  uint16
+		rcode  int
+		answer []string
+	}{
+		{"example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}},
+		{"Example.TEST.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:db8::1"}},
+		{"www.example.test.", dns.TypeA, dns.RcodeSuccess, []string{"web.example.test.", "example.test.", "192.0.2.1"}},
+		{"two.example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1", "192.0.2.2"}},
+		{"nosuch.example.test.", dns.TypeA, dns.RcodeNameError, nil},
+		{"example.test.", dns.TypeMX, dns.RcodeSuccess, nil},
+	}
+	for _, tt := range tests {
+		for _, network := range []string{"udp", "tcp"} {
+			t.Run(tt.name+dns.TypeToString[tt.qtype]+network, func(t *testing.T) {
+				r := e.ask(t, network, tt.name, tt.qtype, true)
+				if r.Rcode != tt.rcode {
+					t.Fatalf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+				}
+				if r.Question[0].Name != tt.name {
+					t.Errorf("question echoed as %q, want %q", r.Question[0].Name, tt.name)
+				}
+				if !r.RecursionAvailable || r.IsEdns0() == nil {
+					t.Errorf("RA %v, EDNS %v: want both", r.RecursionAvailable, r.IsEdns0() != nil)
+				}
+				if got := rdata(r.Answer); strings.Join(got, " ") != strings.Join(tt.answer, " ") {
+					t.Errorf("answer %v, want %v", got, tt.answer)
+				}
+			})
+		}
+	}
+	q := e.lastSource(t)
+	if q.Source != "upstream" || !strings.HasPrefix(q.Upstream, "dnscrypt://") {
+		t.Errorf("first answer from %s %s, want upstream dnscrypt://", q.Source, q.Upstream)
+	}
+}
+
+func rdata(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String()))
+	}
+	return out
+}
+
+func TestCacheCountsTTLDown(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
+	first := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+	time.Sleep(1100 * time.Millisecond)
+	second := e.ask(t, "udp", "MAIL.example.test.", dns.TypeA, false)
+	if n := ts.Queries("mail.example.test."); n != 1 {
+		t.Fatalf("upstream saw %d queries, want 1", n)
+	}
+	if len(second.Answer) != 1 || second.Answer[0].Header().Ttl >= first.Answer[0].Header().Ttl {
+		t.Fatalf("cached TTL %v not below first %v", second.Answer, first.Answer)
+	}
+	if second.Question[0].Name != "MAIL.example.test." {
+		t.Errorf("question echoed as %q", second.Question[0].Name)
+	}
+	e.lastSource(t)
+	if q := e.lastSource(t); q.Source != "cache" {
+		t.Errorf("second answer from %q, want cache", q.Source)
+	}
+	if hits, misses, _ := e.Pipeline.Cache.Stats(); hits != 1 || misses != 1 {
+		t.Errorf("hits %d misses %d, want 1 and 1", hits, misses)
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}})
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"gone.example.test.", dns.TypeA, dns.RcodeNameError},
+		{"mail.example.test.", dns.TypeTXT, dns.RcodeSuccess},
+	} {
+		for range 3 {
+			r := e.ask(t, "udp", tt.name, tt.qtype, false)
+			if r.Rcode != tt.rcode || len(r.Answer) != 0 {
+				t.Fatalf("%s: rcode %s with %d answers", tt.name, dns.RcodeToString[r.Rcode], len(r.Answer))
+			}
+			if len(r.Ns) != 1 || r.Ns[0].Header().Ttl > testserver.SOAMinimum {
+				t.Fatalf("%s: authority %v, want the SOA with TTL <= %d", tt.name, r.Ns, testserver.SOAMinimum)
+			}
+		}
+		if n := ts.Queries(tt.name); n != 1 {
+			t.Errorf("%s: upstream saw %d queries, want 1", tt.name, n)
+		}
+	}
+}
+
+func TestServfailIsNotCached(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}})
+	ts.SetSilent(true)
+	if r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false); r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	ts.SetSilent(false)
+	if r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after recovery rcode %s, want NOERROR", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
+	udp := e.ask(t, "udp", testserver.BigName, dns.TypeTXT, false)
+	if !udp.Truncated {
+		t.Fatalf("UDP answer of %d records not truncated", len(udp.Answer))
+	}
+	udp.Compress = true
+	if n := udp.Len(); n > dns.MinMsgSize {
+		t.Fatalf("UDP answer is %d bytes, over %d", n, dns.MinMsgSize)
+	}
+	tcp := e.ask(t, "tcp", testserver.BigName, dns.TypeTXT, false)
+	if tcp.Truncated || len(tcp.Answer) != 12 {
+		t.Fatalf("TCP answer: truncated %v with %d records, want 12 whole", tcp.Truncated, len(tcp.Answer))
+	}
+}
+
+func TestFailover(t *testing.T) {
+	dead := startTestServer(t)
+	alive := startTestServer(t)
+	dead.SetSilent(true)
+	e := startEnv(t, envOptions{upstreams: []string{dead.Stamp, alive.Stamp}})
+	start := time.Now()
+	r := e.ask(t, "udp", "example.test.", dns.TypeA, false)
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("failover took %v", took)
+	}
+	if q := e.lastSource(t); q.Upstream == "" || !strings.Contains(q.Upstream, alive.CryptAddr) {
+		t.Errorf("answered by %q, want %s", q.Upstream, alive.CryptAddr)
+	}
+	// The dead upstream is now ranked last: the next query goes straight
+	// to the live one.
+	e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+	if n := dead.Queries("mail.example.test."); n != 0 {
+		t.Errorf("dead upstream asked %d times after failing", n)
+	}
+}
+
+func TestAllUpstreamsDownGiveServfail(t *testing.T) {
+	a, b := startTestServer(t), startTestServer(t)
+	a.SetSilent(true)
+	b.SetSilent(true)
+	e := startEnv(t, envOptions{upstreams: []string{a.PlainUDP(), b.Stamp}})
+	r := e.ask(t, "udp", "example.test.", dns.TypeA, false)
+	if r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	ts := startTestServer(t)
+	ts.SetDelay(300 * time.Millisecond)
+	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
+	const clients = 40
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+			if len(r.Answer) != 1 {
+				t.Errorf("answer %v", r.Answer)
+			}
+		})
+	}
+	wg.Wait()
+	if n := ts.Queries("mail.example.test."); n != 1 {
+		t.Fatalf("%d concurrent queries cost %d upstream queries, want 1", clients, n)
+	}
+}
+
+func TestAccessControl(t *testing.T) {
+	ts := startTestServer(t)
+	for _, tt := range []struct {
+		allowed []string
+		rcode   int
+	}{
+		{[]string{"10.0.0.0/8", "192.168.0.0/16"}, dns.RcodeRefused},
+		{[]string{"127.0.0.1/32"}, dns.RcodeSuccess},
+	} {
+		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, allowed: tt.allowed})
+		r := e.ask(t, "udp", "example.test.", dns.TypeA, false)
+		if r.Rcode != tt.rcode {
+			t.Errorf("allowed %v: rcode %s, want %s", tt.allowed, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+		}
+	}
+	if n := ts.Queries("example.test."); n != 1 {
+		t.Errorf("refused client's query reached upstream: %d queries", n)
+	}
+}
+
+func TestMalformedPacketsDoNotDisturbOthers(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}})
+	conn, err := net.Dial("udp", e.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	twoQuestions := new(dns.Msg).SetQuestion("example.test.", dns.TypeA)
+	twoQuestions.Question = append(twoQuestions.Question, twoQuestions.Question[0])
+	packed, _ := twoQuestions.Pack()
+	for _, junk := range [][]byte{{0x00}, []byte("not dns at all, just bytes"), packed, make([]byte, 600)} {
+		if _, err := conn.Write(junk); err != nil {
+			t.Fatal(err)
+		}
+		r := e.ask(t, "udp", "example.test.", dns.TypeA, false)
+		if r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("after junk %q: rcode %s", junk, dns.RcodeToString[r.Rcode])
+		}
+	}
+	// Each malformed message is dropped or refused with an error rcode;
+	// none is answered as if it were a query.
+	var rcodes []string
+	buf := make([]byte, 512)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			break
+		}
+		var r dns.Msg
+		if err := r.Unpack(buf[:n]); err != nil {
+			t.Fatalf("unparsable reply to junk: %v", err)
+		}
+		rcodes = append(rcodes, dns.RcodeToString[r.Rcode])
+	}
+	if !slices.Contains(rcodes, "FORMERR") || slices.Contains(rcodes, "NOERROR") {
+		t.Fatalf("replies to junk: %v, want FORMERR among them and no NOERROR", rcodes)
+	}
+}
+
+func TestDig(t *testing.T) {
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		t.Skip("dig not installed")
+	}
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
+	host, port, _ := net.SplitHostPort(e.Addr)
+	for _, proto := range []string{"+notcp", "+tcp"} {
+		out, err := exec.Command(dig, "@"+host, "-p", port, proto, "+short", "www.example.test", "A").CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig %s: %v\n%s", proto, err, out)
+		}
+		if got := strings.Fields(string(out)); len(got) != 3 || got[2] != "192.0.2.1" {
+			t.Errorf("dig %s: %q", proto, out)
+		}
+	}
+}

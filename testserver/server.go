@@ -1,0 +1,234 @@
+package testserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ameshkov/dnscrypt/v2"
+	"github.com/miekg/dns"
+)
+
+// Server answers the synthetic zone over plain UDP/TCP and over DNSCrypt
+// UDP/TCP, each pair sharing one loopback port.
+type Server struct {
+	// PlainAddr is the host:port of the plain DNS listeners.
+	PlainAddr string
+	// CryptAddr is the host:port of the DNSCrypt listeners.
+	CryptAddr string
+	// Stamp is the sdns:// stamp of the DNSCrypt listeners.
+	Stamp string
+
+	delay  atomic.Int64
+	silent atomic.Bool
+
+	mu     sync.Mutex
+	counts map[string]int
+
+	plain []*dns.Server
+	crypt *dnscrypt.Server
+	wg    sync.WaitGroup
+}
+
+// Options tune a Server; the zero value listens on random loopback ports.
+type Options struct {
+	// PlainAddr and CryptAddr default to 127.0.0.1:0.
+	PlainAddr, CryptAddr string
+	// Delay is added before every answer, modelling a distant resolver.
+	Delay time.Duration
+	// Logger receives the DNSCrypt library's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Start binds and serves until Close.
+func Start(opts Options) (*Server, error) {
+	s := &Server{counts: map[string]int{}}
+	s.delay.Store(int64(opts.Delay))
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := s.startPlain(or(opts.PlainAddr, "127.0.0.1:0")); err != nil {
+		return nil, err
+	}
+	if err := s.startCrypt(or(opts.CryptAddr, "127.0.0.1:0"), logger); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// listenPair binds UDP and TCP on the same port, retrying when a random
+// port is free for UDP but taken for TCP.
+func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
+	var lastErr error
+	for range 10 {
+		uaddr, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		pc, err := net.ListenUDP("udp", uaddr)
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		lastErr = err
+		if uaddr.Port != 0 {
+			break
+		}
+	}
+	return nil, nil, fmt.Errorf("testserver: listen %s: %w", addr, lastErr)
+}
+
+func (s *Server) startPlain(addr string) error {
+	pc, l, err := listenPair(addr)
+	if err != nil {
+		return err
+	}
+	s.PlainAddr = pc.LocalAddr().String()
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if m := s.respond(r); m != nil {
+			if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+				m.Truncate(udpSize(r))
+			}
+			_ = w.WriteMsg(m)
+		}
+	})
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: l, Handler: handler}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		s.plain = append(s.plain, srv)
+		s.wg.Go(func() { _ = srv.ActivateAndServe() })
+		<-started
+	}
+	return nil
+}
+
+func udpSize(r *dns.Msg) int {
+	if opt := r.IsEdns0(); opt != nil && opt.UDPSize() > dns.MinMsgSize {
+		return int(opt.UDPSize())
+	}
+	return dns.MinMsgSize
+}
+
+func (s *Server) startCrypt(addr string, logger *slog.Logger) error {
+	rc, err := dnscrypt.GenerateResolverConfig("dnsward.test", nil)
+	if err != nil {
+		return fmt.Errorf("testserver: dnscrypt config: %w", err)
+	}
+	cert, err := rc.CreateCert()
+	if err != nil {
+		return fmt.Errorf("testserver: dnscrypt cert: %w", err)
+	}
+	pc, l, err := listenPair(addr)
+	if err != nil {
+		return err
+	}
+	s.CryptAddr = pc.LocalAddr().String()
+	stamp, err := rc.CreateStamp(s.CryptAddr)
+	if err != nil {
+		pc.Close()
+		l.Close()
+		return fmt.Errorf("testserver: dnscrypt stamp: %w", err)
+	}
+	s.Stamp = stamp.String()
+	s.crypt = &dnscrypt.Server{
+		ProviderName: rc.ProviderName,
+		ResolverCert: cert,
+		Handler:      cryptHandler{s},
+		Logger:       logger,
+	}
+	s.wg.Go(func() { _ = s.crypt.ServeUDP(pc) })
+	s.wg.Go(func() { _ = s.crypt.ServeTCP(l) })
+	return waitReady(s.CryptAddr, rc.ProviderName)
+}
+
+// waitReady asks for the certificate until the DNSCrypt listener answers,
+// because ServeUDP registers its socket asynchronously.
+func waitReady(addr, provider string) error {
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	m := new(dns.Msg).SetQuestion(dns.Fqdn(provider), dns.TypeTXT)
+	var err error
+	for range 50 {
+		if _, _, err = c.Exchange(m, addr); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("testserver: dnscrypt listener %s not ready: %w", addr, err)
+}
+
+type cryptHandler struct{ s *Server }
+
+// ServeDNS answers a decrypted query; the library truncates for UDP.
+func (h cryptHandler) ServeDNS(rw dnscrypt.ResponseWriter, r *dns.Msg) error {
+	m := h.s.respond(r)
+	if m == nil {
+		return nil
+	}
+	return rw.WriteMsg(m)
+}
+
+// respond counts the query and builds its answer, or nil while silenced.
+func (s *Server) respond(r *dns.Msg) *dns.Msg {
+	if len(r.Question) > 0 {
+		s.mu.Lock()
+		s.counts[strings.ToLower(r.Question[0].Name)]++
+		s.mu.Unlock()
+	}
+	if s.silent.Load() {
+		return nil
+	}
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	return answer(r)
+}
+
+// Queries reports how many queries for name reached the server.
+func (s *Server) Queries(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[strings.ToLower(dns.Fqdn(name))]
+}
+
+// SetSilent makes the server read queries and never answer, like a
+// resolver that stopped responding.
+func (s *Server) SetSilent(silent bool) { s.silent.Store(silent) }
+
+// SetDelay changes the delay added before every answer.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// Close stops every listener and waits for the serve loops to return.
+func (s *Server) Close() error {
+	var errs []error
+	for _, srv := range s.plain {
+		errs = append(errs, srv.Shutdown())
+	}
+	if s.crypt != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.crypt.Shutdown(ctx))
+		cancel()
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// PlainUDP is the plain listener as an upstream URL.
+func (s *Server) PlainUDP() string { return "udp://" + s.PlainAddr }

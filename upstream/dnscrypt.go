@@ -1,0 +1,154 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ameshkov/dnscrypt/v2"
+	"github.com/ameshkov/dnsstamps"
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// certRecheck is how often the certificate is fetched again even while it
+// is valid, so a resolver's key rotation is followed before the old
+// certificate lapses.
+const certRecheck = 30 * time.Minute
+
+// certMargin is how long before expiry a certificate stops being used.
+const certMargin = time.Hour
+
+// DNSCrypt is a DNSCrypt v2 resolver given by an sdns:// stamp.
+type DNSCrypt struct {
+	stamp   dnsstamps.ServerStamp
+	raw     string
+	timeout time.Duration
+
+	fetch   singleflight.Group
+	mu      sync.Mutex
+	info    *dnscrypt.ResolverInfo
+	fetched time.Time
+}
+
+// NewDNSCrypt parses an sdns:// stamp; the certificate is fetched on first use
+// so that start-up never waits on the network.
+func NewDNSCrypt(stamp string, timeout time.Duration) (*DNSCrypt, error) {
+	s, err := dnsstamps.NewServerStampFromString(stamp)
+	if err != nil {
+		return nil, fmt.Errorf("upstream stamp %q: %w", stamp, err)
+	}
+	if s.Proto != dnsstamps.StampProtoTypeDNSCrypt {
+		return nil, fmt.Errorf("upstream stamp %q: protocol %s, want DNSCrypt", stamp, s.Proto.String())
+	}
+	if _, _, err := net.SplitHostPort(s.ServerAddrStr); err != nil {
+		s.ServerAddrStr = net.JoinHostPort(s.ServerAddrStr, "443")
+	}
+	return &DNSCrypt{stamp: s, raw: stamp, timeout: timeout}, nil
+}
+
+// String names the resolver by provider and address; the stamp is too long
+// for a log line.
+func (d *DNSCrypt) String() string {
+	return "dnscrypt://" + d.stamp.ProviderName + "@" + d.stamp.ServerAddrStr
+}
+
+// Exchange encrypts m, asks over UDP and retries over TCP when the answer
+// is truncated.
+func (d *DNSCrypt) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	info, err := d.resolverInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.ask(ctx, "udp", m, info)
+	if err == nil && r.Truncated {
+		r, err = d.ask(ctx, "tcp", m, info)
+	}
+	if errors.As(err, new(dnscrypt.Error)) {
+		// An undecryptable answer may mean the resolver rotated its key;
+		// make the next query fetch the certificate again.
+		d.forget(info)
+	}
+	return r, err
+}
+
+func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dnscrypt.ResolverInfo) (*dns.Msg, error) {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, network, d.stamp.ServerAddrStr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c := &dnscrypt.Client{Net: network, UDPSize: dns.DefaultMsgSize}
+	r, err := c.ExchangeConn(conn, m, info)
+	if err == nil {
+		err = check(m, r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s over %s: %w", d, network, err)
+	}
+	return r, nil
+}
+
+// resolverInfo returns the current certificate, fetching it when missing,
+// close to expiry or due for a rotation check. Concurrent queries share one
+// fetch and each waits only as long as its own context allows.
+func (d *DNSCrypt) resolverInfo(ctx context.Context) (*dnscrypt.ResolverInfo, error) {
+	d.mu.Lock()
+	info, fetched := d.info, d.fetched
+	d.mu.Unlock()
+	now := time.Now()
+	if info != nil && now.Sub(fetched) < certRecheck && now.Add(certMargin).Before(notAfter(info)) {
+		return info, nil
+	}
+	ch := d.fetch.DoChan("", func() (any, error) { return d.fetchCert(info) })
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*dnscrypt.ResolverInfo), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: fetching certificate: %w", d, ctx.Err())
+	}
+}
+
+func (d *DNSCrypt) fetchCert(old *dnscrypt.ResolverInfo) (*dnscrypt.ResolverInfo, error) {
+	c := &dnscrypt.Client{Net: "udp", Timeout: d.timeout}
+	info, err := c.DialStamp(d.stamp)
+	if err != nil {
+		if old != nil && time.Now().Before(notAfter(old)) {
+			// The old certificate is still valid: keep answering with it
+			// and try the refresh again a minute from now.
+			d.mu.Lock()
+			d.fetched = time.Now().Add(time.Minute - certRecheck)
+			d.mu.Unlock()
+			return old, nil
+		}
+		return nil, fmt.Errorf("%s: fetching certificate: %w", d, err)
+	}
+	d.mu.Lock()
+	d.info, d.fetched = info, time.Now()
+	d.mu.Unlock()
+	return info, nil
+}
+
+func notAfter(info *dnscrypt.ResolverInfo) time.Time {
+	return time.Unix(int64(info.ResolverCert.NotAfter), 0)
+}
+
+func (d *DNSCrypt) forget(info *dnscrypt.ResolverInfo) {
+	d.mu.Lock()
+	if d.info == info {
+		d.info = nil
+	}
+	d.mu.Unlock()
+}

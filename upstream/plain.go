@@ -1,0 +1,47 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/miekg/dns"
+)
+
+// Plain is an unencrypted DNS resolver, for local forwarding and tests.
+type Plain struct {
+	// Addr is host:port.
+	Addr string
+	// TCPOnly skips UDP.
+	TCPOnly bool
+}
+
+// Exchange asks over UDP and retries over TCP when the answer is truncated.
+func (p *Plain) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	if !p.TCPOnly {
+		r, err := p.ask(ctx, "udp", m)
+		if err != nil || !r.Truncated {
+			return r, err
+		}
+	}
+	return p.ask(ctx, "tcp", m)
+}
+
+func (p *Plain) ask(ctx context.Context, network string, m *dns.Msg) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, UDPSize: EDNSSize}
+	r, _, err := c.ExchangeContext(ctx, m, p.Addr)
+	if err == nil {
+		err = check(m, r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s over %s: %w", p, network, err)
+	}
+	return r, nil
+}
+
+// String is the upstream URL.
+func (p *Plain) String() string {
+	if p.TCPOnly {
+		return "tcp://" + p.Addr
+	}
+	return "udp://" + p.Addr
+}

@@ -1,0 +1,70 @@
+// Package upstream sends queries to DNSCrypt and plain DNS resolvers and
+// fails over between them.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Upstream is one resolver that answers queries.
+type Upstream interface {
+	// Exchange sends m and returns the response that matches it.
+	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
+	// String names the upstream in logs and query-log records.
+	String() string
+}
+
+// EDNSSize is the UDP payload size advertised upstream (the DNS flag day
+// 2020 value, which avoids IP fragmentation).
+const EDNSSize = 1232
+
+// ErrMismatch is returned for a response that does not answer the query.
+var ErrMismatch = errors.New("response does not match the query")
+
+// Parse builds an Upstream from a URL: sdns://…, udp://host:port or
+// tcp://host:port; timeout bounds the DNSCrypt certificate fetch.
+func Parse(raw string, timeout time.Duration) (Upstream, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, fmt.Errorf("upstream %q: want sdns://, udp:// or tcp://", raw)
+	}
+	switch scheme {
+	case "sdns":
+		return NewDNSCrypt(raw, timeout)
+	case "udp", "tcp":
+		u, err := url.Parse(raw)
+		if err != nil || u.Path != "" || u.Host != rest {
+			return nil, fmt.Errorf("upstream %q: want %s://host:port", raw, scheme)
+		}
+		if _, _, err := net.SplitHostPort(u.Host); err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", raw, err)
+		}
+		return &Plain{Addr: u.Host, TCPOnly: scheme == "tcp"}, nil
+	default:
+		return nil, fmt.Errorf("upstream %q: unknown scheme %q, want sdns, udp or tcp", raw, scheme)
+	}
+}
+
+// check rejects a response whose id or question differs from the query's,
+// so a stray or spoofed packet is never cached.
+func check(q, r *dns.Msg) error {
+	if r.Id != q.Id {
+		return fmt.Errorf("%w: id %d, want %d", ErrMismatch, r.Id, q.Id)
+	}
+	if len(r.Question) != 1 || len(q.Question) != 1 {
+		return fmt.Errorf("%w: %d questions", ErrMismatch, len(r.Question))
+	}
+	a, b := r.Question[0], q.Question[0]
+	if a.Qtype != b.Qtype || a.Qclass != b.Qclass || !strings.EqualFold(a.Name, b.Name) {
+		return fmt.Errorf("%w: question %s, want %s", ErrMismatch, a.String(), b.String())
+	}
+	return nil
+}
