@@ -1,0 +1,155 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsward/dnsward/testserver"
+	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
+)
+
+func TestParse(t *testing.T) {
+	ts := startServer(t)
+	tests := []struct {
+		raw, want, err string
+	}{
+		{"udp://127.0.0.1:53", "udp://127.0.0.1:53", ""},
+		{"tcp://[::1]:5300", "tcp://[::1]:5300", ""},
+		{ts.Stamp, "dnscrypt://2.dnscrypt-cert.dnsward.test@" + ts.CryptAddr, ""},
+		{"127.0.0.1:53", "", "want sdns://, udp:// or tcp://"},
+		{"udp://127.0.0.1", "", "missing port"},
+		{"udp://127.0.0.1:53/path", "", "want udp://host:port"},
+		{"https://dns.example/dns-query", "", `unknown scheme "https"`},
+		{"sdns://AQ", "", "upstream stamp"},
+		// A DNS-over-HTTPS stamp parses but is not DNSCrypt.
+		{"sdns://AgcAAAAAAAAABzEuMC4wLjEAEmRucy5jbG91ZGZsYXJlLmNvbQovZG5zLXF1ZXJ5", "", "want DNSCrypt"},
+	}
+	for _, tt := range tests {
+		u, err := upstream.Parse(tt.raw, time.Second)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("Parse(%q) error %v, want %q", tt.raw, err, tt.err)
+		case tt.err == "" && err != nil:
+			t.Errorf("Parse(%q): %v", tt.raw, err)
+		case tt.err == "" && u.String() != tt.want:
+			t.Errorf("Parse(%q) = %s, want %s", tt.raw, u, tt.want)
+		}
+	}
+}
+
+func startServer(t *testing.T) *testserver.Server {
+	t.Helper()
+	ts, err := testserver.Start(testserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.Close() })
+	return ts
+}
+
+func query(name string, qtype uint16) *dns.Msg {
+	m := new(dns.Msg).SetQuestion(name, qtype)
+	m.SetEdns0(upstream.EDNSSize, false)
+	return m
+}
+
+func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
+	ts := startServer(t)
+	for _, raw := range []string{ts.Stamp, ts.PlainUDP(), "tcp://" + ts.PlainAddr} {
+		u, err := upstream.Parse(raw, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := u.Exchange(ctx, query(testserver.BigName, dns.TypeTXT))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if r.Truncated || len(r.Answer) != 12 {
+			t.Errorf("%s: truncated %v, %d records; want all 12", u, r.Truncated, len(r.Answer))
+		}
+	}
+}
+
+func TestExchangeHonoursContext(t *testing.T) {
+	ts := startServer(t)
+	ts.SetSilent(true)
+	for _, raw := range []string{ts.Stamp, ts.PlainUDP()} {
+		u, _ := upstream.Parse(raw, time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := u.Exchange(ctx, query("example.test.", dns.TypeA))
+		cancel()
+		if err == nil {
+			t.Errorf("%s: a silent server answered", u)
+		}
+	}
+}
+
+// TestMismatchedResponseRejected points a plain upstream at a server that
+// answers with the wrong id or question: nothing it says may be used.
+func TestMismatchedResponseRejected(t *testing.T) {
+	for _, tamper := range []func(*dns.Msg){
+		func(m *dns.Msg) { m.Id++ },
+		func(m *dns.Msg) { m.Question[0].Name = "other.test." },
+		func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA },
+	} {
+		addr := tamperingServer(t, tamper)
+		u := &upstream.Plain{Addr: addr, TCPOnly: true}
+		_, err := u.Exchange(context.Background(), query("example.test.", dns.TypeA))
+		// miekg/dns catches a wrong id itself; the rest is ours to catch.
+		if !errors.Is(err, upstream.ErrMismatch) && !errors.Is(err, dns.ErrId) {
+			t.Errorf("error %v, want a mismatch", err)
+		}
+	}
+}
+
+func tamperingServer(t *testing.T, tamper func(*dns.Msg)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{Listener: l, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		tamper(m)
+		_ = w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return l.Addr().String()
+}
+
+func TestGroupPrefersHealthyAndFast(t *testing.T) {
+	slow, fast, dead := startServer(t), startServer(t), startServer(t)
+	slow.SetDelay(50 * time.Millisecond)
+	dead.SetSilent(true)
+	var ups []upstream.Upstream
+	for _, s := range []*testserver.Server{dead, slow, fast} {
+		u, _ := upstream.Parse(s.PlainUDP(), time.Second)
+		ups = append(ups, u)
+	}
+	g := upstream.NewGroup(ups, 300*time.Millisecond)
+	// Every upstream gets measured once, then the fast one takes the load.
+	for range 10 {
+		r, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA))
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("exchange: %v", err)
+		}
+	}
+	if n := fast.Queries("example.test."); n < 8 {
+		t.Errorf("fast upstream got %d of 10 queries (slow %d, dead %d)", n, slow.Queries("example.test."), dead.Queries("example.test."))
+	}
+	if n := dead.Queries("example.test."); n != 1 {
+		t.Errorf("dead upstream tried %d times, want once before backing off", n)
+	}
+	st := g.Status()
+	if !st[0].Down || st[0].Failures != 1 || st[2].Down {
+		t.Errorf("status %+v", st)
+	}
+}
