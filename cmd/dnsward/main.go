@@ -41,7 +41,13 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "--version" || args[0] == "-V"):
+		name, args = "version", args[1:]
+	case len(args) > 0 && (args[0] == "help" || args[0] == "--help" || args[0] == "-h"):
+		usage(stdout)
+		return 0
+	case len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-':
 		name, args = args[0], args[1:]
 	}
 	for _, c := range commands() {
@@ -58,11 +64,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "dnsward: unknown command %q\n\nCommands:\n", name)
-	for _, c := range commands() {
-		fmt.Fprintf(stderr, "  %-14s %s\n", c.name, c.summary)
-	}
+	fmt.Fprintf(stderr, "dnsward: unknown command %q\n\n", name)
+	usage(stderr)
 	return 2
+}
+
+// usage lists the commands; each command's --help lists its flags.
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Usage: dnsward [command] [flags]\n\n"+
+		"dnsward is a LAN DNS resolver: it answers clients over UDP and TCP, caches,\n"+
+		"blocks listed domains, forwards over DNSCrypt and logs every query and answer.\n\n"+
+		"Commands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'dnsward COMMAND --help' for a command's flags.\n")
 }
 
 // flagSet makes a subcommand's flag set that reports errors on stderr.
