@@ -2,19 +2,42 @@ package resolver
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
 )
 
 // Config is what the pipeline is built from.
 type Config struct {
-	Allowed   []netip.Prefix
-	Upstreams []upstream.Upstream
+	Allowed []netip.Prefix
+	// RateQPS and RateBurst limit each client; a zero RateQPS turns it off.
+	RateQPS   float64
+	RateBurst int
+	// LAN holds the local names, swapped whole on reload; may hold nil.
+	LAN          *atomic.Pointer[lan.Names]
+	LocalDomains []string
+	DomainNeeded bool
+	BogusPriv    bool
+	// Blocklist may be nil.
+	Blocklist     Blocklist
+	BlockResponse BlockResponse
+	Cache         CacheConfig
+	// Rebind turns on rebinding protection; RebindAllowed are exempt, as
+	// are local and conditionally forwarded domains.
+	Rebind        bool
+	RebindAllowed []string
+	Upstreams     []upstream.Upstream
+	// ForwardZones sends a domain's names to its own upstreams.
+	ForwardZones map[string][]upstream.Upstream
 	// Attempt bounds one upstream's try; Timeout the whole query.
 	Attempt, Timeout time.Duration
-	Cache            CacheConfig
+	Logger           *slog.Logger
 }
 
 // Pipeline is the built chain of stages and the parts others report on.
@@ -22,21 +45,71 @@ type Pipeline struct {
 	Stage
 	Cache     *Cache
 	Upstreams *upstream.Group
+	RateLimit *RateLimit // nil when off
 }
 
-// NewPipeline chains access control, cache and upstream forwarding.
+// NewPipeline chains access control, rate limiting, local names, blocking,
+// cache, rebinding protection and forwarding, in that order.
 func NewPipeline(cfg Config) (*Pipeline, error) {
 	if len(cfg.Upstreams) == 0 {
 		return nil, fmt.Errorf("pipeline: no upstreams")
 	}
-	group := upstream.NewGroup(cfg.Upstreams, cfg.Attempt)
-	cache, err := NewCache(cfg.Cache, &Forwarder{Upstreams: group, Timeout: cfg.Timeout})
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{Upstreams: upstream.NewGroup(cfg.Upstreams, cfg.Attempt)}
+	route := &Route{
+		Domains: map[string]Stage{},
+		Default: &Forwarder{Upstreams: p.Upstreams, Timeout: cfg.Timeout},
+	}
+	exempt := append(append([]string{}, cfg.RebindAllowed...), cfg.LocalDomains...)
+	for domain, ups := range cfg.ForwardZones {
+		domain = canonical(domain)
+		route.Domains[domain] = &Forwarder{Upstreams: upstream.NewGroup(ups, cfg.Attempt), Timeout: cfg.Timeout}
+		exempt = append(exempt, domain)
+	}
+	var next Stage = route
+	if cfg.Rebind {
+		var private []netip.Prefix
+		for _, s := range RebindNetworks {
+			private = append(private, netip.MustParsePrefix(s))
+		}
+		next = &Rebind{Private: private, Allowed: canonicalAll(exempt), Logger: cfg.Logger, Next: next}
+	}
+	cache, err := NewCache(cfg.Cache, next)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: cache: %w", err)
 	}
-	return &Pipeline{
-		Stage:     &ACL{Allowed: cfg.Allowed, Next: cache},
-		Cache:     cache,
-		Upstreams: group,
-	}, nil
+	p.Cache, next = cache, cache
+	if cfg.Blocklist != nil {
+		next = &Block{Lists: cfg.Blocklist, Response: cfg.BlockResponse, Next: next}
+	}
+	local := &Local{Names: cfg.LAN, Domains: canonicalAll(cfg.LocalDomains), DomainNeeded: cfg.DomainNeeded, Next: next}
+	if local.Names == nil {
+		local.Names = new(atomic.Pointer[lan.Names])
+	}
+	if cfg.BogusPriv {
+		var private []netip.Prefix
+		for _, s := range PrivateNetworks {
+			private = append(private, netip.MustParsePrefix(s))
+		}
+		local.PrivateReverse = ReverseZones(private)
+	}
+	next = local
+	if cfg.RateQPS > 0 {
+		p.RateLimit = NewRateLimit(cfg.RateQPS, max(cfg.RateBurst, 1), 100000, cfg.Logger, next)
+		next = p.RateLimit
+	}
+	p.Stage = &ACL{Allowed: cfg.Allowed, Next: next}
+	return p, nil
+}
+
+func canonical(domain string) string { return dns.Fqdn(strings.ToLower(domain)) }
+
+func canonicalAll(domains []string) []string {
+	out := make([]string, len(domains))
+	for i, d := range domains {
+		out[i] = canonical(d)
+	}
+	return out
 }

@@ -116,13 +116,14 @@ func bigTXT(q dns.Question) []dns.RR {
 	return out
 }
 
-// GeneratedAddr is the A record every name under gen.test. resolves to.
+// GeneratedAddr is the A record every name under gen.test. resolves to: an
+// address in 198.18.0.0/15 (RFC 2544), which no rebinding guard rejects.
 func GeneratedAddr(name string) netip.Addr {
 	h := fnv.New32a()
 	h.Write([]byte(strings.ToLower(dns.Fqdn(name))))
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], h.Sum32())
-	b[0] = 10
+	b[0], b[1] = 198, 18|b[1]&1
 	return netip.AddrFrom4(b)
 }
 

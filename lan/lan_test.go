@@ -1,0 +1,110 @@
+package lan
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func write(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func answers(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, strings.Join(strings.Fields(rr.String()), " "))
+	}
+	return out
+}
+
+func TestLoad(t *testing.T) {
+	hosts := write(t, "hosts", `# comment
+127.0.0.1	localhost
+192.168.1.10	nas nas.home.example  # trailing comment
+192.168.1.11	printer
+fd00::10	nas
+not-an-ip	broken
+192.168.1.12
+192.168.1.13	bad_name!
+`)
+	future := time.Now().Add(time.Hour).Unix()
+	dnsmasq := write(t, "dnsmasq.leases", strings.Join([]string{
+		itoa(future) + " aa:bb:cc:dd:ee:01 192.168.1.50 laptop 01:aa",
+		itoa(future) + " aa:bb:cc:dd:ee:02 192.168.1.51 * *",
+		"1000 aa:bb:cc:dd:ee:03 192.168.1.52 expired *",
+		"0 aa:bb:cc:dd:ee:04 192.168.1.53 forever *",
+		"duid 00:01:00:01",
+	}, "\n"))
+	isc := write(t, "dhcpd.leases", `lease 192.168.1.60 {
+  starts 4 2020/01/01 00:00:00;
+  ends never;
+  binding state active;
+  client-hostname "phone";
+}
+lease 192.168.1.61 {
+  ends never;
+  binding state active;
+  client-hostname "tablet";
+}
+lease 192.168.1.61 {
+  binding state free;
+}
+lease 192.168.1.62 {
+  ends 4 2020/01/01 00:00:00;
+  binding state active;
+  client-hostname "old";
+}
+`)
+	names, err := Load(Config{
+		HostsFiles:  []string{hosts},
+		LeasesFiles: []string{dnsmasq, isc},
+		Records:     []string{"router.lan. 60 IN A 192.168.1.1", "gw.lan. 60 IN CNAME router.lan.", "junk"},
+		Domain:      "lan",
+		TTL:         30 * time.Second,
+	})
+	for _, want := range []string{hosts + ":6:", hosts + ":7: address", hosts + ":8: invalid host name", `local record 3 "junk"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	tests := []struct {
+		name  string
+		qtype uint16
+		want  []string
+		found bool
+	}{
+		{"NAS.lan.", dns.TypeA, []string{"nas.lan. 30 IN A 192.168.1.10"}, true},
+		{"nas.", dns.TypeAAAA, []string{"nas. 30 IN AAAA fd00::10"}, true},
+		{"nas.home.example", dns.TypeA, []string{"nas.home.example. 30 IN A 192.168.1.10"}, true},
+		{"nas.lan.", dns.TypeMX, nil, true},
+		{"10.1.168.192.in-addr.arpa.", dns.TypePTR, []string{"10.1.168.192.in-addr.arpa. 30 IN PTR nas.lan."}, true},
+		{"laptop.lan.", dns.TypeA, []string{"laptop.lan. 30 IN A 192.168.1.50"}, true},
+		{"forever.lan.", dns.TypeA, []string{"forever.lan. 30 IN A 192.168.1.53"}, true},
+		{"expired.lan.", dns.TypeA, nil, false},
+		{"phone.lan.", dns.TypeA, []string{"phone.lan. 30 IN A 192.168.1.60"}, true},
+		{"tablet.lan.", dns.TypeA, nil, false},
+		{"old.lan.", dns.TypeA, nil, false},
+		{"gw.lan.", dns.TypeA, []string{"gw.lan. 60 IN CNAME router.lan.", "router.lan. 60 IN A 192.168.1.1"}, true},
+		{"elsewhere.example.", dns.TypeA, nil, false},
+	}
+	for _, tt := range tests {
+		got, found := names.Lookup(tt.name, tt.qtype)
+		if found != tt.found || !slices.Equal(answers(got), tt.want) {
+			t.Errorf("Lookup(%s, %s) = %v %v, want %v %v", tt.name, dns.TypeToString[tt.qtype], answers(got), found, tt.want, tt.found)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
