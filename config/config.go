@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/packaging"
+	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -30,6 +32,58 @@ type Config struct {
 	Log             Log           `mapstructure:"log"`
 	User            string        `mapstructure:"user"`
 	StateDir        string        `mapstructure:"state_dir"`
+	Local           Local         `mapstructure:"local"`
+	ForwardZones    []ForwardZone `mapstructure:"forward_zones"`
+	Rebind          Rebind        `mapstructure:"rebind_protection"`
+	RateLimit       RateLimit     `mapstructure:"rate_limit"`
+	Blocklists      Blocklists    `mapstructure:"blocklists"`
+}
+
+// Local is the LAN names section.
+type Local struct {
+	HostsFiles   []string      `mapstructure:"hosts_files"`
+	LeasesFiles  []string      `mapstructure:"leases_files"`
+	Records      []string      `mapstructure:"records"`
+	Domain       string        `mapstructure:"domain"`
+	Domains      []string      `mapstructure:"domains"`
+	TTL          time.Duration `mapstructure:"ttl"`
+	DomainNeeded bool          `mapstructure:"domain_needed"`
+	BogusPriv    bool          `mapstructure:"bogus_priv"`
+}
+
+// ForwardZone sends one domain to its own upstreams.
+type ForwardZone struct {
+	Domain    string   `mapstructure:"domain"`
+	Upstreams []string `mapstructure:"upstreams"`
+}
+
+// Rebind is the DNS rebinding protection section.
+type Rebind struct {
+	Enabled bool     `mapstructure:"enabled"`
+	Allow   []string `mapstructure:"allow"`
+}
+
+// RateLimit is the per-client rate limit section.
+type RateLimit struct {
+	QPS   float64 `mapstructure:"qps"`
+	Burst int     `mapstructure:"burst"`
+}
+
+// Blocklists is the blocklists section.
+type Blocklists struct {
+	Response string            `mapstructure:"response"`
+	TTL      time.Duration     `mapstructure:"ttl"`
+	Refresh  time.Duration     `mapstructure:"refresh"`
+	Rules    []string          `mapstructure:"rules"`
+	Lists    []BlocklistSource `mapstructure:"lists"`
+}
+
+// BlocklistSource is one list: a file or a URL.
+type BlocklistSource struct {
+	Name  string `mapstructure:"name"`
+	Path  string `mapstructure:"path"`
+	URL   string `mapstructure:"url"`
+	Allow bool   `mapstructure:"allow"`
 }
 
 // Cache is the cache section.
@@ -51,6 +105,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML configuration `file` (default: the embedded configuration)")
 	fs.StringArray("listen", nil, "listen `address` host:port, UDP and TCP (repeatable)")
 	fs.StringArray("upstream", nil, "upstream `URL`: sdns://, udp://host:port or tcp://host:port (repeatable)")
+	fs.StringArray("blocklist", nil, "blocklist `file` (repeatable), added to blocklists.lists")
 	fs.String("log-level", "", "program log `level`: debug, info, warn or error")
 	fs.String("log-format", "", "program log `format`: text or json")
 }
@@ -102,6 +157,10 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	files, _ := fs.GetStringArray("blocklist")
+	for _, f := range files {
+		cfg.Blocklists.Lists = append(cfg.Blocklists.Lists, BlocklistSource{Name: filepath.Base(f), Path: f})
 	}
 	if problems := cfg.validate(); len(problems) > 0 {
 		return nil, doc.explain(problems)
@@ -162,7 +221,71 @@ func (c *Config) validate() []problem {
 	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
 		add("state_dir", fmt.Errorf("%q is not an absolute path", c.StateDir))
 	}
+	for i, rec := range c.Local.Records {
+		if _, err := dns.NewRR(rec); err != nil {
+			add(fmt.Sprintf("local.records.%d", i), fmt.Errorf("record %q: %w", rec, err))
+		}
+	}
+	for i, d := range c.Local.Domains {
+		if _, ok := dns.IsDomainName(d); !ok || d == "" {
+			add(fmt.Sprintf("local.domains.%d", i), fmt.Errorf("%q is not a domain name", d))
+		}
+	}
+	for i, z := range c.ForwardZones {
+		key := fmt.Sprintf("forward_zones.%d", i)
+		if _, ok := dns.IsDomainName(z.Domain); !ok || z.Domain == "" {
+			add(key+".domain", fmt.Errorf("%q is not a domain name", z.Domain))
+		}
+		if len(z.Upstreams) == 0 {
+			add(key+".upstreams", fmt.Errorf("no upstream for %s", z.Domain))
+		}
+		for j, raw := range z.Upstreams {
+			if _, err := upstream.Parse(raw, time.Second); err != nil {
+				add(fmt.Sprintf("%s.upstreams.%d", key, j), err)
+			}
+		}
+	}
+	if c.RateLimit.QPS < 0 || c.RateLimit.Burst < 0 {
+		add("rate_limit", fmt.Errorf("qps and burst must not be negative"))
+	}
+	if _, err := c.Blocklists.BlockResponse(); err != nil {
+		add("blocklists.response", err)
+	}
+	for i, l := range c.Blocklists.Lists {
+		key := fmt.Sprintf("blocklists.lists.%d", i)
+		switch {
+		case (l.Path == "") == (l.URL == ""):
+			add(key, fmt.Errorf("list %q: give exactly one of path and url", l.Name))
+		case l.URL != "" && !strings.HasPrefix(l.URL, "http://") && !strings.HasPrefix(l.URL, "https://"):
+			add(key+".url", fmt.Errorf("%q: want an http:// or https:// URL", l.URL))
+		case l.Name == "":
+			add(key+".name", fmt.Errorf("a list needs a name, shown in the query log"))
+		}
+	}
 	return ps
+}
+
+// BlockResponse parses blocklists.response: nxdomain, null, refused, or
+// one or two addresses ("192.0.2.1", "192.0.2.1,2001:db8::1").
+func (b Blocklists) BlockResponse() (resolver.BlockResponse, error) {
+	r := resolver.BlockResponse{Mode: b.Response, TTL: b.TTL}
+	switch b.Response {
+	case "nxdomain", "null", "refused":
+		return r, nil
+	}
+	r.Mode = "ip"
+	for part := range strings.SplitSeq(b.Response, ",") {
+		ip, err := netip.ParseAddr(strings.TrimSpace(part))
+		if err != nil {
+			return r, fmt.Errorf("%q: want nxdomain, null, refused or IP addresses", b.Response)
+		}
+		if ip.Is4() {
+			r.IPv4 = ip.AsSlice()
+		} else {
+			r.IPv6 = ip.AsSlice()
+		}
+	}
+	return r, nil
 }
 
 func checkListen(addr string) error {

@@ -90,6 +90,8 @@ func checkScalar(v string, t reflect.Type) error {
 		_, err = strconv.ParseInt(v, 10, 64)
 	case t.Kind() == reflect.Bool:
 		_, err = strconv.ParseBool(v)
+	case t.Kind() == reflect.Float64:
+		_, err = strconv.ParseFloat(v, 64)
 	case t.Kind() == reflect.Struct:
 		err = errors.New("want a mapping of keys")
 	}
@@ -111,6 +113,8 @@ func kindName(t reflect.Type) string {
 		return "boolean (true or false)"
 	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
 		return "whole number"
+	case t.Kind() == reflect.Float64:
+		return "number"
 	}
 	return t.Kind().String()
 }
@@ -142,30 +146,36 @@ func (d *document) explain(ps []problem) error {
 // line finds the line of a dotted key path, or of its nearest ancestor
 // present in the file; 0 when the value did not come from the file.
 func (d *document) line(key string) int {
+	line, _ := d.lookup(key)
+	return line
+}
+
+// lookup is line, also saying whether the key itself was found.
+func (d *document) lookup(key string) (line int, exact bool) {
 	if d == nil || len(d.root.Content) == 0 {
-		return 0
+		return 0, false
 	}
-	n, line := d.root.Content[0], 0
+	n := d.root.Content[0]
 	for part := range strings.SplitSeq(key, ".") {
 		switch n.Kind {
 		case yaml.MappingNode:
 			i := mappingIndex(n, part)
 			if i < 0 {
-				return line
+				return line, false
 			}
 			line, n = n.Content[i].Line, n.Content[i+1]
 		case yaml.SequenceNode:
 			i, err := strconv.Atoi(part)
 			if err != nil || i >= len(n.Content) {
-				return line
+				return line, false
 			}
 			n = n.Content[i]
 			line = n.Line
 		default:
-			return line
+			return line, false
 		}
 	}
-	return line
+	return line, true
 }
 
 // mappingIndex is the index of key among a mapping node's keys, or -1.

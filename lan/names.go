@@ -65,9 +65,13 @@ func (n *Names) Lookup(name string, qtype uint16) (answer []dns.RR, found bool) 
 // Len is how many names are known.
 func (n *Names) Len() int { return len(n.byName) }
 
+// ErrUnreadable marks a source that could not be read at all, as opposed
+// to one with bad lines: a caller reloading keeps its previous names then.
+var ErrUnreadable = errors.New("unreadable")
+
 // Load reads every source. Bad lines are skipped and reported in the
 // returned error, each with file and line, so one typo never hides the
-// rest of a file; an unreadable file is an error too.
+// rest of a file; an unreadable file is an error wrapping ErrUnreadable.
 func Load(cfg Config) (*Names, error) {
 	b := &builder{names: &Names{byName: map[string][]dns.RR{}}, cfg: cfg}
 	var errs []error
@@ -101,7 +105,7 @@ type builder struct {
 func (b *builder) readFile(file string, parse func(string, []byte) ([]entry, []error)) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrUnreadable, err)
 	}
 	entries, errs := parse(file, data)
 	for _, e := range entries {

@@ -24,6 +24,8 @@ type envOptions struct {
 	upstreams []string
 	allowed   []string
 	cache     resolver.CacheConfig
+	// tune adjusts the pipeline configuration before it is built.
+	tune func(*resolver.Config)
 }
 
 func startTestServer(t *testing.T) *testserver.Server {
@@ -36,16 +38,22 @@ func startTestServer(t *testing.T) *testserver.Server {
 	return ts
 }
 
-func startEnv(t *testing.T, o envOptions) *env {
+func parseUpstreams(t *testing.T, raws ...string) []upstream.Upstream {
 	t.Helper()
 	var ups []upstream.Upstream
-	for _, raw := range o.upstreams {
+	for _, raw := range raws {
 		u, err := upstream.Parse(raw, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ups = append(ups, u)
 	}
+	return ups
+}
+
+func startEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ups := parseUpstreams(t, o.upstreams...)
 	if o.allowed == nil {
 		o.allowed = resolver.DefaultClients
 	}
@@ -56,10 +64,14 @@ func startEnv(t *testing.T, o envOptions) *env {
 	if o.cache.Size == 0 {
 		o.cache = resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour}
 	}
-	p, err := resolver.NewPipeline(resolver.Config{
+	cfg := resolver.Config{
 		Allowed: allowed, Upstreams: ups, Attempt: 500 * time.Millisecond, Timeout: 1500 * time.Millisecond,
 		Cache: o.cache,
-	})
+	}
+	if o.tune != nil {
+		o.tune(&cfg)
+	}
+	p, err := resolver.NewPipeline(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

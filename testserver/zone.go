@@ -29,6 +29,10 @@ var records = map[string][]string{
 	"mail.example.test.":  {"mail.example.test. 300 IN A 192.0.2.25"},
 	"two.example.test.":   {"two.example.test. 300 IN A 192.0.2.1", "two.example.test. 300 IN A 192.0.2.2"},
 	"short.example.test.": {"short.example.test. 2 IN A 192.0.2.3"},
+	// A public name pointing into the LAN: what a rebinding attack serves.
+	"rebind.example.test.":  {"rebind.example.test. 300 IN A 192.168.1.1"},
+	"cloaked.example.test.": {"cloaked.example.test. 300 IN CNAME tracker.ads.test."},
+	"tracker.ads.test.":     {"tracker.ads.test. 300 IN A 192.0.2.66"},
 }
 
 // BigName answers TXT with more than 512 bytes, so a UDP answer is truncated.

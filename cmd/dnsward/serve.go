@@ -2,16 +2,26 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
+	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
 )
+
+// lanPoll is how often hosts and lease files are checked for changes.
+const lanPoll = 5 * time.Second
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flagSet("serve", stderr)
@@ -24,28 +34,19 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger := cfg.Log.Logger(os.Stderr)
-	var ups []upstream.Upstream
-	for _, raw := range cfg.Upstreams {
-		u, err := upstream.Parse(raw, cfg.UpstreamTimeout)
-		if err != nil {
-			return err
-		}
-		ups = append(ups, u)
+
+	lanCfg := lanConfig(cfg)
+	names := new(atomic.Pointer[lan.Names])
+	n, err := lan.Load(lanCfg)
+	if err != nil {
+		logger.Warn("local names", "err", err)
 	}
-	clients, err := cfg.Clients()
+	names.Store(n)
+	blocks, err := blocklists.New(blocklistConfig(cfg), logger, nil)
 	if err != nil {
 		return err
 	}
-	pipeline, err := resolver.NewPipeline(resolver.Config{
-		Allowed:   clients,
-		Upstreams: ups,
-		Attempt:   cfg.UpstreamTimeout,
-		Timeout:   cfg.QueryTimeout,
-		Cache: resolver.CacheConfig{
-			Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL,
-			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL,
-		},
-	})
+	pipeline, err := newPipeline(cfg, names, blocks, logger)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,24 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(ups), "version", version)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { blocks.Run(ctx) })
+	wg.Go(func() {
+		lan.Watch(ctx, lanCfg, lanPoll, func(n *lan.Names, err error) { applyNames(names, n, err, logger) })
+	})
+	wg.Go(func() {
+		onSignal(ctx, syscall.SIGHUP, func() {
+			logger.Info("SIGHUP: reloading blocklists and local names")
+			if err := blocks.Reload(ctx); err != nil {
+				logger.Warn("blocklist reload: the previous version of each failing list stays in force", "err", err)
+			}
+			n, err := lan.Load(lanCfg)
+			applyNames(names, n, err, logger)
+		})
+	})
+
+	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version)
 	srv := &resolver.Server{Pipeline: pipeline, Logger: logger}
 	if err := srv.Serve(ctx, listeners); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -70,15 +88,107 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return nil
 }
 
-func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("check-config", stderr)
-	config.Flags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+// onSignal calls f for every sig until ctx is done.
+func onSignal(ctx context.Context, sig os.Signal, f func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			f()
+		}
 	}
-	if _, err := config.Load(fs); err != nil {
-		return err
+}
+
+// applyNames installs reloaded names, unless a file could not be read at
+// all: then the last good names stay, as a half-written file must not
+// make the LAN's hosts vanish.
+func applyNames(cur *atomic.Pointer[lan.Names], n *lan.Names, err error, logger *slog.Logger) {
+	if errors.Is(err, lan.ErrUnreadable) {
+		logger.Warn("local names not reloaded: keeping the previous ones", "err", err)
+		return
 	}
-	_, err := fmt.Fprintln(stdout, "configuration OK")
-	return err
+	if err != nil {
+		logger.Warn("local names: bad lines skipped", "err", err)
+	}
+	cur.Store(n)
+	logger.Info("local names loaded", "names", n.Len())
+}
+
+func lanConfig(cfg *config.Config) lan.Config {
+	return lan.Config{
+		HostsFiles:  cfg.Local.HostsFiles,
+		LeasesFiles: cfg.Local.LeasesFiles,
+		Records:     cfg.Local.Records,
+		Domain:      cfg.Local.Domain,
+		TTL:         cfg.Local.TTL,
+	}
+}
+
+func blocklistConfig(cfg *config.Config) blocklists.Config {
+	bc := blocklists.Config{RefreshInterval: cfg.Blocklists.Refresh, Inline: cfg.Blocklists.Rules}
+	if cfg.StateDir != "" {
+		bc.StateDir = cfg.StateDir + "/blocklists"
+	}
+	for _, l := range cfg.Blocklists.Lists {
+		bc.Sources = append(bc.Sources, blocklists.Source{Name: l.Name, Path: l.Path, URL: l.URL, Allow: l.Allow})
+	}
+	return bc
+}
+
+func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks resolver.Blocklist, logger *slog.Logger) (*resolver.Pipeline, error) {
+	parse := func(raws []string) ([]upstream.Upstream, error) {
+		var ups []upstream.Upstream
+		for _, raw := range raws {
+			u, err := upstream.Parse(raw, cfg.UpstreamTimeout)
+			if err != nil {
+				return nil, err
+			}
+			ups = append(ups, u)
+		}
+		return ups, nil
+	}
+	ups, err := parse(cfg.Upstreams)
+	if err != nil {
+		return nil, err
+	}
+	zones := map[string][]upstream.Upstream{}
+	for _, z := range cfg.ForwardZones {
+		if zones[z.Domain], err = parse(z.Upstreams); err != nil {
+			return nil, err
+		}
+	}
+	clients, err := cfg.Clients()
+	if err != nil {
+		return nil, err
+	}
+	response, err := cfg.Blocklists.BlockResponse()
+	if err != nil {
+		return nil, err
+	}
+	return resolver.NewPipeline(resolver.Config{
+		Allowed:       clients,
+		RateQPS:       cfg.RateLimit.QPS,
+		RateBurst:     cfg.RateLimit.Burst,
+		LAN:           names,
+		LocalDomains:  cfg.Local.Domains,
+		DomainNeeded:  cfg.Local.DomainNeeded,
+		BogusPriv:     cfg.Local.BogusPriv,
+		Blocklist:     blocks,
+		BlockResponse: response,
+		Cache: resolver.CacheConfig{
+			Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL,
+			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL,
+		},
+		Rebind:        cfg.Rebind.Enabled,
+		RebindAllowed: cfg.Rebind.Allow,
+		Upstreams:     ups,
+		ForwardZones:  zones,
+		Attempt:       cfg.UpstreamTimeout,
+		Timeout:       cfg.QueryTimeout,
+		Logger:        logger,
+	})
 }

@@ -1,0 +1,203 @@
+package resolver_test
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dnsward/dnsward/blocklists"
+	"github.com/dnsward/dnsward/lan"
+	"github.com/dnsward/dnsward/resolver"
+	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
+)
+
+func blocklist(t *testing.T, rules ...string) *blocklists.Manager {
+	t.Helper()
+	m, err := blocklists.New(blocklists.Config{Inline: rules}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestBlocking(t *testing.T) {
+	ts := startTestServer(t)
+	lists := blocklist(t, "teredo.ipv6.microsoft.com", "ads.test", "@@||ok.ads.test^")
+	tests := []struct {
+		response resolver.BlockResponse
+		name     string
+		qtype    uint16
+		rcode    int
+		answer   []string
+		source   string
+	}{
+		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeNameError, nil, "blocked"},
+		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "x.Teredo.ipv6.microsoft.com.", dns.TypeAAAA, dns.RcodeNameError, nil, "blocked"},
+		{resolver.BlockResponse{Mode: "null", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeSuccess, []string{"0.0.0.0"}, "blocked"},
+		{resolver.BlockResponse{Mode: "null", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeAAAA, dns.RcodeSuccess, []string{"::"}, "blocked"},
+		{resolver.BlockResponse{Mode: "refused", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeRefused, nil, "blocked"},
+		{resolver.BlockResponse{Mode: "ip", IPv4: net.ParseIP("192.0.2.99"), TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.99"}, "blocked"},
+		// CNAME cloaking: the question is clean, its chain is not.
+		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "cloaked.example.test.", dns.TypeA, dns.RcodeNameError, nil, "blocked"},
+		// The allowlist beats the blocklist.
+		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "ok.ads.test.", dns.TypeA, dns.RcodeNameError, nil, "upstream"},
+		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, "upstream"},
+	}
+	for _, tt := range tests {
+		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
+			c.Blocklist, c.BlockResponse = lists, tt.response
+		}})
+		r := e.ask(t, "udp", tt.name, tt.qtype, false)
+		q := e.lastSource(t)
+		if r.Rcode != tt.rcode || q.Source != tt.source || strings.Join(rdata(r.Answer), " ") != strings.Join(tt.answer, " ") {
+			t.Errorf("%s %s (%s): rcode %s answer %v source %s; want %s %v %s", tt.name, dns.TypeToString[tt.qtype], tt.response.Mode,
+				dns.RcodeToString[r.Rcode], rdata(r.Answer), q.Source, dns.RcodeToString[tt.rcode], tt.answer, tt.source)
+		}
+		if tt.source == "blocked" && (q.BlockList != "config" || q.BlockRule == "") {
+			t.Errorf("%s: blocked by list %q rule %q", tt.name, q.BlockList, q.BlockRule)
+		}
+	}
+	if n := ts.Queries("teredo.ipv6.microsoft.com."); n != 0 {
+		t.Errorf("a blocked name reached upstream %d times", n)
+	}
+}
+
+func TestLocalNames(t *testing.T) {
+	ts := startTestServer(t)
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(hosts, []byte("192.168.1.10 nas\n192.168.1.11 printer.lan\n"), 0o644)
+	names, err := lan.Load(lan.Config{HostsFiles: []string{hosts}, Domain: "lan", TTL: time.Minute,
+		Records: []string{"router.lan. 300 IN A 192.168.1.1", "gw.lan. 300 IN CNAME router.lan."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ptr atomic.Pointer[lan.Names]
+	ptr.Store(names)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
+		c.LAN, c.LocalDomains, c.DomainNeeded, c.BogusPriv = &ptr, []string{"lan"}, true, true
+	}})
+	tests := []struct {
+		name   string
+		qtype  uint16
+		rcode  int
+		answer []string
+	}{
+		{"nas.lan.", dns.TypeA, dns.RcodeSuccess, []string{"192.168.1.10"}},
+		{"NAS.", dns.TypeA, dns.RcodeSuccess, []string{"192.168.1.10"}},
+		{"gw.lan.", dns.TypeA, dns.RcodeSuccess, []string{"router.lan.", "192.168.1.1"}},
+		{"10.1.168.192.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, []string{"nas.lan."}},
+		{"nas.lan.", dns.TypeAAAA, dns.RcodeSuccess, nil},
+		{"missing.lan.", dns.TypeA, dns.RcodeNameError, nil},
+		{"wpad.", dns.TypeA, dns.RcodeNameError, nil},
+		{"99.1.168.192.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, nil},
+		{"1.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, nil},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR, dns.RcodeNameError, nil},
+		{"example.test.", dns.TypeANY, dns.RcodeSuccess, []string{`"RFC8482" ""`}},
+	}
+	for _, tt := range tests {
+		r := e.ask(t, "udp", tt.name, tt.qtype, false)
+		if r.Rcode != tt.rcode || strings.Join(rdata(r.Answer), " ") != strings.Join(tt.answer, " ") || !r.Authoritative {
+			t.Errorf("%s %s: rcode %s aa %v answer %v; want %s %v", tt.name, dns.TypeToString[tt.qtype],
+				dns.RcodeToString[r.Rcode], r.Authoritative, rdata(r.Answer), dns.RcodeToString[tt.rcode], tt.answer)
+		}
+		if q := e.lastSource(t); q.Source != "local" {
+			t.Errorf("%s: source %s, want local", tt.name, q.Source)
+		}
+	}
+	for _, leaked := range []string{"missing.lan.", "wpad.", "99.1.168.192.in-addr.arpa.", "1.0.0.10.in-addr.arpa.", "example.test."} {
+		if n := ts.Queries(leaked); n != 0 {
+			t.Errorf("%s leaked upstream %d times", leaked, n)
+		}
+	}
+	// A public reverse name still goes upstream.
+	e.ask(t, "udp", "4.3.2.1.in-addr.arpa.", dns.TypePTR, false)
+	if n := ts.Queries("4.3.2.1.in-addr.arpa."); n != 1 {
+		t.Errorf("public PTR asked upstream %d times, want 1", n)
+	}
+}
+
+func TestConditionalForwarding(t *testing.T) {
+	office, public := startTestServer(t), startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{public.Stamp}, tune: func(c *resolver.Config) {
+		c.ForwardZones = map[string][]upstream.Upstream{"Example.TEST": parseUpstreams(t, office.PlainUDP())}
+	}})
+	e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+	e.ask(t, "udp", "tracker.ads.test.", dns.TypeA, false)
+	if office.Queries("mail.example.test.") != 1 || public.Queries("mail.example.test.") != 0 {
+		t.Errorf("mail.example.test: office %d, public %d; want 1, 0", office.Queries("mail.example.test."), public.Queries("mail.example.test."))
+	}
+	if office.Queries("tracker.ads.test.") != 0 || public.Queries("tracker.ads.test.") != 1 {
+		t.Errorf("tracker.ads.test: office %d, public %d; want 0, 1", office.Queries("tracker.ads.test."), public.Queries("tracker.ads.test."))
+	}
+}
+
+func TestRebindProtection(t *testing.T) {
+	ts := startTestServer(t)
+	tests := []struct {
+		enabled bool
+		allow   []string
+		rcode   int
+	}{
+		{true, nil, dns.RcodeRefused},
+		{true, []string{"example.test"}, dns.RcodeSuccess},
+		{false, nil, dns.RcodeSuccess},
+	}
+	for _, tt := range tests {
+		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
+			c.Rebind, c.RebindAllowed = tt.enabled, tt.allow
+		}})
+		if r := e.ask(t, "udp", "rebind.example.test.", dns.TypeA, false); r.Rcode != tt.rcode {
+			t.Errorf("protection %v allow %v: rcode %s, want %s", tt.enabled, tt.allow, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+		}
+		if r := e.ask(t, "udp", "example.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
+			t.Errorf("public answer refused: %s", dns.RcodeToString[r.Rcode])
+		}
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	ts := startTestServer(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
+		c.RateQPS, c.RateBurst = 0.001, 5
+	}})
+	var rcodes []int
+	for range 8 {
+		rcodes = append(rcodes, e.ask(t, "udp", "example.test.", dns.TypeA, false).Rcode)
+	}
+	want := []int{0, 0, 0, 0, 0, dns.RcodeRefused, dns.RcodeRefused, dns.RcodeRefused}
+	if !slices.Equal(rcodes, want) {
+		t.Fatalf("rcodes %v, want %v", rcodes, want)
+	}
+	if n := e.Pipeline.RateLimit.Refused.Load(); n != 3 {
+		t.Errorf("refused count %d, want 3", n)
+	}
+}
+
+func TestReverseZones(t *testing.T) {
+	tests := []struct {
+		prefix string
+		want   []string
+	}{
+		{"10.0.0.0/8", []string{"10.in-addr.arpa."}},
+		{"192.168.0.0/16", []string{"168.192.in-addr.arpa."}},
+		{"172.16.0.0/12", []string{"16.172.in-addr.arpa.", "17.172.in-addr.arpa."}},
+		{"fc00::/7", []string{"c.f.ip6.arpa.", "d.f.ip6.arpa."}},
+		{"fe80::/10", []string{"8.e.f.ip6.arpa.", "9.e.f.ip6.arpa.", "a.e.f.ip6.arpa.", "b.e.f.ip6.arpa."}},
+	}
+	for _, tt := range tests {
+		got := resolver.ReverseZones([]netip.Prefix{netip.MustParsePrefix(tt.prefix)})
+		if len(got) < len(tt.want) || !slices.Equal(got[:len(tt.want)], tt.want) {
+			t.Errorf("%s: %v, want %v first", tt.prefix, got, tt.want)
+		}
+	}
+	if n := len(resolver.ReverseZones([]netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")})); n != 16 {
+		t.Errorf("172.16.0.0/12 gives %d zones, want 16", n)
+	}
+}
