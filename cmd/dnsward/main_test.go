@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
 )
 
@@ -70,11 +69,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestServeAnswersAndStopsCleanly(t *testing.T) {
-	ts, err := testserver.Start(testserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Close()
+	ts := startTestServer(t)
 	port := freePort(t)
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp, "--log-level", "debug")
 	stderr, _ := cmd.StderrPipe()
