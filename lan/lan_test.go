@@ -1,6 +1,7 @@
 package lan
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,3 +109,33 @@ lease 192.168.1.62 {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestWatchReloadsChangedFiles(t *testing.T) {
+	hosts := write(t, "hosts", "192.168.1.10 nas\n")
+	cfg := Config{HostsFiles: []string{hosts}, TTL: time.Minute}
+	got := make(chan *Names, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Watch(ctx, cfg, 10*time.Millisecond, func(n *Names, err error) {
+			if err != nil {
+				t.Errorf("reload: %v", err)
+			}
+			got <- n
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	// A rename over the file, as editors and DHCP servers do.
+	tmp := hosts + ".new"
+	os.WriteFile(tmp, []byte("192.168.1.10 nas\n192.168.1.11 printer\n"), 0o644)
+	os.Rename(tmp, hosts)
+	select {
+	case n := <-got:
+		if _, found := n.Lookup("printer.", dns.TypeA); !found {
+			t.Error("new name missing after reload")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("change not noticed")
+	}
+}
