@@ -92,6 +92,7 @@ type Cache struct {
 	MinTTL         time.Duration `mapstructure:"min_ttl"`
 	MaxTTL         time.Duration `mapstructure:"max_ttl"`
 	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
+	ServeStale     time.Duration `mapstructure:"serve_stale"`
 }
 
 // Log is the program log section.

@@ -19,7 +19,13 @@ type CacheConfig struct {
 	MinTTL, MaxTTL time.Duration
 	// NegativeMaxTTL caps how long NXDOMAIN and NODATA are remembered.
 	NegativeMaxTTL time.Duration
+	// ServeStale keeps answers this long past expiry, to be served when
+	// every upstream fails (RFC 8767); 0 turns it off.
+	ServeStale time.Duration
 }
+
+// staleTTL is the TTL of a stale answer, as RFC 8767 recommends.
+const staleTTL = 30
 
 // Cache answers repeated questions from memory and coalesces identical
 // questions in flight into one upstream query.
@@ -29,7 +35,7 @@ type Cache struct {
 	flight  singleflight.Group
 	Next    Stage
 
-	hits, misses atomic.Uint64
+	hits, misses, stale atomic.Uint64
 }
 
 type cacheKey struct {
@@ -71,13 +77,18 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	question := q.Question()
 	k := cacheKey{strings.ToLower(question.Name), question.Qtype, question.Qclass, q.DO()}
 	now := time.Now()
+	var old *cacheEntry
 	if e, ok := c.entries.Get(k); ok {
 		if m := e.aged(now); m != nil {
 			c.hits.Add(1)
 			q.Source, q.Upstream = "cache", e.upstream
 			return m, nil
 		}
-		c.entries.Remove(k)
+		if now.Before(e.expires.Add(c.cfg.ServeStale)) {
+			old = e
+		} else {
+			c.entries.Remove(k)
+		}
 	}
 	c.misses.Add(1)
 	v, err, _ := c.flight.Do(k.String(), func() (any, error) {
@@ -89,6 +100,11 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		}
 		return fresh{c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
 	})
+	if old != nil && (err != nil || v.(fresh).msg.Rcode == dns.RcodeServerFailure) {
+		c.stale.Add(1)
+		q.Source, q.Upstream = "stale", old.upstream
+		return old.staleCopy(), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -97,9 +113,15 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	return f.msg.Copy(), nil
 }
 
-// Stats reports hits, misses and live entries.
-func (c *Cache) Stats() (hits, misses uint64, entries int) {
-	return c.hits.Load(), c.misses.Load(), c.entries.Len()
+// CacheStats are the cache's counters.
+type CacheStats struct {
+	Hits, Misses, Stale uint64
+	Entries             int
+}
+
+// Stats reports the counters and how many entries are held.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{c.hits.Load(), c.misses.Load(), c.stale.Load(), c.entries.Len()}
 }
 
 // store caches m if it may be, and returns what to answer with: the cached
@@ -159,6 +181,15 @@ func (e *cacheEntry) aged(now time.Time) *dns.Msg {
 		if h.Ttl == 0 {
 			h.Ttl = 1
 		}
+	}
+	return m
+}
+
+// staleCopy copies an expired entry with every TTL set to staleTTL.
+func (e *cacheEntry) staleCopy() *dns.Msg {
+	m := e.msg.Copy()
+	for _, rr := range records(m) {
+		rr.Header().Ttl = staleTTL
 	}
 	return m
 }

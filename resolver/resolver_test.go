@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
 )
@@ -81,8 +82,8 @@ func TestCacheCountsTTLDown(t *testing.T) {
 	if q := e.lastSource(t); q.Source != "cache" {
 		t.Errorf("second answer from %q, want cache", q.Source)
 	}
-	if hits, misses, _ := e.Pipeline.Cache.Stats(); hits != 1 || misses != 1 {
-		t.Errorf("hits %d misses %d, want 1 and 1", hits, misses)
+	if st := e.Pipeline.Cache.Stats(); st.Hits != 1 || st.Misses != 1 {
+		t.Errorf("hits %d misses %d, want 1 and 1", st.Hits, st.Misses)
 	}
 }
 
@@ -273,6 +274,35 @@ func TestDig(t *testing.T) {
 		}
 		if got := strings.Fields(string(out)); len(got) != 3 || got[2] != "192.0.2.1" {
 			t.Errorf("dig %s: %q", proto, out)
+		}
+	}
+}
+
+func TestServeStale(t *testing.T) {
+	ts := startTestServer(t)
+	for _, window := range []time.Duration{time.Hour, 0} {
+		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, cache: resolver.CacheConfig{
+			Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServeStale: window,
+		}})
+		if r := e.ask(t, "udp", "short.example.test.", dns.TypeA, false); len(r.Answer) != 1 {
+			t.Fatalf("first answer %v", r.Answer)
+		}
+		time.Sleep(2100 * time.Millisecond) // the record's TTL is 2s
+		ts.SetSilent(true)
+		r := e.ask(t, "udp", "short.example.test.", dns.TypeA, false)
+		ts.SetSilent(false)
+		if window == 0 {
+			if r.Rcode != dns.RcodeServerFailure {
+				t.Errorf("without serve-stale: rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+			}
+			continue
+		}
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].Header().Ttl != 30 {
+			t.Fatalf("stale answer: rcode %s %v, want the old record with TTL 30", dns.RcodeToString[r.Rcode], r.Answer)
+		}
+		e.lastSource(t)
+		if q := e.lastSource(t); q.Source != "stale" {
+			t.Errorf("source %q, want stale", q.Source)
 		}
 	}
 }

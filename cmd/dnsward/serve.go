@@ -83,8 +83,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := srv.Serve(ctx, listeners); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	hits, misses, entries := pipeline.Cache.Stats()
-	logger.Info("stopped", "cache_hits", hits, "cache_misses", misses, "cache_entries", entries)
+	cs := pipeline.Cache.Stats()
+	logger.Info("stopped", "cache_hits", cs.Hits, "cache_misses", cs.Misses, "cache_stale", cs.Stale, "cache_entries", cs.Entries)
 	return nil
 }
 
@@ -181,7 +181,7 @@ func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks re
 		BlockResponse: response,
 		Cache: resolver.CacheConfig{
 			Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL,
-			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL,
+			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL, ServeStale: cfg.Cache.ServeStale,
 		},
 		Rebind:        cfg.Rebind.Enabled,
 		RebindAllowed: cfg.Rebind.Allow,
