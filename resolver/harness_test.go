@@ -28,7 +28,7 @@ type envOptions struct {
 	tune func(*resolver.Config)
 }
 
-func startTestServer(t *testing.T) *testserver.Server {
+func startTestServer(t testing.TB) *testserver.Server {
 	t.Helper()
 	ts, err := testserver.Start(testserver.Options{})
 	if err != nil {
@@ -38,7 +38,7 @@ func startTestServer(t *testing.T) *testserver.Server {
 	return ts
 }
 
-func parseUpstreams(t *testing.T, raws ...string) []upstream.Upstream {
+func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {
 	t.Helper()
 	var ups []upstream.Upstream
 	for _, raw := range raws {
@@ -51,7 +51,7 @@ func parseUpstreams(t *testing.T, raws ...string) []upstream.Upstream {
 	return ups
 }
 
-func startEnv(t *testing.T, o envOptions) *env {
+func startEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ups := parseUpstreams(t, o.upstreams...)
 	if o.allowed == nil {

@@ -59,6 +59,9 @@ func check(q, r *dns.Msg) error {
 	if r.Id != q.Id {
 		return fmt.Errorf("%w: id %d, want %d", ErrMismatch, r.Id, q.Id)
 	}
+	if !r.Response || r.Opcode != q.Opcode {
+		return fmt.Errorf("%w: not a response to a query", ErrMismatch)
+	}
 	if len(r.Question) != 1 || len(q.Question) != 1 {
 		return fmt.Errorf("%w: %d questions", ErrMismatch, len(r.Question))
 	}
