@@ -1,10 +1,12 @@
 package resolver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +48,18 @@ type Pipeline struct {
 	Cache     *Cache
 	Upstreams *upstream.Group
 	RateLimit *RateLimit // nil when off
+	// groups are the default and the conditional-forwarding upstreams.
+	groups []*upstream.Group
+}
+
+// Run keeps every upstream group's health and certificates up to date in
+// the background until ctx is done.
+func (p *Pipeline) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, g := range p.groups {
+		wg.Go(func() { g.Run(ctx) })
+	}
+	wg.Wait()
 }
 
 // NewPipeline chains access control, rate limiting, local names, blocking,
@@ -58,6 +72,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{Upstreams: upstream.NewGroup(cfg.Upstreams, cfg.Attempt)}
+	p.groups = append(p.groups, p.Upstreams)
 	route := &Route{
 		Domains: map[string]Stage{},
 		Default: &Forwarder{Upstreams: p.Upstreams, Timeout: cfg.Timeout},
@@ -65,7 +80,9 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	exempt := append(append([]string{}, cfg.RebindAllowed...), cfg.LocalDomains...)
 	for domain, ups := range cfg.ForwardZones {
 		domain = canonical(domain)
-		route.Domains[domain] = &Forwarder{Upstreams: upstream.NewGroup(ups, cfg.Attempt), Timeout: cfg.Timeout}
+		g := upstream.NewGroup(ups, cfg.Attempt)
+		p.groups = append(p.groups, g)
+		route.Domains[domain] = &Forwarder{Upstreams: g, Timeout: cfg.Timeout}
 		exempt = append(exempt, domain)
 	}
 	var next Stage = route

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -31,9 +32,15 @@ type Server struct {
 	mu     sync.Mutex
 	counts map[string]int
 
-	plain []*dns.Server
-	crypt *dnscrypt.Server
-	wg    sync.WaitGroup
+	plain  []*dns.Server
+	crypt  *dnscrypt.Server
+	// cryptConns are closed by us: the library's Shutdown leaves them open.
+	cryptConns []io.Closer
+	cryptWG    sync.WaitGroup
+	rc         dnscrypt.ResolverConfig
+	serial uint32
+	logger *slog.Logger
+	wg     sync.WaitGroup
 }
 
 // Options tune a Server; the zero value listens on random loopback ports.
@@ -133,10 +140,22 @@ func (s *Server) startCrypt(addr string, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("testserver: dnscrypt config: %w", err)
 	}
+	s.rc, s.logger = rc, logger
+	return s.serveCrypt(addr)
+}
+
+// serveCrypt listens with a fresh short-term key and certificate signed by
+// the provider key, so the stamp stays valid across rotations.
+func (s *Server) serveCrypt(addr string) error {
+	rc := s.rc
+	rc.ResolverSk, rc.ResolverPk = "", ""
 	cert, err := rc.CreateCert()
 	if err != nil {
 		return fmt.Errorf("testserver: dnscrypt cert: %w", err)
 	}
+	s.serial = max(s.serial+1, cert.Serial)
+	cert.Serial = s.serial
+	cert.Sign(mustHex(rc.PrivateKey))
 	pc, l, err := listenPair(addr)
 	if err != nil {
 		return err
@@ -149,15 +168,45 @@ func (s *Server) startCrypt(addr string, logger *slog.Logger) error {
 		return fmt.Errorf("testserver: dnscrypt stamp: %w", err)
 	}
 	s.Stamp = stamp.String()
-	s.crypt = &dnscrypt.Server{
+	crypt := &dnscrypt.Server{
 		ProviderName: rc.ProviderName,
 		ResolverCert: cert,
 		Handler:      cryptHandler{s},
-		Logger:       logger,
+		Logger:       s.logger,
 	}
-	s.wg.Go(func() { _ = s.crypt.ServeUDP(pc) })
-	s.wg.Go(func() { _ = s.crypt.ServeTCP(l) })
+	s.crypt, s.cryptConns = crypt, []io.Closer{pc, l}
+	s.cryptWG.Go(func() { _ = crypt.ServeUDP(pc) })
+	s.cryptWG.Go(func() { _ = crypt.ServeTCP(l) })
 	return waitReady(s.CryptAddr, rc.ProviderName)
+}
+
+func mustHex(s string) []byte {
+	b, err := dnscrypt.HexDecodeKey(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// RotateCert restarts the DNSCrypt listeners with a new short-term key and
+// a higher certificate serial, as a resolver rotating its key does: queries
+// made with the old certificate are no longer understood.
+func (s *Server) RotateCert() error {
+	if err := s.stopCrypt(); err != nil {
+		return fmt.Errorf("testserver: rotate: %w", err)
+	}
+	return s.serveCrypt(s.CryptAddr)
+}
+
+func (s *Server) stopCrypt() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.crypt.Shutdown(ctx)
+	for _, c := range s.cryptConns {
+		c.Close()
+	}
+	s.cryptWG.Wait()
+	return err
 }
 
 // waitReady asks for the certificate until the DNSCrypt listener answers,
@@ -222,9 +271,7 @@ func (s *Server) Close() error {
 		errs = append(errs, srv.Shutdown())
 	}
 	if s.crypt != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, s.crypt.Shutdown(ctx))
-		cancel()
+		errs = append(errs, s.stopCrypt())
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)

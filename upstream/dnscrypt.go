@@ -1,11 +1,12 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ameshkov/dnscrypt/v2"
@@ -29,6 +30,7 @@ type DNSCrypt struct {
 	timeout time.Duration
 
 	fetch   singleflight.Group
+	suspect atomic.Bool
 	mu      sync.Mutex
 	info    *dnscrypt.ResolverInfo
 	fetched time.Time
@@ -57,20 +59,25 @@ func (d *DNSCrypt) String() string {
 }
 
 // Exchange encrypts m, asks over UDP and retries over TCP when the answer
-// is truncated.
+// is truncated. A failure marks the certificate suspect: a resolver that
+// rotated its key stops answering queries made with the old one, so
+// Maintain fetches it again at once rather than at the next re-check.
 func (d *DNSCrypt) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	info, err := d.resolverInfo(ctx)
 	if err != nil {
 		return nil, err
 	}
+	r, err := d.exchange(ctx, m, info)
+	if err != nil {
+		d.suspect.Store(true)
+	}
+	return r, err
+}
+
+func (d *DNSCrypt) exchange(ctx context.Context, m *dns.Msg, info *dnscrypt.ResolverInfo) (*dns.Msg, error) {
 	r, err := d.ask(ctx, "udp", m, info)
 	if err == nil && r.Truncated {
 		r, err = d.ask(ctx, "tcp", m, info)
-	}
-	if errors.As(err, new(dnscrypt.Error)) {
-		// An undecryptable answer may mean the resolver rotated its key;
-		// make the next query fetch the certificate again.
-		d.forget(info)
 	}
 	return r, err
 }
@@ -98,18 +105,43 @@ func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dn
 	return r, nil
 }
 
-// resolverInfo returns the current certificate, fetching it when missing,
-// close to expiry or due for a rotation check. Concurrent queries share one
-// fetch and each waits only as long as its own context allows.
+// resolverInfo returns the current certificate, fetching it only when there
+// is none or it is about to expire; routine re-checks happen in Maintain.
 func (d *DNSCrypt) resolverInfo(ctx context.Context) (*dnscrypt.ResolverInfo, error) {
+	d.mu.Lock()
+	info := d.info
+	d.mu.Unlock()
+	if info != nil && time.Now().Add(certMargin).Before(notAfter(info)) {
+		return info, nil
+	}
+	return d.refetch(ctx, info)
+}
+
+// Maintain fetches the certificate again, in the background, when it is
+// due a re-check or an exchange failed, so a key rotation is followed
+// without waiting for the old certificate to lapse.
+func (d *DNSCrypt) Maintain(ctx context.Context) {
 	d.mu.Lock()
 	info, fetched := d.info, d.fetched
 	d.mu.Unlock()
-	now := time.Now()
-	if info != nil && now.Sub(fetched) < certRecheck && now.Add(certMargin).Before(notAfter(info)) {
-		return info, nil
+	if info != nil && (d.suspect.Swap(false) || time.Since(fetched) >= certRecheck) {
+		_, _ = d.refetch(ctx, info)
 	}
-	ch := d.fetch.DoChan("", func() (any, error) { return d.fetchCert(info) })
+}
+
+// refetch fetches the certificate unless one newer than old was fetched
+// meanwhile. Concurrent callers share one fetch and each waits only as
+// long as its own context allows.
+func (d *DNSCrypt) refetch(ctx context.Context, old *dnscrypt.ResolverInfo) (*dnscrypt.ResolverInfo, error) {
+	ch := d.fetch.DoChan("", func() (any, error) {
+		d.mu.Lock()
+		cur := d.info
+		d.mu.Unlock()
+		if cur != old {
+			return cur, nil
+		}
+		return d.fetchCert(old)
+	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
@@ -127,7 +159,7 @@ func (d *DNSCrypt) fetchCert(old *dnscrypt.ResolverInfo) (*dnscrypt.ResolverInfo
 	if err != nil {
 		if old != nil && time.Now().Before(notAfter(old)) {
 			// The old certificate is still valid: keep answering with it
-			// and try the refresh again a minute from now.
+			// and let Maintain try again in a minute.
 			d.mu.Lock()
 			d.fetched = time.Now().Add(time.Minute - certRecheck)
 			d.mu.Unlock()
@@ -136,19 +168,17 @@ func (d *DNSCrypt) fetchCert(old *dnscrypt.ResolverInfo) (*dnscrypt.ResolverInfo
 		return nil, fmt.Errorf("%s: fetching certificate: %w", d, err)
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old != nil && d.info == old && bytes.Equal(info.ResolverCert.ResolverPk[:], old.ResolverCert.ResolverPk[:]) &&
+		info.ResolverCert.Serial == old.ResolverCert.Serial {
+		// Nothing changed: keep the old keys, so callers can tell.
+		d.fetched = time.Now()
+		return old, nil
+	}
 	d.info, d.fetched = info, time.Now()
-	d.mu.Unlock()
 	return info, nil
 }
 
 func notAfter(info *dnscrypt.ResolverInfo) time.Time {
 	return time.Unix(int64(info.ResolverCert.NotAfter), 0)
-}
-
-func (d *DNSCrypt) forget(info *dnscrypt.ResolverInfo) {
-	d.mu.Lock()
-	if d.info == info {
-		d.info = nil
-	}
-	d.mu.Unlock()
 }

@@ -15,11 +15,15 @@ import (
 // ewmaWeight is the share of the newest sample in the latency average.
 const ewmaWeight = 0.2
 
-// maxBackoff caps how long a failing upstream is tried only as a last resort.
+// maxBackoff caps the wait between probes of a failing upstream.
 const maxBackoff = 30 * time.Second
 
+// probeTick is how often Run looks for upstreams due a probe.
+const probeTick = 250 * time.Millisecond
+
 // Group sends each query to its fastest healthy upstream and fails over to
-// the next on error or timeout.
+// the next on error or timeout. A failed upstream is skipped by queries
+// and probed in the background until it answers again.
 type Group struct {
 	members []*member
 	// attempt bounds one upstream's try, so a silent upstream leaves time
@@ -33,7 +37,10 @@ type member struct {
 	mu        sync.Mutex
 	latency   time.Duration // EWMA of successful exchanges
 	failures  int           // consecutive
-	downUntil time.Time
+	down      bool
+	nextProbe time.Time
+	queries   uint64
+	errors    uint64
 }
 
 // NewGroup tries each upstream for at most attempt per query.
@@ -57,15 +64,11 @@ func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, e
 			errs = append(errs, ctx.Err())
 			break
 		}
-		actx, cancel := context.WithTimeout(ctx, g.attempt)
-		start := time.Now()
-		r, err := mb.up.Exchange(actx, m)
-		cancel()
+		r, err := g.try(ctx, mb, m)
 		if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
 			fallback, fallbackFrom = r, mb.up
-			err = fmt.Errorf("%s: answered %s", mb.up, dns.RcodeToString[r.Rcode])
+			continue
 		}
-		mb.record(time.Since(start), err)
 		if err == nil {
 			return r, mb.up, nil
 		}
@@ -77,10 +80,53 @@ func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, e
 	return nil, nil, fmt.Errorf("all upstreams failed: %w", errors.Join(errs...))
 }
 
+// try asks one upstream within the attempt bound and records the outcome.
+func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.attempt)
+	defer cancel()
+	start := time.Now()
+	r, err := mb.up.Exchange(ctx, m)
+	failed := err
+	if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
+		failed = fmt.Errorf("%s: answered %s", mb.up, dns.RcodeToString[r.Rcode])
+	}
+	mb.record(time.Since(start), failed)
+	return r, err
+}
+
+// Run probes failed upstreams with backoff until ctx is done, so that
+// finding out whether one has recovered never costs a client its time.
+func (g *Group) Run(ctx context.Context) {
+	t := time.NewTicker(probeTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, mb := range g.members {
+				if m, ok := mb.up.(maintainer); ok {
+					m.Maintain(ctx)
+				}
+				if mb.dueProbe(now) {
+					probe := new(dns.Msg).SetQuestion(".", dns.TypeNS)
+					_, _ = g.try(ctx, mb, probe)
+				}
+			}
+		}
+	}
+}
+
+// maintainer is an upstream with background upkeep, such as re-fetching a
+// DNSCrypt certificate.
+type maintainer interface {
+	Maintain(ctx context.Context)
+}
+
 // order puts healthy upstreams first, fastest first; an upstream never
-// measured counts as fastest so that it gets measured.
+// measured counts as fastest so that it gets measured. Failed upstreams
+// come last: tried only when every healthy one has failed this query.
 func (g *Group) order() []*member {
-	now := time.Now()
 	type ranked struct {
 		mb      *member
 		down    bool
@@ -89,7 +135,7 @@ func (g *Group) order() []*member {
 	rs := make([]ranked, len(g.members))
 	for i, mb := range g.members {
 		mb.mu.Lock()
-		rs[i] = ranked{mb, now.Before(mb.downUntil), mb.latency}
+		rs[i] = ranked{mb, mb.down, mb.latency}
 		mb.mu.Unlock()
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
@@ -111,19 +157,27 @@ func (g *Group) order() []*member {
 func (mb *member) record(took time.Duration, err error) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	mb.queries++
 	if err != nil {
+		mb.errors++
 		mb.failures++
-		backoff := min(time.Second<<min(mb.failures-1, 5), maxBackoff)
-		mb.downUntil = time.Now().Add(backoff)
+		mb.down = true
+		mb.nextProbe = time.Now().Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
 		return
 	}
 	mb.failures = 0
-	mb.downUntil = time.Time{}
+	mb.down = false
 	if mb.latency == 0 {
 		mb.latency = took
 		return
 	}
 	mb.latency = time.Duration(ewmaWeight*float64(took) + (1-ewmaWeight)*float64(mb.latency))
+}
+
+func (mb *member) dueProbe(now time.Time) bool {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return mb.down && !now.Before(mb.nextProbe)
 }
 
 // Status describes one upstream's health for logs and stats.
@@ -132,15 +186,16 @@ type Status struct {
 	Latency  time.Duration
 	Failures int
 	Down     bool
+	Queries  uint64
+	Errors   uint64
 }
 
 // Status reports every upstream's health, in configuration order.
 func (g *Group) Status() []Status {
-	now := time.Now()
 	out := make([]Status, len(g.members))
 	for i, mb := range g.members {
 		mb.mu.Lock()
-		out[i] = Status{mb.up.String(), mb.latency, mb.failures, now.Before(mb.downUntil)}
+		out[i] = Status{mb.up.String(), mb.latency, mb.failures, mb.down, mb.queries, mb.errors}
 		mb.mu.Unlock()
 	}
 	return out

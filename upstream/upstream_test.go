@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -151,5 +152,66 @@ func TestGroupPrefersHealthyAndFast(t *testing.T) {
 	st := g.Status()
 	if !st[0].Down || st[0].Failures != 1 || st[2].Down {
 		t.Errorf("status %+v", st)
+	}
+}
+
+func TestGroupProbesRecoveryInBackground(t *testing.T) {
+	flaky := startServer(t)
+	flaky.SetSilent(true)
+	g := upstream.NewGroup([]upstream.Upstream{&upstream.Plain{Addr: flaky.PlainAddr}}, 100*time.Millisecond)
+	if _, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA)); err == nil {
+		t.Fatal("a silent upstream answered")
+	}
+	if !g.Status()[0].Down {
+		t.Fatal("failed upstream not marked down")
+	}
+	flaky.SetSilent(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); g.Status()[0].Down; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("recovered upstream still down")
+		}
+	}
+	if n := flaky.Queries("."); n < 1 {
+		t.Errorf("no probe reached the upstream")
+	}
+}
+
+// TestDNSCryptFollowsKeyRotation rotates the resolver's key abruptly (no
+// overlap): the query in flight at that moment fails, which the group's
+// failover covers, and the background upkeep fetches the new certificate
+// so that the next query succeeds, long before the routine re-check.
+func TestDNSCryptFollowsKeyRotation(t *testing.T) {
+	ts := startServer(t)
+	u, err := upstream.NewDNSCrypt(ts.Stamp, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		r, err := u.Exchange(ctx, query("example.test.", dns.TypeA))
+		if err == nil && len(r.Answer) != 1 {
+			err = fmt.Errorf("answer %v", r.Answer)
+		}
+		return err
+	}
+	if err := ask(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.RotateCert(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ask(); err == nil {
+		t.Fatal("the old key still works: the rotation was not real")
+	}
+	u.Maintain(context.Background())
+	for i := range 3 {
+		if err := ask(); err != nil {
+			t.Fatalf("query %d after rotation: %v", i, err)
+		}
 	}
 }

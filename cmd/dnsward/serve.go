@@ -64,6 +64,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { blocks.Run(ctx) })
+	wg.Go(func() { pipeline.Run(ctx) })
 	wg.Go(func() {
 		lan.Watch(ctx, lanCfg, lanPoll, func(n *lan.Names, err error) { applyNames(names, n, err, logger) })
 	})
