@@ -37,6 +37,14 @@ type Config struct {
 	Rebind          Rebind        `mapstructure:"rebind_protection"`
 	RateLimit       RateLimit     `mapstructure:"rate_limit"`
 	Blocklists      Blocklists    `mapstructure:"blocklists"`
+	Limits          Limits        `mapstructure:"limits"`
+}
+
+// Limits is the resource limits section.
+type Limits struct {
+	TCPPerClient     int `mapstructure:"tcp_per_client"`
+	TCPTotal         int `mapstructure:"tcp_total"`
+	UpstreamInflight int `mapstructure:"upstream_inflight"`
 }
 
 // Local is the LAN names section.
@@ -245,6 +253,9 @@ func (c *Config) validate() []problem {
 				add(fmt.Sprintf("%s.upstreams.%d", key, j), err)
 			}
 		}
+	}
+	if c.Limits.TCPPerClient < 0 || c.Limits.TCPTotal < 0 || c.Limits.UpstreamInflight < 0 {
+		add("limits", fmt.Errorf("limits must not be negative (0 means no limit)"))
 	}
 	if c.RateLimit.QPS < 0 || c.RateLimit.Burst < 0 {
 		add("rate_limit", fmt.Errorf("qps and burst must not be negative"))

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -14,11 +15,24 @@ type Forwarder struct {
 	Upstreams *upstream.Group
 	// Timeout bounds the whole failover, after which the client gets SERVFAIL.
 	Timeout time.Duration
+	// Slots, when not nil, holds one token per query waiting upstream.
+	Slots chan struct{}
 }
+
+// ErrBusy is returned when too many queries already wait on upstreams.
+var ErrBusy = errors.New("too many queries waiting on upstreams")
 
 // Answer sends a fresh query upstream; the client's id, case and EDNS
 // options stay on this side.
 func (f *Forwarder) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
+	if f.Slots != nil {
+		select {
+		case f.Slots <- struct{}{}:
+			defer func() { <-f.Slots }()
+		default:
+			return nil, ErrBusy
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
 	question := q.Question()

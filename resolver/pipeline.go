@@ -39,7 +39,10 @@ type Config struct {
 	ForwardZones map[string][]upstream.Upstream
 	// Attempt bounds one upstream's try; Timeout the whole query.
 	Attempt, Timeout time.Duration
-	Logger           *slog.Logger
+	// MaxUpstream caps queries waiting on upstreams, all groups together;
+	// 0 means no cap.
+	MaxUpstream int
+	Logger      *slog.Logger
 }
 
 // Pipeline is the built chain of stages and the parts others report on.
@@ -73,16 +76,20 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{Upstreams: upstream.NewGroup(cfg.Upstreams, cfg.Attempt)}
 	p.groups = append(p.groups, p.Upstreams)
+	var slots chan struct{}
+	if cfg.MaxUpstream > 0 {
+		slots = make(chan struct{}, cfg.MaxUpstream)
+	}
 	route := &Route{
 		Domains: map[string]Stage{},
-		Default: &Forwarder{Upstreams: p.Upstreams, Timeout: cfg.Timeout},
+		Default: &Forwarder{Upstreams: p.Upstreams, Timeout: cfg.Timeout, Slots: slots},
 	}
 	exempt := append(append([]string{}, cfg.RebindAllowed...), cfg.LocalDomains...)
 	for domain, ups := range cfg.ForwardZones {
 		domain = canonical(domain)
 		g := upstream.NewGroup(ups, cfg.Attempt)
 		p.groups = append(p.groups, g)
-		route.Domains[domain] = &Forwarder{Upstreams: g, Timeout: cfg.Timeout}
+		route.Domains[domain] = &Forwarder{Upstreams: g, Timeout: cfg.Timeout, Slots: slots}
 		exempt = append(exempt, domain)
 	}
 	var next Stage = route

@@ -1,7 +1,10 @@
 package resolver_test
 
 import (
+	"context"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -304,5 +307,64 @@ func TestServeStale(t *testing.T) {
 		if q := e.lastSource(t); q.Source != "stale" {
 			t.Errorf("source %q, want stale", q.Source)
 		}
+	}
+}
+
+func TestTCPConnectionLimits(t *testing.T) {
+	ts := startTestServer(t)
+	p, err := resolver.NewPipeline(resolver.Config{
+		Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Upstreams: parseUpstreams(t, ts.PlainUDP()),
+		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := resolver.Listen([]string{"127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &resolver.Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler), Limits: resolver.Limits{TCPPerClient: 2}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ls) }()
+	defer func() { cancel(); <-done }()
+	addr := ls.TCP[0].Addr().String()
+	var conns []*dns.Conn
+	for range 3 {
+		c, err := dns.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		err := c.WriteMsg(new(dns.Msg).SetQuestion("example.test.", dns.TypeA))
+		var r *dns.Msg
+		if err == nil {
+			r, err = c.ReadMsg()
+		}
+		if i < 2 && (err != nil || r.Rcode != dns.RcodeSuccess) {
+			t.Errorf("connection %d within the limit: %v", i, err)
+		}
+		if i == 2 && err == nil {
+			t.Errorf("connection %d over the limit was answered", i)
+		}
+	}
+	// Closing one frees its place.
+	conns[0].Close()
+	time.Sleep(100 * time.Millisecond)
+	c, err := dns.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := c.WriteMsg(new(dns.Msg).SetQuestion("example.test.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadMsg(); err != nil {
+		t.Errorf("new connection after one closed: %v", err)
 	}
 }

@@ -63,6 +63,7 @@ func (ls *Listeners) Close() {
 // Server answers DNS on bound listeners through the pipeline.
 type Server struct {
 	Pipeline Stage
+	Limits   Limits
 	Logger   *slog.Logger
 	// Done, when set, is told about every answered query.
 	Done func(q *Query, resp *dns.Msg)
@@ -77,7 +78,7 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	}
 	for _, l := range ls.TCP {
 		servers = append(servers, &dns.Server{
-			Listener:      l,
+			Listener:      limitListener(l, s.Limits.TCPPerClient, s.Limits.TCPTotal),
 			Handler:       s,
 			ReadTimeout:   5 * time.Second,
 			IdleTimeout:   func() time.Duration { return 10 * time.Second },

@@ -1,6 +1,7 @@
 package resolver_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -199,5 +200,28 @@ func TestReverseZones(t *testing.T) {
 	}
 	if n := len(resolver.ReverseZones([]netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")})); n != 16 {
 		t.Errorf("172.16.0.0/12 gives %d zones, want 16", n)
+	}
+}
+
+func TestUpstreamInflightCap(t *testing.T) {
+	ts := startTestServer(t)
+	ts.SetDelay(300 * time.Millisecond)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) { c.MaxUpstream = 2 }})
+	rcodes := make(chan int, 6)
+	for i := range 6 {
+		go func() {
+			rcodes <- e.ask(t, "udp", fmt.Sprintf("n%d.gen.test.", i), dns.TypeA, false).Rcode
+		}()
+	}
+	counts := map[int]int{}
+	for range 6 {
+		counts[<-rcodes]++
+	}
+	if counts[dns.RcodeSuccess] != 2 || counts[dns.RcodeServerFailure] != 4 {
+		t.Fatalf("rcodes %v: want 2 answered and 4 SERVFAIL with 2 upstream slots", counts)
+	}
+	// Slots come back once the answers are in.
+	if r := e.ask(t, "udp", "later.gen.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after the burst: %s", dns.RcodeToString[r.Rcode])
 	}
 }

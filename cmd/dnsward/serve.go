@@ -80,7 +80,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	})
 
 	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version)
-	srv := &resolver.Server{Pipeline: pipeline, Logger: logger}
+	srv := &resolver.Server{Pipeline: pipeline, Logger: logger, Limits: resolver.Limits{
+		TCPPerClient: cfg.Limits.TCPPerClient, TCPTotal: cfg.Limits.TCPTotal,
+	}}
 	if err := srv.Serve(ctx, listeners); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -190,6 +192,7 @@ func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks re
 		ForwardZones:  zones,
 		Attempt:       cfg.UpstreamTimeout,
 		Timeout:       cfg.QueryTimeout,
+		MaxUpstream:   cfg.Limits.UpstreamInflight,
 		Logger:        logger,
 	})
 }
