@@ -1,0 +1,69 @@
+// Package querylog writes dnsward's query log: every query and its answers
+// as self-contained records, so that an IP address found in a firewall log
+// leads straight to the client that asked and the name it asked for.
+//
+// # Records
+//
+// A response with answers yields one record per answer RR; a response
+// without (NXDOMAIN, NODATA, SERVFAIL, REFUSED, blocked without an answer,
+// no response at all) yields exactly one record. Every record repeats the
+// query's fields, so one line stands on its own: grepping an IP returns
+// lines that each name the client and the domain.
+//
+// Fields, in the order written (optional ones are left out when empty):
+//
+//	v            schema version, 1
+//	ts           when the query arrived, RFC 3339 UTC with 9 fractional digits
+//	qid          query id shared by the records of one query: a random
+//	             per-process prefix and a hex counter, unique across restarts
+//	proto        listener protocol: udp or tcp
+//	client       client IP address (IPv4-mapped IPv6 shown as IPv4)
+//	client_port  client port
+//	qname        question name, without the trailing dot
+//	qtype        question type, e.g. A, AAAA, HTTPS, TYPE65534
+//	rcode        response code, e.g. NOERROR, NXDOMAIN, SERVFAIL, REFUSED
+//	source       cache, upstream, blocked, local or refused
+//	upstream     optional: the upstream that answered
+//	latency_us   microseconds from arrival to response
+//	block_list   optional: the list that blocked the query
+//	block_rule   optional: the rule in block_list that matched
+//	name         answer owner name        } present together, only on
+//	type         answer type              } records that carry an answer
+//	data         answer data as text (the IP for A/AAAA, the target for CNAME)
+//	ttl          answer TTL in seconds
+//	chain        optional: the names from qname through the CNAME targets to
+//	             the owner; absent when the owner is not reachable from qname
+//
+// Two formats carry the same fields. JSON lines (the default):
+//
+//	{"v":1,"ts":"2026-11-23T09:30:00.123456789Z","qid":"5f1c0a9b3e2d-1a","proto":"udp","client":"10.0.0.5","client_port":51334,"qname":"www.shop.example","qtype":"A","rcode":"NOERROR","source":"upstream","upstream":"9.9.9.9:53","latency_us":1234,"name":"www.shop.example","type":"CNAME","data":"shop.cdn.example","ttl":300,"chain":["www.shop.example"]}
+//	{"v":1,"ts":"2026-11-23T09:30:00.123456789Z","qid":"5f1c0a9b3e2d-1a","proto":"udp","client":"10.0.0.5","client_port":51334,"qname":"www.shop.example","qtype":"A","rcode":"NOERROR","source":"upstream","upstream":"9.9.9.9:53","latency_us":1234,"name":"shop.cdn.example","type":"A","data":"192.0.2.1","ttl":20,"chain":["www.shop.example","shop.cdn.example"]}
+//	{"v":1,"ts":"2026-11-23T09:30:00.123456789Z","qid":"5f1c0a9b3e2d-1b","proto":"udp","client":"10.0.0.5","client_port":51335,"qname":"nope.example","qtype":"AAAA","rcode":"NXDOMAIN","source":"cache","latency_us":41}
+//	{"v":1,"ts":"2026-11-23T09:30:00.123456789Z","qid":"5f1c0a9b3e2d-1c","proto":"udp","client":"10.0.0.9","client_port":40000,"qname":"ads.tracker.example","qtype":"A","rcode":"NOERROR","source":"blocked","latency_us":12,"block_list":"stevenblack","block_rule":"0.0.0.0 ads.tracker.example","name":"ads.tracker.example","type":"A","data":"0.0.0.0","ttl":10,"chain":["ads.tracker.example"]}
+//
+// and key=value, for Splunk and grep. A value that is empty or holds a
+// space, quote, '=', backslash or non-printable byte is double-quoted with
+// Go escapes; chain is comma-separated:
+//
+//	ts=2026-11-23T09:30:00.123456789Z v=1 qid=5f1c0a9b3e2d-1a proto=udp client=10.0.0.5 client_port=51334 qname=www.shop.example qtype=A rcode=NOERROR source=upstream upstream=9.9.9.9:53 latency_us=1234 name=www.shop.example type=CNAME data=shop.cdn.example ttl=300 chain=www.shop.example
+//	ts=2026-11-23T09:30:00.123456789Z v=1 qid=5f1c0a9b3e2d-1a proto=udp client=10.0.0.5 client_port=51334 qname=www.shop.example qtype=A rcode=NOERROR source=upstream upstream=9.9.9.9:53 latency_us=1234 name=shop.cdn.example type=A data=192.0.2.1 ttl=20 chain=www.shop.example,shop.cdn.example
+//	ts=2026-11-23T09:30:00.123456789Z v=1 qid=5f1c0a9b3e2d-1b proto=udp client=10.0.0.5 client_port=51335 qname=nope.example qtype=AAAA rcode=NXDOMAIN source=cache latency_us=41
+//	ts=2026-11-23T09:30:00.123456789Z v=1 qid=5f1c0a9b3e2d-1c proto=udp client=10.0.0.9 client_port=40000 qname=ads.tracker.example qtype=A rcode=NOERROR source=blocked latency_us=12 block_list=stevenblack block_rule="0.0.0.0 ads.tracker.example" name=ads.tracker.example type=A data=0.0.0.0 ttl=10 chain=ads.tracker.example
+//
+// Readers should ignore unknown fields; new fields may be added within
+// version 1, and a change of meaning bumps v.
+//
+// # Delivery
+//
+// [Logger.Log] never blocks: it queues the entry, or counts it as dropped
+// when the queue is full. One goroutine encodes and appends to the file and
+// to one spool per collector. Each collector (syslog RFC 5424 over udp, or
+// over tcp/tls with RFC 6587 octet counting; Splunk HEC) has its own
+// goroutine that sends from its spool and commits what was delivered, so a
+// slow collector delays only itself, survives restarts, and gets records
+// at least once and in order. An HTTP 2xx confirms HEC delivery. A TCP or
+// TLS write only means the kernel took the data, so stream records stay
+// replayable for a settling time and are replayed, possibly twice, if the
+// connection dies. A full spool drops new records, counted in [Stats]
+// and reported in the program log.
+package querylog

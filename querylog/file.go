@@ -1,0 +1,135 @@
+package querylog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// fileSink appends whole lines to a file. It is written by the dispatcher
+// and reopened from a signal handler, hence the mutex.
+type fileSink struct {
+	path       string
+	maxSize    int64
+	maxBackups int
+
+	mu     sync.Mutex
+	f      *os.File // nil after a failed reopen; retried on the next write
+	size   int64
+	closed bool
+
+	written atomic.Uint64
+	dropped atomic.Uint64
+}
+
+func openFileSink(path string, maxSize int64, maxBackups int) (*fileSink, error) {
+	s := &fileSink{path: path, maxSize: maxSize, maxBackups: maxBackups}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *fileSink) open() error {
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("querylog: open log file: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("querylog: open log file: %w", err)
+	}
+	s.f, s.size = f, info.Size()
+	return nil
+}
+
+// write appends b, whole lines holding n records. With a size limit it
+// rotates between lines, never inside one.
+func (s *fileSink) write(b []byte, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.dropped.Add(uint64(n))
+		return errors.New("querylog: log file closed")
+	}
+	if s.f == nil {
+		if err := s.open(); err != nil {
+			s.dropped.Add(uint64(n))
+			return err
+		}
+	}
+	for len(b) > 0 {
+		chunk := b
+		if s.maxSize > 0 && s.size+int64(len(b)) > s.maxSize {
+			cut := bytes.LastIndexByte(b[:max(s.maxSize-s.size, 0)], '\n') + 1
+			if cut == 0 && s.size > 0 {
+				if err := s.rotate(); err != nil {
+					s.dropped.Add(uint64(bytes.Count(b, []byte{'\n'})))
+					return err
+				}
+				continue
+			}
+			if cut == 0 { // one line larger than the limit gets a file of its own
+				cut = bytes.IndexByte(b, '\n') + 1
+			}
+			chunk = b[:cut]
+		}
+		if _, err := s.f.Write(chunk); err != nil {
+			// Cut a partial line so the next write does not extend it.
+			s.f.Truncate(s.size)
+			s.dropped.Add(uint64(bytes.Count(b, []byte{'\n'})))
+			return fmt.Errorf("querylog: write log file: %w", err)
+		}
+		s.size += int64(len(chunk))
+		s.written.Add(uint64(bytes.Count(chunk, []byte{'\n'})))
+		b = b[len(chunk):]
+	}
+	return nil
+}
+
+// rotate shifts path.N-1 … path to path.N … path.1 and starts afresh.
+func (s *fileSink) rotate() error {
+	s.f.Close()
+	s.f = nil
+	for i := s.maxBackups - 1; i >= 1; i-- {
+		err := os.Rename(s.path+"."+strconv.Itoa(i), s.path+"."+strconv.Itoa(i+1))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("querylog: rotate log file: %w", err)
+		}
+	}
+	if err := os.Rename(s.path, s.path+".1"); err != nil {
+		return fmt.Errorf("querylog: rotate log file: %w", err)
+	}
+	return s.open()
+}
+
+// reopen follows a rename by logrotate.
+func (s *fileSink) reopen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("querylog: log file closed")
+	}
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	return s.open()
+}
+
+func (s *fileSink) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
+}

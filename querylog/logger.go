@@ -1,0 +1,317 @@
+package querylog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	batchEntries = 256              // entries encoded per write
+	reportEvery  = 10 * time.Second // drop and error reports, at most this often
+)
+
+// Logger encodes entries off the query path and feeds the sinks.
+type Logger struct {
+	format  string
+	log     *slog.Logger
+	entries chan Entry
+	prefix  string // random per process, so query ids are unique across restarts
+	file    *fileSink
+	cols    []*collector
+	needFmt [2]bool // spool payloads needed: json, kv
+	dropped atomic.Uint64
+	started atomic.Bool
+}
+
+// Stats is a snapshot of the logger's counters.
+type Stats struct {
+	Queued  int         // entries waiting to be encoded
+	Dropped uint64      // entries dropped because the queue was full
+	Sinks   []SinkStats // the file first, then the collectors in config order
+}
+
+// SinkStats counts one sink's records.
+type SinkStats struct {
+	Name    string // "file", or the collector's name (also its spool directory)
+	Written uint64 // records written to the file or delivered to the collector
+	Spooled int64  // bytes spooled and not yet delivered
+	Dropped uint64 // records lost to a full spool or a failing file
+}
+
+// New validates cfg and opens every sink, so that configuration and
+// permission problems surface at start.
+func New(cfg Config, logger *slog.Logger) (*Logger, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Format == "" {
+		cfg.Format = FormatJSON
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.SpoolMax == 0 {
+		cfg.SpoolMax = DefaultSpoolMax
+	}
+	if cfg.MaxBackups == 0 {
+		cfg.MaxBackups = DefaultMaxBackups
+	}
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	l := &Logger{
+		format:  cfg.Format,
+		log:     logger,
+		entries: make(chan Entry, cfg.QueueSize),
+		prefix:  hex.EncodeToString(rnd[:]) + "-",
+	}
+	var err error
+	if cfg.File != "" {
+		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxBackups); err != nil {
+			return nil, err
+		}
+	}
+	add := func(name, format string, t transport, settle time.Duration) error {
+		sp, err := openSpool(filepath.Join(cfg.SpoolDir, name), cfg.SpoolMax)
+		if err != nil {
+			return err
+		}
+		l.cols = append(l.cols, &collector{name: name, format: format, spool: sp, t: t, settle: settle, log: logger})
+		l.needFmt[fmtIndex(format)] = true
+		return nil
+	}
+	for _, sc := range cfg.Syslog {
+		t, err := newSyslog(sc)
+		if err == nil {
+			settle := streamSettle
+			if sc.Network == "udp" {
+				settle = 0
+			}
+			err = add(syslogName(sc), cfg.Format, t, settle)
+		}
+		if err != nil {
+			l.closeSinks()
+			return nil, fmt.Errorf("querylog: syslog %s: %w", sc.Address, err)
+		}
+	}
+	for _, hc := range cfg.HEC {
+		t, err := newHEC(hc)
+		if err == nil {
+			err = add(hecName(hc), FormatJSON, t, 0)
+		}
+		if err != nil {
+			l.closeSinks()
+			return nil, fmt.Errorf("querylog: hec %s: %w", hc.URL, err)
+		}
+	}
+	return l, nil
+}
+
+func fmtIndex(format string) int {
+	if format == FormatKV {
+		return 1
+	}
+	return 0
+}
+
+// Log queues e without ever blocking; when the queue is full the entry is
+// dropped and counted, and Run reports the count.
+func (l *Logger) Log(e Entry) {
+	select {
+	case l.entries <- e:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Run encodes and delivers until ctx ends, then writes out everything
+// queued (to the file and the spools), gives collectors a short last
+// chance to deliver, and closes the sinks. It may be called once.
+func (l *Logger) Run(ctx context.Context) error {
+	if !l.started.CompareAndSwap(false, true) {
+		return errors.New("querylog: Run called twice")
+	}
+	var wg sync.WaitGroup
+	drained := make(chan struct{})
+	for _, c := range l.cols {
+		wg.Go(func() { c.run(ctx, drained) })
+	}
+	l.dispatch(ctx)
+	close(drained)
+	wg.Wait()
+	return l.closeSinks()
+}
+
+// dispatch is the single encoder: one goroutine, so query ids are assigned
+// in queue order and the buffers are reused without locking.
+func (l *Logger) dispatch(ctx context.Context) {
+	tick := time.NewTicker(reportEvery)
+	defer tick.Stop()
+	var (
+		b       batch
+		reports reporter
+	)
+	for {
+		select {
+		case e := <-l.entries:
+			b.reset()
+			b.add(l, e)
+			l.fill(&b)
+			l.write(&b, &reports)
+		case <-tick.C:
+			reports.report(l)
+		case <-ctx.Done():
+			for {
+				b.reset()
+				l.fill(&b)
+				if b.entries == 0 {
+					reports.report(l)
+					return
+				}
+				l.write(&b, &reports)
+			}
+		}
+	}
+}
+
+// fill adds what is queued to b, without waiting, up to a batch.
+func (l *Logger) fill(b *batch) {
+	for b.entries < batchEntries {
+		select {
+		case e := <-l.entries:
+			b.add(l, e)
+		default:
+			return
+		}
+	}
+}
+
+// batch holds the encodings of a few entries, one buffer per output.
+type batch struct {
+	seq     uint64 // query counter, part of every qid
+	entries int
+	records int
+	recs    []Record
+	qid     []byte
+	file    []byte
+	spool   [2][]byte // json, kv
+}
+
+func (b *batch) reset() {
+	b.entries, b.records = 0, 0
+	b.file = b.file[:0]
+	b.spool[0], b.spool[1] = b.spool[0][:0], b.spool[1][:0]
+}
+
+func (b *batch) add(l *Logger, e Entry) {
+	b.seq++
+	b.qid = strconv.AppendUint(append(b.qid[:0], l.prefix...), b.seq, 16)
+	b.recs = appendRecords(b.recs[:0], string(b.qid), e)
+	for i := range b.recs {
+		r := &b.recs[i]
+		if l.file != nil {
+			b.file = appendFormat(b.file, l.format, r)
+		}
+		if l.needFmt[0] {
+			b.spool[0] = appendSpoolLine(b.spool[0], FormatJSON, r)
+		}
+		if l.needFmt[1] {
+			b.spool[1] = appendSpoolLine(b.spool[1], FormatKV, r)
+		}
+	}
+	b.entries++
+	b.records += len(b.recs)
+}
+
+func (l *Logger) write(b *batch, rep *reporter) {
+	if l.file != nil {
+		if err := l.file.write(b.file, b.records); err != nil {
+			rep.fail("file", err)
+		}
+	}
+	for _, c := range l.cols {
+		if _, err := c.spool.append(b.spool[fmtIndex(c.format)], b.records); err != nil {
+			rep.fail(c.name, err)
+		}
+	}
+}
+
+// Reopen reopens the log file, after logrotate renamed it.
+func (l *Logger) Reopen() error {
+	if l.file == nil {
+		return nil
+	}
+	return l.file.reopen()
+}
+
+// Stats returns the current counters.
+func (l *Logger) Stats() Stats {
+	st := Stats{Queued: len(l.entries), Dropped: l.dropped.Load()}
+	if l.file != nil {
+		st.Sinks = append(st.Sinks, SinkStats{Name: "file", Written: l.file.written.Load(), Dropped: l.file.dropped.Load()})
+	}
+	for _, c := range l.cols {
+		pending, dropped := c.spool.stats()
+		st.Sinks = append(st.Sinks, SinkStats{Name: c.name, Written: c.written.Load(), Spooled: pending, Dropped: dropped})
+	}
+	return st
+}
+
+func (l *Logger) closeSinks() error {
+	var errs []error
+	if l.file != nil {
+		errs = append(errs, l.file.close())
+	}
+	for _, c := range l.cols {
+		errs = append(errs, c.spool.close())
+	}
+	return errors.Join(errs...)
+}
+
+// reporter turns failures and drop counts into at most one log line per
+// sink per reportEvery, so a broken disk cannot flood the program log.
+type reporter struct {
+	errs    map[string]error
+	dropped map[string]uint64 // already reported
+}
+
+func (r *reporter) fail(sink string, err error) {
+	if r.errs == nil {
+		r.errs = map[string]error{}
+	}
+	if _, ok := r.errs[sink]; !ok {
+		r.errs[sink] = err
+	}
+}
+
+func (r *reporter) report(l *Logger) {
+	if r.dropped == nil {
+		r.dropped = map[string]uint64{}
+	}
+	st := l.Stats()
+	if n := st.Dropped - r.dropped["queue"]; n > 0 {
+		l.log.Warn("querylog: queue full; entries dropped", "dropped", n, "total", st.Dropped)
+		r.dropped["queue"] = st.Dropped
+	}
+	for _, s := range st.Sinks {
+		if n := s.Dropped - r.dropped[s.Name]; n > 0 {
+			l.log.Warn("querylog: records dropped", "sink", s.Name, "dropped", n, "total", s.Dropped, "err", r.errs[s.Name])
+			r.dropped[s.Name] = s.Dropped
+		}
+	}
+	for sink, err := range r.errs {
+		l.log.Error("querylog: sink error", "sink", sink, "err", err)
+	}
+	clear(r.errs)
+}

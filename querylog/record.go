@@ -1,0 +1,168 @@
+package querylog
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Version is the schema version written in every record's v field.
+const Version = 1
+
+// Entry is one answered query, as the resolver hands it over.
+type Entry struct {
+	Time      time.Time      // when the query arrived
+	Proto     string         // "udp" or "tcp"
+	Client    netip.AddrPort // who asked
+	Question  dns.Question   // what was asked
+	Response  *dns.Msg       // the response sent (not mutated after Log); nil if none was sent
+	Rcode     int            // used when Response is nil
+	Source    string         // "cache", "upstream", "blocked", "local", "refused"
+	Upstream  string         // which upstream answered, "" if none
+	Latency   time.Duration  // from arrival to response
+	BlockList string         // the list that blocked the query, if blocked
+	BlockRule string         // the rule within BlockList that matched
+}
+
+// Record is one self-contained log line: one answer RR of one query, or the
+// query alone when its response carried no answers.
+type Record struct {
+	V          int        `json:"v"`
+	Time       time.Time  `json:"ts"`
+	QID        string     `json:"qid"`
+	Proto      string     `json:"proto"`
+	Client     netip.Addr `json:"client"`
+	ClientPort uint16     `json:"client_port"`
+	QName      string     `json:"qname"`
+	QType      string     `json:"qtype"`
+	Rcode      string     `json:"rcode"`
+	Source     string     `json:"source"`
+	Upstream   string     `json:"upstream,omitempty"`
+	LatencyUS  int64      `json:"latency_us"`
+	BlockList  string     `json:"block_list,omitempty"`
+	BlockRule  string     `json:"block_rule,omitempty"`
+	Name       string     `json:"name,omitempty"`  // answer owner name
+	Type       string     `json:"type,omitempty"`  // answer type
+	Data       string     `json:"data,omitempty"`  // answer rdata as text
+	TTL        uint32     `json:"ttl,omitempty"`   // answer TTL
+	Chain      []string   `json:"chain,omitempty"` // qname, CNAME targets…, owner
+}
+
+// Records splits e into self-contained records, all sharing qid.
+func Records(qid string, e Entry) []Record {
+	return appendRecords(nil, qid, e)
+}
+
+// appendRecords lets the dispatcher reuse one slice across entries.
+func appendRecords(dst []Record, qid string, e Entry) []Record {
+	rcode := e.Rcode
+	if e.Response != nil {
+		rcode = e.Response.Rcode
+	}
+	base := Record{
+		V:          Version,
+		Time:       e.Time.UTC(),
+		QID:        qid,
+		Proto:      e.Proto,
+		Client:     e.Client.Addr().Unmap(),
+		ClientPort: e.Client.Port(),
+		QName:      trimDot(e.Question.Name),
+		QType:      dns.Type(e.Question.Qtype).String(),
+		Rcode:      rcodeString(rcode),
+		Source:     e.Source,
+		Upstream:   e.Upstream,
+		LatencyUS:  e.Latency.Microseconds(),
+		BlockList:  e.BlockList,
+		BlockRule:  e.BlockRule,
+	}
+	if e.Response == nil || len(e.Response.Answer) == 0 {
+		return append(dst, base)
+	}
+	walk := cnameWalk(e.Question.Name, e.Response.Answer)
+	for _, rr := range e.Response.Answer {
+		h := rr.Header()
+		r := base
+		r.Name = trimDot(h.Name)
+		r.Type = dns.Type(h.Rrtype).String()
+		r.Data = rdata(rr)
+		r.TTL = h.Ttl
+		r.Chain = chainTo(walk, r.Name)
+		dst = append(dst, r)
+	}
+	return dst
+}
+
+// cnameWalk follows CNAMEs from qname through answer. It is bounded by the
+// number of answers so that a CNAME loop cannot spin forever.
+func cnameWalk(qname string, answer []dns.RR) []string {
+	walk := []string{trimDot(qname)}
+	cur := qname
+	for range answer {
+		next := ""
+		for _, rr := range answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) {
+				next = c.Target
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		cur = next
+		walk = append(walk, trimDot(cur))
+	}
+	return walk
+}
+
+// chainTo returns the walk prefix ending at owner; nil when owner is not
+// reachable from the question (so the record claims no false lineage).
+func chainTo(walk []string, owner string) []string {
+	for i, n := range walk {
+		if strings.EqualFold(n, owner) {
+			return walk[: i+1 : i+1]
+		}
+	}
+	return nil
+}
+
+// rdata renders the answer's data; fast paths cover the types that make up
+// nearly all LAN traffic.
+func rdata(rr dns.RR) string {
+	switch rr := rr.(type) {
+	case *dns.A:
+		if a, ok := netip.AddrFromSlice(rr.A); ok {
+			return a.Unmap().String()
+		}
+	case *dns.AAAA:
+		if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
+			return a.String()
+		}
+	case *dns.CNAME:
+		return trimDot(rr.Target)
+	case *dns.PTR:
+		return trimDot(rr.Ptr)
+	case *dns.NS:
+		return trimDot(rr.Ns)
+	case *dns.DNAME:
+		return trimDot(rr.Target)
+	}
+	return strings.TrimPrefix(rr.String(), rr.Header().String())
+}
+
+// trimDot drops the root dot so logged names match what people grep for.
+func trimDot(s string) string {
+	if len(s) > 1 && s[len(s)-1] == '.' {
+		return s[:len(s)-1]
+	}
+	return s
+}
+
+func rcodeString(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(rcode)
+}

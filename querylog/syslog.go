@@ -1,0 +1,182 @@
+package querylog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// syslogPri is facility daemon, severity info.
+	syslogPri    = "<30>1 "
+	syslogMsgID  = "query"
+	dialTimeout  = 10 * time.Second
+	writeTimeout = 30 * time.Second
+	// streamSettle: see collector.settle.
+	streamSettle = 2 * time.Second
+	// udpMax keeps a datagram within the UDP limit; RFC 5426 allows
+	// truncation, and a record this large is a pathological TXT answer.
+	udpMax = 65000
+)
+
+// syslogTransport sends RFC 5424 messages over UDP, or over TCP or TLS with
+// RFC 6587 octet counting so that a payload can never break framing.
+type syslogTransport struct {
+	cfg    SyslogConfig
+	tls    *tls.Config
+	header string // " HOSTNAME APP-NAME PROCID MSGID - "
+	conn   net.Conn
+	msg    []byte
+	out    []byte
+}
+
+func newSyslog(cfg SyslogConfig) (*syslogTransport, error) {
+	t := &syslogTransport{cfg: cfg}
+	if cfg.Network == "tls" {
+		host, _, _ := net.SplitHostPort(cfg.Address)
+		conf, err := tlsConfig(host, cfg.CAFile, cfg.InsecureSkipVerify)
+		if err != nil {
+			return nil, err
+		}
+		t.tls = conf
+	}
+	host, app := cfg.Hostname, cfg.AppName
+	if host == "" {
+		host, _ = os.Hostname()
+		if host == "" || !printableASCII(host) {
+			host = "-"
+		}
+	}
+	if app == "" {
+		app = "dnsward"
+	}
+	t.header = " " + host + " " + app + " " + strconv.Itoa(os.Getpid()) + " " + syslogMsgID + " - "
+	return t, nil
+}
+
+// syslogName is the stable name of a collector, also its spool directory.
+func syslogName(c SyslogConfig) string {
+	return "syslog-" + c.Network + "-" + sanitize(c.Address)
+}
+
+func (t *syslogTransport) dial(ctx context.Context) error {
+	d := &net.Dialer{Timeout: dialTimeout}
+	var err error
+	switch t.cfg.Network {
+	case "tls":
+		t.conn, err = (&tls.Dialer{NetDialer: d, Config: t.tls}).DialContext(ctx, "tcp", t.cfg.Address)
+	default:
+		t.conn, err = d.DialContext(ctx, t.cfg.Network, t.cfg.Address)
+	}
+	if err != nil {
+		return fmt.Errorf("syslog %s dial: %w", t.cfg.Network, err)
+	}
+	return nil
+}
+
+func (t *syslogTransport) send(ctx context.Context, lines [][]byte) error {
+	if t.conn == nil {
+		if err := t.dial(ctx); err != nil {
+			return err
+		}
+	}
+	conn := t.conn
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	t.out = t.out[:0]
+	for _, line := range lines {
+		ts, payload := cutSpoolLine(line)
+		t.msg = append(t.msg[:0], syslogPri...)
+		t.msg = appendTS(t.msg, ts)
+		t.msg = append(t.msg, t.header...)
+		t.msg = append(t.msg, payload...)
+		if t.cfg.Network == "udp" {
+			if _, err := conn.Write(t.msg[:min(len(t.msg), udpMax)]); err != nil {
+				return fmt.Errorf("syslog udp write: %w", err)
+			}
+			continue
+		}
+		t.out = strconv.AppendInt(t.out, int64(len(t.msg)), 10)
+		t.out = append(t.out, ' ')
+		t.out = append(t.out, t.msg...)
+	}
+	if len(t.out) > 0 {
+		if _, err := conn.Write(t.out); err != nil {
+			return fmt.Errorf("syslog %s write: %w", t.cfg.Network, err)
+		}
+	}
+	return nil
+}
+
+// check reads with a tiny deadline: a timeout means the connection is
+// still open; EOF or an error (a reset) means the receiver went away and
+// may not have read what was sent.
+func (t *syslogTransport) check() error {
+	if t.cfg.Network == "udp" {
+		return nil
+	}
+	if t.conn == nil {
+		return errors.New("syslog: not connected")
+	}
+	t.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var b [1]byte
+	_, err := t.conn.Read(b[:])
+	if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
+		return nil // syslog receivers do not talk back; ignore it if one does
+	}
+	return fmt.Errorf("syslog: connection lost: %w", err)
+}
+
+// finish half-closes and waits for the receiver to close in turn, which it
+// does only after reading everything.
+func (t *syslogTransport) finish(ctx context.Context) error {
+	if t.cfg.Network == "udp" {
+		return nil
+	}
+	if t.conn == nil {
+		return errors.New("syslog: not connected")
+	}
+	if cw, ok := t.conn.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil {
+			return fmt.Errorf("syslog: close write: %w", err)
+		}
+	}
+	deadline, _ := ctx.Deadline()
+	t.conn.SetReadDeadline(deadline)
+	if _, err := io.Copy(io.Discard, t.conn); err != nil {
+		return fmt.Errorf("syslog: waiting for receiver to close: %w", err)
+	}
+	return nil
+}
+
+func (t *syslogTransport) close() {
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
+}
+
+// appendTS writes an RFC 5424 timestamp, which allows at most six
+// fractional digits.
+func appendTS(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+}
+
+// sanitize makes a collector address usable as a directory name.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		}
+		return '_'
+	}, s)
+}
