@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/packaging"
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
@@ -38,6 +39,59 @@ type Config struct {
 	RateLimit       RateLimit     `mapstructure:"rate_limit"`
 	Blocklists      Blocklists    `mapstructure:"blocklists"`
 	Limits          Limits        `mapstructure:"limits"`
+	QueryLog        QueryLog      `mapstructure:"querylog"`
+}
+
+// QueryLog is the query log section.
+type QueryLog struct {
+	Format     string       `mapstructure:"format"`
+	File       string       `mapstructure:"file"`
+	MaxSize    int64        `mapstructure:"max_size"`
+	MaxBackups int          `mapstructure:"max_backups"`
+	QueueSize  int          `mapstructure:"queue_size"`
+	SpoolMax   int64        `mapstructure:"spool_max"`
+	Syslog     []SyslogSink `mapstructure:"syslog"`
+	HEC        []HECSink    `mapstructure:"hec"`
+}
+
+// SyslogSink is one syslog collector.
+type SyslogSink struct {
+	Network            string `mapstructure:"network"`
+	Address            string `mapstructure:"address"`
+	CAFile             string `mapstructure:"ca_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+	AppName            string `mapstructure:"app_name"`
+	Hostname           string `mapstructure:"hostname"`
+}
+
+// HECSink is one Splunk HTTP Event Collector.
+type HECSink struct {
+	URL                string `mapstructure:"url"`
+	Token              string `mapstructure:"token"`
+	Index              string `mapstructure:"index"`
+	Sourcetype         string `mapstructure:"sourcetype"`
+	CAFile             string `mapstructure:"ca_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// QueryLogConfig is the querylog section as the querylog package takes it;
+// collectors spool under state_dir.
+func (c *Config) QueryLogConfig() querylog.Config {
+	q := c.QueryLog
+	out := querylog.Config{
+		Format: q.Format, File: q.File, MaxSize: q.MaxSize, MaxBackups: q.MaxBackups,
+		QueueSize: q.QueueSize, SpoolMax: q.SpoolMax,
+	}
+	if c.StateDir != "" {
+		out.SpoolDir = filepath.Join(c.StateDir, "spool")
+	}
+	for _, s := range q.Syslog {
+		out.Syslog = append(out.Syslog, querylog.SyslogConfig(s))
+	}
+	for _, h := range q.HEC {
+		out.HEC = append(out.HEC, querylog.HECConfig(h))
+	}
+	return out
 }
 
 // Limits is the resource limits section.
@@ -114,6 +168,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML configuration `file` (default: the embedded configuration)")
 	fs.StringArray("listen", nil, "listen `address` host:port, UDP and TCP (repeatable)")
 	fs.StringArray("upstream", nil, "upstream `URL`: sdns://, udp://host:port or tcp://host:port (repeatable)")
+	fs.String("querylog", "", "query log `file` (sets querylog.file)")
 	fs.StringArray("blocklist", nil, "blocklist `file` (repeatable), added to blocklists.lists")
 	fs.String("log-level", "", "program log `level`: debug, info, warn or error")
 	fs.String("log-format", "", "program log `format`: text or json")
@@ -123,6 +178,7 @@ func Flags(fs *pflag.FlagSet) {
 var flagKeys = map[string]string{
 	"listen":     "listen",
 	"upstream":   "upstreams",
+	"querylog":   "querylog.file",
 	"log-level":  "log.level",
 	"log-format": "log.format",
 }
@@ -196,7 +252,7 @@ func (c *Config) validate() []problem {
 	}
 	if _, err := c.Clients(); err != nil {
 		for i, s := range c.AllowClients {
-			if _, err := parsePrefix(s); err != nil {
+			if _, err := ParsePrefix(s); err != nil {
 				add(fmt.Sprintf("allow_clients.%d", i), err)
 			}
 		}
@@ -253,6 +309,11 @@ func (c *Config) validate() []problem {
 				add(fmt.Sprintf("%s.upstreams.%d", key, j), err)
 			}
 		}
+	}
+	if len(c.QueryLog.Syslog)+len(c.QueryLog.HEC) > 0 && c.StateDir == "" {
+		add("state_dir", fmt.Errorf("query-log collectors need state_dir for their spool"))
+	} else if err := c.QueryLogConfig().Validate(); err != nil {
+		add("querylog", err)
 	}
 	if c.Limits.TCPPerClient < 0 || c.Limits.TCPTotal < 0 || c.Limits.UpstreamInflight < 0 {
 		add("limits", fmt.Errorf("limits must not be negative (0 means no limit)"))
@@ -316,8 +377,8 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// parsePrefix accepts a CIDR or a lone address.
-func parsePrefix(s string) (netip.Prefix, error) {
+// ParsePrefix accepts a CIDR or a lone address.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	if addr, err := netip.ParseAddr(s); err == nil {
 		return netip.PrefixFrom(addr, addr.BitLen()), nil
 	}
@@ -332,7 +393,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 func (c *Config) Clients() ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(c.AllowClients))
 	for _, s := range c.AllowClients {
-		p, err := parsePrefix(s)
+		p, err := ParsePrefix(s)
 		if err != nil {
 			return nil, err
 		}

@@ -132,9 +132,11 @@ func (s *Server) answer(q *Query) *dns.Msg {
 	// miekg/dns already ignores responses and answers other opcodes with
 	// NOTIMP; a message that reaches here is a query.
 	if len(r.Question) != 1 {
+		q.Source = "local"
 		return reply(q, dns.RcodeFormatError)
 	}
 	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+		q.Source = "local"
 		m := reply(q, dns.RcodeBadVers)
 		m.SetEdns0(upstream.EDNSSize, false)
 		return m

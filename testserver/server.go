@@ -32,15 +32,15 @@ type Server struct {
 	mu     sync.Mutex
 	counts map[string]int
 
-	plain  []*dns.Server
-	crypt  *dnscrypt.Server
+	plain []*dns.Server
+	crypt *dnscrypt.Server
 	// cryptConns are closed by us: the library's Shutdown leaves them open.
 	cryptConns []io.Closer
 	cryptWG    sync.WaitGroup
 	rc         dnscrypt.ResolverConfig
-	serial uint32
-	logger *slog.Logger
-	wg     sync.WaitGroup
+	serial     uint32
+	logger     *slog.Logger
+	wg         sync.WaitGroup
 }
 
 // Options tune a Server; the zero value listens on random loopback ports.

@@ -33,7 +33,15 @@ var records = map[string][]string{
 	"rebind.example.test.":  {"rebind.example.test. 300 IN A 192.168.1.1"},
 	"cloaked.example.test.": {"cloaked.example.test. 300 IN CNAME tracker.ads.test."},
 	"tracker.ads.test.":     {"tracker.ads.test. 300 IN A 192.0.2.66"},
+	SharedEdge:              {SharedEdge + " 300 IN A " + SharedAddr},
 }
+
+// SharedEdge and SharedAddr are where every name under shared.test.
+// (through a CNAME) and direct.test. (directly) lead.
+const (
+	SharedEdge = "edge.cdn.test."
+	SharedAddr = "192.0.2.100"
+)
 
 // BigName answers TXT with more than 512 bytes, so a UDP answer is truncated.
 const BigName = "big.example.test."
@@ -66,6 +74,12 @@ func answer(req *dns.Msg) *dns.Msg {
 		m.Answer = bigTXT(q)
 	case strings.HasSuffix(name, ".gen.test."):
 		m.Answer = generated(name, q.Qtype)
+	case strings.HasSuffix(name, ".shared.test."):
+		// Every name is a CNAME to one edge host: many questions, one IP,
+		// as with a CDN.
+		m.Answer = follow(name, q.Qtype, []string{q.Name + " 300 IN CNAME " + SharedEdge})
+	case strings.HasSuffix(name, ".direct.test."):
+		m.Answer = follow(name, q.Qtype, []string{q.Name + " 300 IN A " + SharedAddr})
 	default:
 		rrs, ok := records[name]
 		if !ok {

@@ -16,8 +16,10 @@ import (
 	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
 )
 
 // lanPoll is how often hosts and lease files are checked for changes.
@@ -58,6 +60,23 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := dropPrivileges(cfg.User, logger); err != nil {
 		return err
 	}
+	// Opened after dropping privileges, so the log file is the service
+	// user's and reopening it after rotation keeps working.
+	qlog, err := querylog.New(cfg.QueryLogConfig(), logger)
+	if err != nil {
+		return err
+	}
+	// The query log outlives the listeners: it is stopped only after the
+	// last in-flight query has been logged, then flushes or spools.
+	qctx, qstop := context.WithCancel(context.WithoutCancel(ctx))
+	qdone := make(chan error, 1)
+	go func() { qdone <- qlog.Run(qctx) }()
+	defer func() {
+		qstop()
+		if err := <-qdone; err != nil {
+			logger.Error("query log", "err", err)
+		}
+	}()
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -67,6 +86,13 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	wg.Go(func() { pipeline.Run(ctx) })
 	wg.Go(func() {
 		lan.Watch(ctx, lanCfg, lanPoll, func(n *lan.Names, err error) { applyNames(names, n, err, logger) })
+	})
+	wg.Go(func() {
+		onSignal(ctx, syscall.SIGUSR1, func() {
+			if err := qlog.Reopen(); err != nil {
+				logger.Error("query log reopen", "err", err)
+			}
+		})
 	})
 	wg.Go(func() {
 		onSignal(ctx, syscall.SIGHUP, func() {
@@ -80,15 +106,39 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	})
 
 	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version)
-	srv := &resolver.Server{Pipeline: pipeline, Logger: logger, Limits: resolver.Limits{
-		TCPPerClient: cfg.Limits.TCPPerClient, TCPTotal: cfg.Limits.TCPTotal,
-	}}
+	srv := &resolver.Server{
+		Pipeline: pipeline,
+		Logger:   logger,
+		Limits:   resolver.Limits{TCPPerClient: cfg.Limits.TCPPerClient, TCPTotal: cfg.Limits.TCPTotal},
+		Done:     func(q *resolver.Query, resp *dns.Msg) { qlog.Log(entry(q, resp)) },
+	}
 	if err := srv.Serve(ctx, listeners); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	cs := pipeline.Cache.Stats()
 	logger.Info("stopped", "cache_hits", cs.Hits, "cache_misses", cs.Misses, "cache_stale", cs.Stale, "cache_entries", cs.Entries)
 	return nil
+}
+
+// entry is the query log's view of an answered query.
+func entry(q *resolver.Query, resp *dns.Msg) querylog.Entry {
+	var question dns.Question
+	if len(q.Req.Question) > 0 {
+		question = q.Req.Question[0]
+	}
+	return querylog.Entry{
+		Time:      q.Start,
+		Proto:     q.Proto,
+		Client:    q.Client,
+		Question:  question,
+		Response:  resp,
+		Rcode:     resp.Rcode,
+		Source:    q.Source,
+		Upstream:  q.Upstream,
+		Latency:   time.Since(q.Start),
+		BlockList: q.BlockList,
+		BlockRule: q.BlockRule,
+	}
 }
 
 // onSignal calls f for every sig until ctx is done.

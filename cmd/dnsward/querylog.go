@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/querylog"
+	"github.com/spf13/pflag"
+)
+
+// runQueryLog is "dnsward querylog export|who": the log read back for an
+// analyst or a one-off hand-off to a collector.
+func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "export" && args[0] != "who") {
+		fmt.Fprint(stderr, "Usage:\n"+
+			"  dnsward querylog export [--from FILE...] [--since T] [--until T] [--client CIDR] [--domain SUFFIX] [--format json|kv]\n"+
+			"  dnsward querylog who IP [--from FILE...]\n"+
+			"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n")
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flagSet("querylog "+sub, stderr)
+	config.Flags(fs)
+	from := fs.StringArray("from", nil, "log `file` to read, plain or gzipped (repeatable)")
+	var since, until, client, domain, format *string
+	if sub == "export" {
+		since = fs.String("since", "", "only records at or after `time` (RFC 3339, or a duration ago such as 2h)")
+		until = fs.String("until", "", "only records before `time` (RFC 3339, or a duration ago)")
+		client = fs.String("client", "", "only clients in `network` (CIDR or address)")
+		domain = fs.String("domain", "", "only questions under `suffix`")
+		format = fs.String("format", querylog.FormatJSON, "output `format`: json or kv")
+	}
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%v\n\n%s", err, fs.FlagUsages())
+		return errUsage
+	}
+	files, err := logFiles(fs, *from)
+	if err != nil {
+		return err
+	}
+	if sub == "who" {
+		if fs.NArg() != 1 {
+			return fmt.Errorf("who takes one IP address")
+		}
+		ip, err := netip.ParseAddr(fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("who %q: %w", fs.Arg(0), err)
+		}
+		return querylog.Who(ctx, stdout, files, ip)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var f querylog.Filter
+	if f.Since, err = parseWhen(*since); err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	if f.Until, err = parseWhen(*until); err != nil {
+		return fmt.Errorf("--until: %w", err)
+	}
+	if *client != "" {
+		if f.Client, err = config.ParsePrefix(*client); err != nil {
+			return fmt.Errorf("--client: %w", err)
+		}
+	}
+	f.Domain = *domain
+	if *format != querylog.FormatJSON && *format != querylog.FormatKV {
+		return fmt.Errorf("--format %q: want json or kv", *format)
+	}
+	return querylog.Export(ctx, stdout, files, f, *format)
+}
+
+// logFiles is --from, or else the configured log with its rotated siblings,
+// oldest first, so output runs in time order.
+func logFiles(fs *pflag.FlagSet, from []string) ([]string, error) {
+	if len(from) > 0 {
+		return from, nil
+	}
+	cfg, err := config.Load(fs)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.QueryLog.File == "" {
+		return nil, fmt.Errorf("no query log file configured: give --from FILE")
+	}
+	rotated, _ := filepath.Glob(cfg.QueryLog.File + ".*")
+	slices.SortFunc(rotated, func(a, b string) int { return rotation(b) - rotation(a) })
+	return append(rotated, cfg.QueryLog.File), nil
+}
+
+// rotation is N of FILE.N or FILE.N.gz.
+func rotation(name string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Ext(strings.TrimSuffix(name, ".gz")), "."))
+	return n
+}
+
+func parseWhen(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
