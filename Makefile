@@ -8,9 +8,10 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/dnsward ./cmd/dnsward
 	$(GO) build -trimpath -o bin/dnscrypt-testserver ./cmd/dnscrypt-testserver
 
-# Serves on 127.0.0.1:5353 and [::1]:5353 with the embedded default config.
+# Serves on 127.0.0.1:5353 and [::1]:5353 with the embedded default config,
+# writing the query log next to the binary.
 run: build
-	./bin/dnsward serve
+	./bin/dnsward serve --querylog bin/queries.log
 
 test:
 	$(GO) vet ./...
