@@ -4,13 +4,14 @@ import (
 	"net"
 	"testing"
 
+	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
 )
 
 // BenchmarkCacheHitUDP measures a cached answer over a real loopback
 // socket, client included; run with -cpuprofile to see the server's share.
 func BenchmarkCacheHitUDP(b *testing.B) {
-	ts := startTestServer(b)
+	ts := testserver.ForTest(b)
 	e := startEnv(b, envOptions{upstreams: []string{ts.Stamp}})
 	query, _ := new(dns.Msg).SetQuestion("example.test.", dns.TypeA).SetEdns0(1232, false).Pack()
 	conn, err := net.Dial("udp", e.Addr)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
 )
 
@@ -21,7 +22,7 @@ func FuzzListener(f *testing.F) {
 	for _, seed := range [][]byte{valid, packedTwoQ, packedOpt, {0}, make([]byte, 12), []byte("GET / HTTP/1.1\r\n\r\n")} {
 		f.Add(seed)
 	}
-	ts := startTestServer(f)
+	ts := testserver.ForTest(f)
 	e := startEnv(f, envOptions{upstreams: []string{ts.PlainUDP()}})
 	junk, err := net.Dial("udp", e.Addr)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/resolver"
-	"github.com/dnsward/dnsward/testserver"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 )
@@ -26,16 +25,6 @@ type envOptions struct {
 	cache     resolver.CacheConfig
 	// tune adjusts the pipeline configuration before it is built.
 	tune func(*resolver.Config)
-}
-
-func startTestServer(t testing.TB) *testserver.Server {
-	t.Helper()
-	ts, err := testserver.Start(testserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Close() })
-	return ts
 }
 
 func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {

@@ -18,7 +18,7 @@ import (
 )
 
 func TestForwardThroughDNSCrypt(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
 	tests := []struct {
 		name   string
@@ -67,7 +67,7 @@ func rdata(rrs []dns.RR) []string {
 }
 
 func TestCacheCountsTTLDown(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
 	first := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
 	time.Sleep(1100 * time.Millisecond)
@@ -91,7 +91,7 @@ func TestCacheCountsTTLDown(t *testing.T) {
 }
 
 func TestNegativeCaching(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}})
 	for _, tt := range []struct {
 		name  string
@@ -117,7 +117,7 @@ func TestNegativeCaching(t *testing.T) {
 }
 
 func TestServfailIsNotCached(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}})
 	ts.SetSilent(true)
 	if r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false); r.Rcode != dns.RcodeServerFailure {
@@ -130,7 +130,7 @@ func TestServfailIsNotCached(t *testing.T) {
 }
 
 func TestTruncation(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
 	udp := e.ask(t, "udp", testserver.BigName, dns.TypeTXT, false)
 	if !udp.Truncated {
@@ -147,8 +147,8 @@ func TestTruncation(t *testing.T) {
 }
 
 func TestFailover(t *testing.T) {
-	dead := startTestServer(t)
-	alive := startTestServer(t)
+	dead := testserver.ForTest(t)
+	alive := testserver.ForTest(t)
 	dead.SetSilent(true)
 	e := startEnv(t, envOptions{upstreams: []string{dead.Stamp, alive.Stamp}})
 	start := time.Now()
@@ -171,7 +171,7 @@ func TestFailover(t *testing.T) {
 }
 
 func TestAllUpstreamsDownGiveServfail(t *testing.T) {
-	a, b := startTestServer(t), startTestServer(t)
+	a, b := testserver.ForTest(t), testserver.ForTest(t)
 	a.SetSilent(true)
 	b.SetSilent(true)
 	e := startEnv(t, envOptions{upstreams: []string{a.PlainUDP(), b.Stamp}})
@@ -182,7 +182,7 @@ func TestAllUpstreamsDownGiveServfail(t *testing.T) {
 }
 
 func TestCoalescing(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	ts.SetDelay(300 * time.Millisecond)
 	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
 	const clients = 40
@@ -202,7 +202,7 @@ func TestCoalescing(t *testing.T) {
 }
 
 func TestAccessControl(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	for _, tt := range []struct {
 		allowed []string
 		rcode   int
@@ -222,7 +222,7 @@ func TestAccessControl(t *testing.T) {
 }
 
 func TestMalformedPacketsDoNotDisturbOthers(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}})
 	conn, err := net.Dial("udp", e.Addr)
 	if err != nil {
@@ -267,7 +267,7 @@ func TestDig(t *testing.T) {
 	if err != nil {
 		t.Skip("dig not installed")
 	}
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
 	host, port, _ := net.SplitHostPort(e.Addr)
 	for _, proto := range []string{"+notcp", "+tcp"} {
@@ -282,7 +282,7 @@ func TestDig(t *testing.T) {
 }
 
 func TestServeStale(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	for _, window := range []time.Duration{time.Hour, 0} {
 		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, cache: resolver.CacheConfig{
 			Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServeStale: window,
@@ -311,7 +311,7 @@ func TestServeStale(t *testing.T) {
 }
 
 func TestTCPConnectionLimits(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	p, err := resolver.NewPipeline(resolver.Config{
 		Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Upstreams: parseUpstreams(t, ts.PlainUDP()),
 		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},

@@ -15,6 +15,7 @@ import (
 	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/resolver"
+	"github.com/dnsward/dnsward/testserver"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 )
@@ -29,7 +30,7 @@ func blocklist(t *testing.T, rules ...string) *blocklists.Manager {
 }
 
 func TestBlocking(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	lists := blocklist(t, "teredo.ipv6.microsoft.com", "ads.test", "@@||ok.ads.test^")
 	tests := []struct {
 		response resolver.BlockResponse
@@ -71,7 +72,7 @@ func TestBlocking(t *testing.T) {
 }
 
 func TestLocalNames(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	hosts := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(hosts, []byte("192.168.1.10 nas\n192.168.1.11 printer.lan\n"), 0o644)
 	names, err := lan.Load(lan.Config{HostsFiles: []string{hosts}, Domain: "lan", TTL: time.Minute,
@@ -125,7 +126,7 @@ func TestLocalNames(t *testing.T) {
 }
 
 func TestConditionalForwarding(t *testing.T) {
-	office, public := startTestServer(t), startTestServer(t)
+	office, public := testserver.ForTest(t), testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{public.Stamp}, tune: func(c *resolver.Config) {
 		c.ForwardZones = map[string][]upstream.Upstream{"Example.TEST": parseUpstreams(t, office.PlainUDP())}
 	}})
@@ -140,7 +141,7 @@ func TestConditionalForwarding(t *testing.T) {
 }
 
 func TestRebindProtection(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	tests := []struct {
 		enabled bool
 		allow   []string
@@ -164,7 +165,7 @@ func TestRebindProtection(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
 		c.RateQPS, c.RateBurst = 0.001, 5
 	}})
@@ -204,7 +205,7 @@ func TestReverseZones(t *testing.T) {
 }
 
 func TestUpstreamInflightCap(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	ts.SetDelay(300 * time.Millisecond)
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) { c.MaxUpstream = 2 }})
 	rcodes := make(chan int, 6)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/ameshkov/dnscrypt/v2"
@@ -279,3 +280,15 @@ func (s *Server) Close() error {
 
 // PlainUDP is the plain listener as an upstream URL.
 func (s *Server) PlainUDP() string { return "udp://" + s.PlainAddr }
+
+// ForTest starts a server on random loopback ports for a test or benchmark
+// and stops it when the test ends.
+func ForTest(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := Start(Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}

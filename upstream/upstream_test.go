@@ -15,7 +15,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	ts := startServer(t)
+	ts := testserver.ForTest(t)
 	tests := []struct {
 		raw, want, err string
 	}{
@@ -43,16 +43,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func startServer(t *testing.T) *testserver.Server {
-	t.Helper()
-	ts, err := testserver.Start(testserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Close() })
-	return ts
-}
-
 func query(name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg).SetQuestion(name, qtype)
 	m.SetEdns0(upstream.EDNSSize, false)
@@ -60,7 +50,7 @@ func query(name string, qtype uint16) *dns.Msg {
 }
 
 func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
-	ts := startServer(t)
+	ts := testserver.ForTest(t)
 	for _, raw := range []string{ts.Stamp, ts.PlainUDP(), "tcp://" + ts.PlainAddr} {
 		u, err := upstream.Parse(raw, time.Second)
 		if err != nil {
@@ -79,7 +69,7 @@ func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
 }
 
 func TestExchangeHonoursContext(t *testing.T) {
-	ts := startServer(t)
+	ts := testserver.ForTest(t)
 	ts.SetSilent(true)
 	for _, raw := range []string{ts.Stamp, ts.PlainUDP()} {
 		u, _ := upstream.Parse(raw, time.Second)
@@ -127,7 +117,7 @@ func tamperingServer(t *testing.T, tamper func(*dns.Msg)) string {
 }
 
 func TestGroupPrefersHealthyAndFast(t *testing.T) {
-	slow, fast, dead := startServer(t), startServer(t), startServer(t)
+	slow, fast, dead := testserver.ForTest(t), testserver.ForTest(t), testserver.ForTest(t)
 	slow.SetDelay(50 * time.Millisecond)
 	dead.SetSilent(true)
 	var ups []upstream.Upstream
@@ -156,7 +146,7 @@ func TestGroupPrefersHealthyAndFast(t *testing.T) {
 }
 
 func TestGroupProbesRecoveryInBackground(t *testing.T) {
-	flaky := startServer(t)
+	flaky := testserver.ForTest(t)
 	flaky.SetSilent(true)
 	g := upstream.NewGroup([]upstream.Upstream{&upstream.Plain{Addr: flaky.PlainAddr}}, 100*time.Millisecond)
 	if _, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA)); err == nil {
@@ -185,7 +175,7 @@ func TestGroupProbesRecoveryInBackground(t *testing.T) {
 // failover covers, and the background upkeep fetches the new certificate
 // so that the next query succeeds, long before the routine re-check.
 func TestDNSCryptFollowsKeyRotation(t *testing.T) {
-	ts := startServer(t)
+	ts := testserver.ForTest(t)
 	u, err := upstream.NewDNSCrypt(ts.Stamp, time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // TestImportDnsmasq converts a real-looking dnsmasq.conf, checks the result
 // with check-config, serves it and asks what dnsmasq would have answered.
 func TestImportDnsmasq(t *testing.T) {
-	public, office := startTestServer(t), startTestServer(t)
+	public, office := testserver.ForTest(t), testserver.ForTest(t)
 	dir := t.TempDir()
 	hosts := filepath.Join(dir, "hosts")
 	leases := filepath.Join(dir, "dnsmasq.leases")
@@ -104,14 +104,4 @@ func TestImportDnsmasq(t *testing.T) {
 	if office.Queries("mail.example.test.") != 1 || public.Queries("mail.example.test.") != 0 {
 		t.Errorf("server=/example.test/ not honoured: office %d public %d", office.Queries("mail.example.test."), public.Queries("mail.example.test."))
 	}
-}
-
-func startTestServer(t *testing.T) *testserver.Server {
-	t.Helper()
-	ts, err := testserver.Start(testserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Close() })
-	return ts
 }

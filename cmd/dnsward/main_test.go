@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
 )
 
@@ -69,7 +70,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestServeAnswersAndStopsCleanly(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	port := freePort(t)
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp, "--log-level", "debug")
 	stderr, _ := cmd.StderrPipe()

@@ -26,7 +26,7 @@ import (
 // the log mid-run, and checks every record against what each client asked:
 // nothing lost, nothing misattributed.
 func TestQueryLogAttributesEveryRecord(t *testing.T) {
-	ts := startTestServer(t)
+	ts := testserver.ForTest(t)
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "queries.log")
 	port := freePort(t)
