@@ -40,6 +40,12 @@ type Config struct {
 	Blocklists      Blocklists    `mapstructure:"blocklists"`
 	Limits          Limits        `mapstructure:"limits"`
 	QueryLog        QueryLog      `mapstructure:"querylog"`
+	Metrics         Metrics       `mapstructure:"metrics"`
+}
+
+// Metrics is the metrics section.
+type Metrics struct {
+	Listen string `mapstructure:"listen"`
 }
 
 // QueryLog is the query log section.
@@ -282,6 +288,11 @@ func (c *Config) validate() []problem {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
+	}
+	if c.Metrics.Listen != "" {
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			add("metrics.listen", err)
+		}
 	}
 	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
 		add("state_dir", fmt.Errorf("%q is not an absolute path", c.StateDir))

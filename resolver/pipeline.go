@@ -42,7 +42,9 @@ type Config struct {
 	// MaxUpstream caps queries waiting on upstreams, all groups together;
 	// 0 means no cap.
 	MaxUpstream int
-	Logger      *slog.Logger
+	// OnUpstream, when set, is told about every upstream exchange.
+	OnUpstream func(upstream string, took time.Duration, err error)
+	Logger     *slog.Logger
 }
 
 // Pipeline is the built chain of stages and the parts others report on.
@@ -53,6 +55,23 @@ type Pipeline struct {
 	RateLimit *RateLimit // nil when off
 	// groups are the default and the conditional-forwarding upstreams.
 	groups []*upstream.Group
+}
+
+// RateLimited counts queries refused by the rate limit.
+func (p *Pipeline) RateLimited() uint64 {
+	if p.RateLimit == nil {
+		return 0
+	}
+	return p.RateLimit.Refused.Load()
+}
+
+// UpstreamStatus reports the health of every upstream, default ones first.
+func (p *Pipeline) UpstreamStatus() []upstream.Status {
+	var out []upstream.Status
+	for _, g := range p.groups {
+		out = append(out, g.Status()...)
+	}
+	return out
 }
 
 // Run keeps every upstream group's health and certificates up to date in
@@ -71,11 +90,17 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	if len(cfg.Upstreams) == 0 {
 		return nil, fmt.Errorf("pipeline: no upstreams")
 	}
+	p := &Pipeline{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{Upstreams: upstream.NewGroup(cfg.Upstreams, cfg.Attempt)}
-	p.groups = append(p.groups, p.Upstreams)
+	newGroup := func(ups []upstream.Upstream) *upstream.Group {
+		g := upstream.NewGroup(ups, cfg.Attempt)
+		g.OnExchange = cfg.OnUpstream
+		p.groups = append(p.groups, g)
+		return g
+	}
+	p.Upstreams = newGroup(cfg.Upstreams)
 	var slots chan struct{}
 	if cfg.MaxUpstream > 0 {
 		slots = make(chan struct{}, cfg.MaxUpstream)
@@ -87,9 +112,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	exempt := append(append([]string{}, cfg.RebindAllowed...), cfg.LocalDomains...)
 	for domain, ups := range cfg.ForwardZones {
 		domain = canonical(domain)
-		g := upstream.NewGroup(ups, cfg.Attempt)
-		p.groups = append(p.groups, g)
-		route.Domains[domain] = &Forwarder{Upstreams: g, Timeout: cfg.Timeout, Slots: slots}
+		route.Domains[domain] = &Forwarder{Upstreams: newGroup(ups), Timeout: cfg.Timeout, Slots: slots}
 		exempt = append(exempt, domain)
 	}
 	var next Stage = route

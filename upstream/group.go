@@ -29,6 +29,8 @@ type Group struct {
 	// attempt bounds one upstream's try, so a silent upstream leaves time
 	// for the others within the caller's deadline.
 	attempt time.Duration
+	// OnExchange, when set before use, is told about every exchange.
+	OnExchange func(upstream string, took time.Duration, err error)
 }
 
 type member struct {
@@ -90,7 +92,11 @@ func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg) (*dns.Msg, erro
 	if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
 		failed = fmt.Errorf("%s: answered %s", mb.up, dns.RcodeToString[r.Rcode])
 	}
-	mb.record(time.Since(start), failed)
+	took := time.Since(start)
+	mb.record(took, failed)
+	if g.OnExchange != nil {
+		g.OnExchange(mb.up.String(), took, failed)
+	}
 	return r, err
 }
 

@@ -27,6 +27,7 @@ func commands() []command {
 		{"check-config", "validate the configuration and exit", runCheckConfig},
 		{"import-dnsmasq", "print a dnsward configuration equivalent to a dnsmasq.conf", runImportDnsmasq},
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},
+		{"stats", "print the running server's live figures (needs metrics.listen)", runStats},
 		{"blocklist", "blocklist test NAME...: is NAME blocked, by which list and rule", runBlocklist},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "dnsward", version)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
+	"github.com/dnsward/dnsward/metrics"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
@@ -48,7 +50,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pipeline, err := newPipeline(cfg, names, blocks, logger)
+	var stats *metrics.Metrics
+	pipeline, err := newPipeline(cfg, names, blocks, logger, func(name string, took time.Duration, err error) {
+		stats.ObserveUpstream(name, took, err)
+	})
 	if err != nil {
 		return err
 	}
@@ -57,6 +62,13 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer listeners.Close()
+	var metricsListener net.Listener
+	if cfg.Metrics.Listen != "" {
+		if metricsListener, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer metricsListener.Close()
+	}
 	if err := dropPrivileges(cfg.User, logger); err != nil {
 		return err
 	}
@@ -78,10 +90,24 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}()
 
+	stats = metrics.New(metrics.Sources{
+		Cache:       pipeline.Cache.Stats,
+		Upstreams:   pipeline.UpstreamStatus,
+		QueryLog:    qlog.Stats,
+		RateLimited: pipeline.RateLimited,
+	})
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if metricsListener != nil {
+		wg.Go(func() {
+			if err := metrics.Serve(ctx, metricsListener, stats.Handler()); err != nil {
+				logger.Error("metrics", "err", err)
+			}
+		})
+	}
 	wg.Go(func() { blocks.Run(ctx) })
 	wg.Go(func() { pipeline.Run(ctx) })
 	wg.Go(func() {
@@ -110,7 +136,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Pipeline: pipeline,
 		Logger:   logger,
 		Limits:   resolver.Limits{TCPPerClient: cfg.Limits.TCPPerClient, TCPTotal: cfg.Limits.TCPTotal},
-		Done:     func(q *resolver.Query, resp *dns.Msg) { qlog.Log(entry(q, resp)) },
+		Done: func(q *resolver.Query, resp *dns.Msg) {
+			e := entry(q, resp)
+			qlog.Log(e)
+			stats.Observe(q, resp, e.Latency)
+		},
 	}
 	if err := srv.Serve(ctx, listeners); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -192,7 +222,8 @@ func blocklistConfig(cfg *config.Config) blocklists.Config {
 	return bc
 }
 
-func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks resolver.Blocklist, logger *slog.Logger) (*resolver.Pipeline, error) {
+func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks resolver.Blocklist, logger *slog.Logger,
+	onUpstream func(string, time.Duration, error)) (*resolver.Pipeline, error) {
 	parse := func(raws []string) ([]upstream.Upstream, error) {
 		var ups []upstream.Upstream
 		for _, raw := range raws {
@@ -243,6 +274,7 @@ func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks re
 		Attempt:       cfg.UpstreamTimeout,
 		Timeout:       cfg.QueryTimeout,
 		MaxUpstream:   cfg.Limits.UpstreamInflight,
+		OnUpstream:    onUpstream,
 		Logger:        logger,
 	})
 }

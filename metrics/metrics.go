@@ -1,0 +1,188 @@
+// Package metrics exports dnsward's figures for Prometheus (/metrics), the
+// service manager (/healthz) and `dnsward stats`.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dnsward/dnsward/querylog"
+	"github.com/dnsward/dnsward/resolver"
+	"github.com/dnsward/dnsward/upstream"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Sources are the live figures read at every scrape.
+type Sources struct {
+	Cache     func() resolver.CacheStats
+	Upstreams func() []upstream.Status
+	QueryLog  func() querylog.Stats
+	// RateLimited counts queries refused for going over a client's rate.
+	RateLimited func() uint64
+}
+
+// Metrics holds the counters the query path updates and the registry that
+// exposes them with the live figures.
+type Metrics struct {
+	reg      *prometheus.Registry
+	queries  *prometheus.CounterVec
+	blocked  *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	upstream *prometheus.HistogramVec
+}
+
+// New registers every metric.
+func New(src Sources) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dnsward_queries_total", Help: "Queries answered, by where the answer came from, response code and query type.",
+		}, []string{"source", "rcode", "type"}),
+		blocked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dnsward_blocked_total", Help: "Queries blocked, by the list that blocked them.",
+		}, []string{"list"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dnsward_query_duration_seconds", Help: "Time from a query's arrival to its answer, by source.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10),
+		}, []string{"source"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dnsward_upstream_duration_seconds", Help: "Upstream exchange time, by upstream and outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 10),
+		}, []string{"upstream", "outcome"}),
+	}
+	m.reg.MustRegister(m.queries, m.blocked, m.latency, m.upstream,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		live{src})
+	return m
+}
+
+// knownTypes keeps the type label's values few, whatever clients send.
+var knownTypes = map[uint16]bool{
+	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeCNAME: true, dns.TypeMX: true, dns.TypeNS: true,
+	dns.TypePTR: true, dns.TypeSOA: true, dns.TypeSRV: true, dns.TypeTXT: true, dns.TypeHTTPS: true,
+	dns.TypeSVCB: true, dns.TypeANY: true, dns.TypeDS: true, dns.TypeDNSKEY: true, dns.TypeCAA: true,
+}
+
+// Observe counts one answered query.
+func (m *Metrics) Observe(q *resolver.Query, resp *dns.Msg, took time.Duration) {
+	qtype := "other"
+	if len(q.Req.Question) == 1 && knownTypes[q.Req.Question[0].Qtype] {
+		qtype = dns.TypeToString[q.Req.Question[0].Qtype]
+	}
+	m.queries.WithLabelValues(q.Source, dns.RcodeToString[resp.Rcode], qtype).Inc()
+	m.latency.WithLabelValues(q.Source).Observe(took.Seconds())
+	if q.BlockList != "" {
+		m.blocked.WithLabelValues(q.BlockList).Inc()
+	}
+}
+
+// ObserveUpstream records one upstream exchange; it fits upstream.Group's
+// OnExchange hook.
+func (m *Metrics) ObserveUpstream(name string, took time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.upstream.WithLabelValues(name, outcome).Observe(took.Seconds())
+}
+
+// Handler serves /metrics and /healthz.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// Serve answers HTTP on l until ctx is done.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	stop := context.AfterFunc(ctx, func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	})
+	defer stop()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// live reads the figures others keep at scrape time, so the query path
+// pays nothing for them.
+type live struct{ src Sources }
+
+var (
+	cacheEntries   = prometheus.NewDesc("dnsward_cache_entries", "Answers held in the cache.", nil, nil)
+	cacheHits      = prometheus.NewDesc("dnsward_cache_hits_total", "Questions answered from the cache.", nil, nil)
+	cacheMisses    = prometheus.NewDesc("dnsward_cache_misses_total", "Questions the cache could not answer.", nil, nil)
+	cacheStale     = prometheus.NewDesc("dnsward_cache_stale_total", "Expired answers served because every upstream failed.", nil, nil)
+	upstreamUp     = prometheus.NewDesc("dnsward_upstream_up", "1 while the upstream answers, 0 while it is probed after failing.", []string{"upstream"}, nil)
+	upstreamErrors = prometheus.NewDesc("dnsward_upstream_errors_total", "Failed exchanges with the upstream.", []string{"upstream"}, nil)
+	upstreamEWMA   = prometheus.NewDesc("dnsward_upstream_latency_seconds", "Moving average of the upstream's answer time.", []string{"upstream"}, nil)
+	rateLimited    = prometheus.NewDesc("dnsward_ratelimited_total", "Queries refused for going over a client's rate.", nil, nil)
+	logQueued      = prometheus.NewDesc("dnsward_querylog_queue_depth", "Query-log entries waiting to be written.", nil, nil)
+	logDropped     = prometheus.NewDesc("dnsward_querylog_dropped_total", "Query-log entries dropped because the queue was full.", nil, nil)
+	sinkWritten    = prometheus.NewDesc("dnsward_querylog_sink_written_total", "Records delivered by the sink.", []string{"sink"}, nil)
+	sinkSpooled    = prometheus.NewDesc("dnsward_querylog_sink_spool_bytes", "Bytes spooled on disk, not yet delivered.", []string{"sink"}, nil)
+	sinkDropped    = prometheus.NewDesc("dnsward_querylog_sink_dropped_total", "Records dropped because the spool was full.", []string{"sink"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (l live) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, upstreamUp, upstreamErrors,
+		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (l live) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	if l.src.Cache != nil {
+		c := l.src.Cache()
+		gauge(cacheEntries, float64(c.Entries))
+		counter(cacheHits, float64(c.Hits))
+		counter(cacheMisses, float64(c.Misses))
+		counter(cacheStale, float64(c.Stale))
+	}
+	if l.src.Upstreams != nil {
+		for _, u := range l.src.Upstreams() {
+			up := 1.0
+			if u.Down {
+				up = 0
+			}
+			gauge(upstreamUp, up, u.Name)
+			counter(upstreamErrors, float64(u.Errors), u.Name)
+			gauge(upstreamEWMA, u.Latency.Seconds(), u.Name)
+		}
+	}
+	if l.src.RateLimited != nil {
+		counter(rateLimited, float64(l.src.RateLimited()))
+	}
+	if l.src.QueryLog != nil {
+		q := l.src.QueryLog()
+		gauge(logQueued, float64(q.Queued))
+		counter(logDropped, float64(q.Dropped))
+		for _, s := range q.Sinks {
+			counter(sinkWritten, float64(s.Written), s.Name)
+			gauge(sinkSpooled, float64(s.Spooled), s.Name)
+			counter(sinkDropped, float64(s.Dropped), s.Name)
+		}
+	}
+}
