@@ -25,6 +25,8 @@ type envOptions struct {
 	cache     resolver.CacheConfig
 	// tune adjusts the pipeline configuration before it is built.
 	tune func(*resolver.Config)
+	// done, when set, also sees every answered query.
+	done func(*resolver.Query, *dns.Msg)
 }
 
 func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {
@@ -72,7 +74,10 @@ func startEnv(t testing.TB, o envOptions) *env {
 	srv := &resolver.Server{
 		Pipeline: p,
 		Logger:   slog.New(slog.DiscardHandler),
-		Done: func(q *resolver.Query, _ *dns.Msg) {
+		Done: func(q *resolver.Query, resp *dns.Msg) {
+			if o.done != nil {
+				o.done(q, resp)
+			}
 			select {
 			case e.Answered <- q:
 			default:

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/miekg/dns"
 )
 
@@ -44,4 +45,25 @@ func reply(q *Query, rcode int) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(q.Req, rcode)
 	return m
+}
+
+// LogEntry is the query log's view of the query answered with resp.
+func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
+	var question dns.Question
+	if len(q.Req.Question) > 0 {
+		question = q.Req.Question[0]
+	}
+	return querylog.Entry{
+		Time:      q.Start,
+		Proto:     q.Proto,
+		Client:    q.Client,
+		Question:  question,
+		Response:  resp,
+		Rcode:     resp.Rcode,
+		Source:    q.Source,
+		Upstream:  q.Upstream,
+		Latency:   time.Since(q.Start),
+		BlockList: q.BlockList,
+		BlockRule: q.BlockRule,
+	}
 }

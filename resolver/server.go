@@ -65,7 +65,8 @@ type Server struct {
 	Pipeline Stage
 	Limits   Limits
 	Logger   *slog.Logger
-	// Done, when set, is told about every answered query.
+	// Done, when set, is told about every answered query; it must not
+	// change the response.
 	Done func(q *Query, resp *dns.Msg)
 }
 
@@ -119,11 +120,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	resp := s.answer(q)
 	s.finish(q, resp)
-	if err := w.WriteMsg(resp); err != nil {
-		s.Logger.Debug("write failed", "client", q.Client, "err", err)
-	}
+	// Told before the client is answered, so that an answer a client has
+	// seen always has its log record queued.
 	if s.Done != nil {
 		s.Done(q, resp)
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.Logger.Debug("write failed", "client", q.Client, "err", err)
 	}
 }
 

@@ -137,7 +137,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Logger:   logger,
 		Limits:   resolver.Limits{TCPPerClient: cfg.Limits.TCPPerClient, TCPTotal: cfg.Limits.TCPTotal},
 		Done: func(q *resolver.Query, resp *dns.Msg) {
-			e := entry(q, resp)
+			e := q.LogEntry(resp)
 			qlog.Log(e)
 			stats.Observe(q, resp, e.Latency)
 		},
@@ -148,27 +148,6 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cs := pipeline.Cache.Stats()
 	logger.Info("stopped", "cache_hits", cs.Hits, "cache_misses", cs.Misses, "cache_stale", cs.Stale, "cache_entries", cs.Entries)
 	return nil
-}
-
-// entry is the query log's view of an answered query.
-func entry(q *resolver.Query, resp *dns.Msg) querylog.Entry {
-	var question dns.Question
-	if len(q.Req.Question) > 0 {
-		question = q.Req.Question[0]
-	}
-	return querylog.Entry{
-		Time:      q.Start,
-		Proto:     q.Proto,
-		Client:    q.Client,
-		Question:  question,
-		Response:  resp,
-		Rcode:     resp.Rcode,
-		Source:    q.Source,
-		Upstream:  q.Upstream,
-		Latency:   time.Since(q.Start),
-		BlockList: q.BlockList,
-		BlockRule: q.BlockRule,
-	}
 }
 
 // onSignal calls f for every sig until ctx is done.
