@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/dnsward/dnsward/querylog"
@@ -93,9 +94,12 @@ func (m *Metrics) ObserveUpstream(name string, took time.Duration, err error) {
 	m.upstream.WithLabelValues(name, outcome).Observe(took.Seconds())
 }
 
-// Handler serves /metrics and /healthz.
+// Handler serves /metrics, /healthz and Go's profiles under /debug/pprof/,
+// which is how a slow query path on a live box gets diagnosed.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")

@@ -113,13 +113,7 @@ func (g *Rebind) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 }
 
 func (g *Rebind) allowed(name string) bool {
-	name = strings.ToLower(name)
-	for _, d := range g.Allowed {
-		if dns.IsSubDomain(d, name) {
-			return true
-		}
-	}
-	return false
+	return underAny(strings.ToLower(name), g.Allowed)
 }
 
 func (g *Rebind) private(ip netip.Addr) bool {

@@ -50,13 +50,18 @@ func (l *Local) isLocal(name string) bool {
 	if l.DomainNeeded && dns.CountLabel(name) == 1 {
 		return true
 	}
-	for _, d := range l.Domains {
-		if dns.IsSubDomain(d, name) {
-			return true
-		}
+	if underAny(name, l.Domains) {
+		return true
 	}
-	for _, z := range l.PrivateReverse {
-		if dns.IsSubDomain(z, name) {
+	return strings.HasSuffix(name, ".arpa.") && underAny(name, l.PrivateReverse)
+}
+
+// underAny says whether name is one of the domains or below one; all are
+// lowercased FQDNs. It is on every query's path, so it compares suffixes
+// rather than splitting names into labels.
+func underAny(name string, domains []string) bool {
+	for _, d := range domains {
+		if name == d || strings.HasSuffix(name, d) && name[len(name)-len(d)-1] == '.' {
 			return true
 		}
 	}
