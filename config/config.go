@@ -4,6 +4,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -324,7 +325,8 @@ func (c *Config) validate() []problem {
 	if len(c.QueryLog.Syslog)+len(c.QueryLog.HEC) > 0 && c.StateDir == "" {
 		add("state_dir", fmt.Errorf("query-log collectors need state_dir for their spool"))
 	} else if err := c.QueryLogConfig().Validate(); err != nil {
-		add("querylog", err)
+		// The package names itself in every error; the key says it already.
+		add("querylog", errors.New(strings.ReplaceAll(err.Error(), "querylog: ", "")))
 	}
 	if c.Limits.TCPPerClient < 0 || c.Limits.TCPTotal < 0 || c.Limits.UpstreamInflight < 0 {
 		add("limits", fmt.Errorf("limits must not be negative (0 means no limit)"))

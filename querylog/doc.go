@@ -22,7 +22,9 @@
 //	qname        question name, without the trailing dot
 //	qtype        question type, e.g. A, AAAA, HTTPS, TYPE65534
 //	rcode        response code, e.g. NOERROR, NXDOMAIN, SERVFAIL, REFUSED
-//	source       cache, upstream, blocked, local or refused
+//	source       cache, upstream, local, blocked, stale (served past expiry
+//	             while upstreams fail), refused (client not allowed),
+//	             ratelimited or rebind (rebinding answer refused)
 //	upstream     optional: the upstream that answered
 //	latency_us   microseconds from arrival to response
 //	block_list   optional: the list that blocked the query
