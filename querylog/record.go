@@ -25,6 +25,9 @@ type Entry struct {
 	Latency   time.Duration  // from arrival to response
 	BlockList string         // the list that blocked the query, if blocked
 	BlockRule string         // the rule within BlockList that matched
+	// Age is how long a cached Response had been held, in seconds; the
+	// TTLs logged are counted down by it, as the client saw them.
+	Age uint32
 }
 
 // Record is one self-contained log line: one answer RR of one query, or the
@@ -89,6 +92,10 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		r.Type = dns.Type(h.Rrtype).String()
 		r.Data = rdata(rr)
 		r.TTL = h.Ttl
+		if e.Age > 0 {
+			// The resolver's rule (resolver.AgedTTL): never below 1.
+			r.TTL = max(h.Ttl-min(h.Ttl, e.Age), 1)
+		}
 		r.Chain = chainTo(walk, r.Name)
 		dst = append(dst, r)
 	}

@@ -49,7 +49,10 @@ func (k cacheKey) String() string {
 }
 
 type cacheEntry struct {
-	msg      *dns.Msg // TTLs as stored, never mutated
+	msg *dns.Msg // TTLs as stored, never mutated
+	// packed is msg in wire form with offsets of its TTLs, so that a hit
+	// is answered by patching bytes instead of copying and packing msg.
+	packed   *packedAnswer
 	stored   time.Time
 	expires  time.Time
 	upstream string
@@ -71,24 +74,30 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	return &Cache{cfg: cfg, entries: entries, Next: next}, nil
 }
 
-// Answer serves a live entry with its TTLs counted down, or asks the next
-// stage once for all identical questions in flight.
+// Answer serves a live entry, or asks the next stage once for all identical
+// questions in flight. A live entry's message is shared: it is returned as
+// stored with q.Cached and q.Age set, and the server counts its TTLs down
+// when it answers (see Query.Cached).
 func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	question := q.Question()
 	k := cacheKey{strings.ToLower(question.Name), question.Qtype, question.Qclass, q.DO()}
 	now := time.Now()
 	var old *cacheEntry
 	if e, ok := c.entries.Get(k); ok {
-		if m := e.aged(now); m != nil {
+		if now.Before(e.expires) {
 			c.hits.Add(1)
 			q.Source, q.Upstream = "cache", e.upstream
-			return m, nil
+			q.Cached, q.Age = e, e.age(now)
+			return e.msg, nil
 		}
 		if now.Before(e.expires.Add(c.cfg.ServeStale)) {
 			old = e
 		} else {
 			c.entries.Remove(k)
 		}
+	}
+	if q.NoWait {
+		return nil, ErrWouldWait
 	}
 	c.misses.Add(1)
 	v, err, _ := c.flight.Do(k.String(), func() (any, error) {
@@ -137,8 +146,14 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *dns.Msg {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
 	}
+	packed, err := packAnswer(stored, k.name)
+	if err != nil {
+		// Served as it came, but not remembered: a message that does not
+		// pack cannot be answered from the cache's wire form.
+		return m
+	}
 	now := time.Now()
-	c.entries.Add(k, &cacheEntry{msg: stored, stored: now, expires: now.Add(ttl), upstream: upstream})
+	c.entries.Add(k, &cacheEntry{msg: stored, packed: packed, stored: now, expires: now.Add(ttl), upstream: upstream})
 	return stored
 }
 
@@ -166,23 +181,26 @@ func (c *Cache) ttl(m *dns.Msg) (time.Duration, bool) {
 	return ttl, ttl >= time.Second
 }
 
-// aged copies the entry with every TTL reduced by the seconds it has been
-// held, or returns nil once it has expired.
-func (e *cacheEntry) aged(now time.Time) *dns.Msg {
-	if !now.Before(e.expires) {
-		return nil
-	}
-	elapsed := uint32(now.Sub(e.stored) / time.Second)
-	left := uint32(e.expires.Sub(now) / time.Second)
+// age is how long the entry has been held, in whole seconds rounded up, so
+// that a TTL counted down by it never outlives the entry.
+func (e *cacheEntry) age(now time.Time) uint32 {
+	return uint32((now.Sub(e.stored) + time.Second - 1) / time.Second)
+}
+
+// aged copies the entry's message with every TTL counted down by age.
+func (e *cacheEntry) aged(age uint32) *dns.Msg {
 	m := e.msg.Copy()
 	for _, rr := range records(m) {
 		h := rr.Header()
-		h.Ttl = min(h.Ttl-min(h.Ttl, elapsed), max(left, 1))
-		if h.Ttl == 0 {
-			h.Ttl = 1
-		}
+		h.Ttl = AgedTTL(h.Ttl, age)
 	}
 	return m
+}
+
+// AgedTTL is a cached record's TTL after age seconds: counted down, but
+// never to 0, which would tell the client not to cache at all.
+func AgedTTL(ttl, age uint32) uint32 {
+	return max(ttl-min(ttl, age), 1)
 }
 
 // staleCopy copies an expired entry with every TTL set to staleTTL.

@@ -42,7 +42,8 @@ func NewRateLimit(rate float64, burst, clients int, logger *slog.Logger, next St
 
 // Answer refuses a client over its rate and passes the others on.
 func (r *RateLimit) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
-	if r.allow(q.Client.Addr().Unmap(), q.Start) {
+	if q.admitted || r.allow(q.Client.Addr().Unmap(), q.Start) {
+		q.admitted = true
 		return r.Next.Answer(ctx, q)
 	}
 	r.Refused.Add(1)

@@ -22,6 +22,8 @@ type env struct {
 type envOptions struct {
 	upstreams []string
 	allowed   []string
+	// listen is the address to serve on; 127.0.0.1:0 when empty.
+	listen string
 	cache     resolver.CacheConfig
 	// tune adjusts the pipeline configuration before it is built.
 	tune func(*resolver.Config)
@@ -66,7 +68,10 @@ func startEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := resolver.Listen([]string{"127.0.0.1:0"})
+	if o.listen == "" {
+		o.listen = "127.0.0.1:0"
+	}
+	ls, err := resolver.Listen([]string{o.listen})
 	if err != nil {
 		t.Fatal(err)
 	}

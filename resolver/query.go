@@ -4,6 +4,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -23,7 +24,24 @@ type Query struct {
 	Upstream  string
 	BlockList string
 	BlockRule string
+
+	// NoWait asks for an answer only if one can be given without waiting
+	// on an upstream; otherwise the pipeline fails with ErrWouldWait and
+	// the query is asked again with NoWait off.
+	NoWait bool
+	// Cached is the cache entry the answer came from; when the answer is
+	// its shared message, Age is how long it had been held, and the TTLs
+	// sent are counted down by it.
+	Cached *cacheEntry
+	Age    uint32
+	// admitted records that the rate limit let the query in, so asking
+	// again after ErrWouldWait does not spend a second token.
+	admitted bool
 }
+
+// ErrWouldWait is the pipeline's answer to a NoWait query it can only
+// answer by asking an upstream.
+var ErrWouldWait = errors.New("answer needs an upstream")
 
 // Question is the query's only question; the server rejects others.
 func (q *Query) Question() dns.Question { return q.Req.Question[0] }
@@ -63,7 +81,17 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 		Source:    q.Source,
 		Upstream:  q.Upstream,
 		Latency:   time.Since(q.Start),
+		Age:       q.age(resp),
 		BlockList: q.BlockList,
 		BlockRule: q.BlockRule,
 	}
+}
+
+// age is how much the TTLs of resp must be counted down: the cache entry's
+// age when resp is the entry's shared message, else nothing.
+func (q *Query) age(resp *dns.Msg) uint32 {
+	if q.Cached != nil && resp == q.Cached.msg {
+		return q.Age
+	}
+	return 0
 }

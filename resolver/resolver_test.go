@@ -368,3 +368,29 @@ func TestTCPConnectionLimits(t *testing.T) {
 		t.Errorf("new connection after one closed: %v", err)
 	}
 }
+
+// A socket bound to every address must answer from the address each query
+// was sent to: clients, connected sockets among them, drop replies from
+// any other.
+func TestWildcardListenerRepliesFromQueriedAddress(t *testing.T) {
+	ts := testserver.ForTest(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, listen: "0.0.0.0:0"})
+	_, port, _ := net.SplitHostPort(e.Addr)
+	for _, host := range []string{"127.0.0.1", "127.0.0.2"} {
+		for range 2 { // an upstream answer, then a cached one
+			conn, err := net.Dial("udp", net.JoinHostPort(host, port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &dns.Client{Timeout: 2 * time.Second}
+			r, _, err := c.ExchangeWithConn(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), &dns.Conn{Conn: conn})
+			conn.Close()
+			if err != nil {
+				t.Fatalf("query to %s: %v", host, err)
+			}
+			if len(r.Answer) == 0 {
+				t.Fatalf("query to %s: no answer: %v", host, r)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -73,12 +74,11 @@ type Server struct {
 // Serve answers until ctx is done, then stops accepting, lets in-flight
 // queries finish and returns.
 func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
-	var servers []*dns.Server
-	for _, pc := range ls.UDP {
-		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s})
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var tcp []*dns.Server
 	for _, l := range ls.TCP {
-		servers = append(servers, &dns.Server{
+		tcp = append(tcp, &dns.Server{
 			Listener:      limitListener(l, s.Limits.TCPPerClient, s.Limits.TCPTotal),
 			Handler:       s,
 			ReadTimeout:   5 * time.Second,
@@ -86,15 +86,34 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 			MaxTCPQueries: 1000,
 		})
 	}
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(ls.UDP)+len(tcp))
 	var wg sync.WaitGroup
-	for _, srv := range servers {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
+	for _, pc := range ls.UDP {
+		u, err := newUDPServer(s, pc)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("listen udp %s: %w", pc.LocalAddr(), err)
+		}
+		wg.Go(func() { stopReading(ctx, pc) })
+		wg.Go(func() {
+			if err := u.serve(); err != nil {
+				errc <- fmt.Errorf("udp %s: %w", pc.LocalAddr(), err)
+			}
+		})
+	}
+	var started []*dns.Server
+	for _, srv := range tcp {
+		up := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(up) }
 		wg.Go(func() { errc <- srv.ActivateAndServe() })
 		select {
-		case <-started:
+		case <-up:
+			started = append(started, srv)
 		case err := <-errc:
+			cancel()
+			shutdownAll(ctx, started)
+			wg.Wait()
 			return err
 		}
 	}
@@ -103,37 +122,36 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	cancel()
+	shutdownAll(ctx, started)
+	wg.Wait()
+	return err
+}
+
+// shutdownAll stops the TCP servers, giving their queries a while to
+// finish.
+func shutdownAll(ctx context.Context, servers []*dns.Server) {
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for _, srv := range servers {
 		_ = srv.ShutdownContext(shutdown)
 	}
-	wg.Wait()
-	return err
 }
 
-// ServeDNS answers one query; it implements dns.Handler.
+// ServeDNS answers one query over TCP; it implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	q := &Query{Req: r, Start: time.Now(), Client: addrPort(w.RemoteAddr()), Proto: "udp"}
-	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
-		q.Proto = "tcp"
-	}
-	resp := s.answer(q)
-	s.finish(q, resp)
-	// Told before the client is answered, so that an answer a client has
-	// seen always has its log record queued.
-	if s.Done != nil {
-		s.Done(q, resp)
-	}
-	if err := w.WriteMsg(resp); err != nil {
+	q := &Query{Req: r, Start: time.Now(), Client: addrPort(w.RemoteAddr()), Proto: "tcp"}
+	if _, err := w.Write(s.reply(nil, q, s.answer(q))); err != nil {
 		s.Logger.Debug("write failed", "client", q.Client, "err", err)
 	}
 }
 
+// answer runs q through the pipeline. It returns nil only for a NoWait
+// query that needs an upstream.
 func (s *Server) answer(q *Query) *dns.Msg {
 	r := q.Req
-	// miekg/dns already ignores responses and answers other opcodes with
-	// NOTIMP; a message that reaches here is a query.
+	// Responses are dropped and other opcodes answered NOTIMP before
+	// this; a message that reaches here is a query.
 	if len(r.Question) != 1 {
 		q.Source = "local"
 		return reply(q, dns.RcodeFormatError)
@@ -145,6 +163,9 @@ func (s *Server) answer(q *Query) *dns.Msg {
 		return m
 	}
 	resp, err := s.Pipeline.Answer(context.Background(), q)
+	if errors.Is(err, ErrWouldWait) {
+		return nil
+	}
 	if err != nil {
 		s.Logger.Warn("query failed", "client", q.Client, "name", q.Question().Name,
 			"type", dns.TypeToString[q.Question().Qtype], "err", err)
@@ -153,9 +174,53 @@ func (s *Server) answer(q *Query) *dns.Msg {
 	return resp
 }
 
+// reply appends the wire form of resp, as the answer to q, to dst. Done
+// is told before the reply is returned, so that an answer a client has
+// seen always has its log record queued.
+func (s *Server) reply(dst []byte, q *Query, resp *dns.Msg) []byte {
+	limit := dns.MaxMsgSize
+	if q.Proto == "udp" {
+		limit = dns.MinMsgSize
+		if opt := q.Req.IsEdns0(); opt != nil {
+			limit = max(int(opt.UDPSize()), dns.MinMsgSize)
+		}
+	}
+	if q.Cached != nil && resp == q.Cached.msg {
+		if wire, ok := q.Cached.packed.appendReply(dst, q.Req, q.Age, limit); ok {
+			s.done(q, resp)
+			return wire
+		}
+		// Too big for this client, or a question spelled with escapes:
+		// answered from a copy of the message instead.
+		resp = q.Cached.aged(q.Age)
+	}
+	s.finish(q, resp, limit)
+	wire, err := resp.PackBuffer(dst[:cap(dst)])
+	if err != nil {
+		s.Logger.Warn("reply does not pack", "client", q.Client, "name", q.Req.Question[0].Name, "err", err)
+		q.Source = "local"
+		resp = reply(q, dns.RcodeServerFailure)
+		s.finish(q, resp, limit)
+		wire, _ = resp.Pack()
+	}
+	s.done(q, resp)
+	return wire
+}
+
+func (s *Server) done(q *Query, resp *dns.Msg) {
+	if len(q.Req.Question) == 1 {
+		s.Logger.Debug("answered", "client", q.Client, "proto", q.Proto, "name", q.Req.Question[0].Name,
+			"type", dns.TypeToString[q.Req.Question[0].Qtype], "rcode", dns.RcodeToString[resp.Rcode],
+			"source", q.Source, "upstream", q.Upstream, "took", time.Since(q.Start))
+	}
+	if s.Done != nil {
+		s.Done(q, resp)
+	}
+}
+
 // finish makes a stage's answer the reply to this client: its id, its
 // question as it spelled it, our EDNS and, over UDP, its size limit.
-func (s *Server) finish(q *Query, m *dns.Msg) {
+func (s *Server) finish(q *Query, m *dns.Msg, limit int) {
 	r := q.Req
 	m.Id = r.Id
 	m.Response = true
@@ -169,19 +234,10 @@ func (s *Server) finish(q *Query, m *dns.Msg) {
 	m.Question = r.Question
 	m.Compress = true
 	m.Extra = withoutOPT(m.Extra)
-	size := dns.MinMsgSize
 	if opt := r.IsEdns0(); opt != nil {
 		m.SetEdns0(upstream.EDNSSize, opt.Do())
-		size = max(int(opt.UDPSize()), dns.MinMsgSize)
 	}
-	if q.Proto == "udp" {
-		m.Truncate(size)
-	}
-	if len(r.Question) == 1 {
-		s.Logger.Debug("answered", "client", q.Client, "proto", q.Proto, "name", r.Question[0].Name,
-			"type", dns.TypeToString[r.Question[0].Qtype], "rcode", dns.RcodeToString[m.Rcode],
-			"source", q.Source, "upstream", q.Upstream, "took", time.Since(q.Start))
-	}
+	m.Truncate(limit)
 }
 
 func addrPort(a net.Addr) netip.AddrPort {

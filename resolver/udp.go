@@ -1,0 +1,240 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+const (
+	// batchSize is how many datagrams one system call reads or writes.
+	batchSize = 64
+	// maxQuery is the largest query read whole; longer ones are dropped.
+	maxQuery = 4096
+)
+
+// batchConn reads and writes many datagrams per system call (recvmmsg and
+// sendmmsg); ipv4.PacketConn and ipv6.PacketConn both are one.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// udpServer answers one UDP socket. Its readers answer whatever needs no
+// upstream (cache hits, local names, blocked names, refusals) themselves,
+// a batch at a time; a query that must wait on an upstream gets its own
+// goroutine, so it never holds up the others.
+type udpServer struct {
+	s    *Server
+	conn *net.UDPConn
+	bc   batchConn
+	// replyFrom is set for a socket bound to a wildcard address, which
+	// must answer from the address each query was sent to.
+	replyFrom func(oob []byte) []byte
+	oobSize   int
+	waiting   sync.WaitGroup
+}
+
+func newUDPServer(s *Server, conn *net.UDPConn) (*udpServer, error) {
+	u := &udpServer{s: s, conn: conn}
+	local, _ := conn.LocalAddr().(*net.UDPAddr)
+	if local != nil && local.IP.To4() != nil {
+		u.bc = ipv4.NewPacketConn(conn)
+	} else {
+		u.bc = ipv6.NewPacketConn(conn)
+	}
+	if local == nil || !local.IP.IsUnspecified() {
+		return u, nil
+	}
+	// A wildcard socket may be dual-stack, so it asks for both families'
+	// destination addresses, as miekg/dns's server does.
+	err6 := ipv6.NewPacketConn(conn).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+	err4 := ipv4.NewPacketConn(conn).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+	if err6 != nil && err4 != nil {
+		return nil, err4
+	}
+	u.oobSize = max(len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface)), len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface)))
+	u.replyFrom = replyFrom
+	return u, nil
+}
+
+// replyFrom turns the control message of a query into one that sends the
+// reply from the address the query was sent to.
+func replyFrom(oob []byte) []byte {
+	var dst net.IP
+	if cm6 := new(ipv6.ControlMessage); cm6.Parse(oob) == nil && cm6.Dst != nil {
+		dst = cm6.Dst
+	} else if cm4 := new(ipv4.ControlMessage); cm4.Parse(oob) == nil && cm4.Dst != nil {
+		dst = cm4.Dst
+	}
+	switch {
+	case dst == nil:
+		return nil
+	case dst.To4() != nil:
+		// Also for an IPv4 query on a dual-stack socket: the IPv6
+		// control message cannot carry an IPv4 source.
+		return (&ipv4.ControlMessage{Src: dst}).Marshal()
+	default:
+		return (&ipv6.ControlMessage{Src: dst}).Marshal()
+	}
+}
+
+// serve reads until the socket's deadline passes or it is closed, then
+// waits for the queries still waiting on upstreams.
+func (u *udpServer) serve() error {
+	var readers sync.WaitGroup
+	errc := make(chan error, runtime.GOMAXPROCS(0))
+	for range cap(errc) {
+		readers.Go(func() { errc <- u.read() })
+	}
+	readers.Wait()
+	u.waiting.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read is one reader's loop.
+func (u *udpServer) read() error {
+	in := make([]ipv4.Message, batchSize)
+	out := make([]ipv4.Message, 0, batchSize)
+	replies := make([][]byte, batchSize)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, maxQuery)}
+		if u.oobSize > 0 {
+			in[i].OOB = make([]byte, u.oobSize)
+		}
+		replies[i] = make([]byte, 0, dns.MinMsgSize)
+	}
+	for {
+		n, err := u.bc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var errno syscall.Errno
+			if errors.As(err, &errno) && errno.Temporary() {
+				continue
+			}
+			return err
+		}
+		out = out[:0]
+		for i := range in[:n] {
+			m := &in[i]
+			if m.Flags&syscall.MSG_TRUNC != 0 {
+				continue
+			}
+			var oob []byte
+			if u.replyFrom != nil {
+				oob = u.replyFrom(m.OOB[:m.NN])
+			}
+			addr, _ := m.Addr.(*net.UDPAddr)
+			if addr == nil {
+				continue
+			}
+			wire, ok := u.answer(replies[i][:0], m.Buffers[0][:m.N], addr, oob)
+			if !ok {
+				continue
+			}
+			replies[i] = wire[:0]
+			out = append(out, ipv4.Message{Buffers: [][]byte{wire}, OOB: oob, Addr: addr})
+		}
+		u.write(out)
+	}
+}
+
+// answer replies to one datagram now if it can, appending the reply to
+// dst; otherwise it hands the query to its own goroutine, or drops it.
+func (u *udpServer) answer(dst, pkt []byte, addr *net.UDPAddr, oob []byte) ([]byte, bool) {
+	req, rejected := decodeQuery(pkt)
+	if rejected != nil {
+		wire, err := rejected.PackBuffer(dst[:cap(dst)])
+		return wire, err == nil
+	}
+	if req == nil {
+		return nil, false
+	}
+	q := &Query{Req: req, Start: time.Now(), Client: addr.AddrPort(), Proto: "udp", NoWait: true}
+	if resp := u.s.answer(q); resp != nil {
+		return u.s.reply(dst, q, resp), true
+	}
+	q.NoWait = false
+	u.waiting.Go(func() {
+		wire := u.s.reply(nil, q, u.s.answer(q))
+		if _, _, err := u.conn.WriteMsgUDP(wire, oob, addr); err != nil {
+			u.s.Logger.Debug("write failed", "client", q.Client, "err", err)
+		}
+	})
+	return nil, false
+}
+
+// write sends every reply of a batch, skipping one the kernel refuses.
+func (u *udpServer) write(out []ipv4.Message) {
+	for len(out) > 0 {
+		n, err := u.bc.WriteBatch(out, 0)
+		if err != nil {
+			u.s.Logger.Debug("write failed", "client", out[0].Addr, "err", err)
+			n = max(n, 1)
+		}
+		out = out[n:]
+	}
+}
+
+// decodeQuery unpacks a datagram the way miekg/dns's server does: it
+// returns the query to answer, or the FORMERR or NOTIMP reply to send, or
+// neither for a datagram that gets no answer (too short, or a response,
+// which could be used to make two servers talk to each other forever).
+func decodeQuery(pkt []byte) (req, rejected *dns.Msg) {
+	if len(pkt) < 12 {
+		return nil, nil
+	}
+	dh := dns.Header{
+		Id:      binary.BigEndian.Uint16(pkt),
+		Bits:    binary.BigEndian.Uint16(pkt[2:]),
+		Qdcount: binary.BigEndian.Uint16(pkt[4:]),
+		Ancount: binary.BigEndian.Uint16(pkt[6:]),
+		Nscount: binary.BigEndian.Uint16(pkt[8:]),
+		Arcount: binary.BigEndian.Uint16(pkt[10:]),
+	}
+	action := dns.DefaultMsgAcceptFunc(dh)
+	if action == dns.MsgAccept {
+		req = new(dns.Msg)
+		if req.Unpack(pkt) == nil {
+			return req, nil
+		}
+	}
+	if action == dns.MsgIgnore {
+		return nil, nil
+	}
+	head := &dns.Msg{MsgHdr: dns.MsgHdr{
+		Id:               dh.Id,
+		Opcode:           int(dh.Bits>>11) & 0xF,
+		RecursionDesired: dh.Bits&(1<<8) != 0,
+		CheckingDisabled: dh.Bits&(1<<4) != 0,
+	}}
+	rejected = new(dns.Msg).SetRcodeFormatError(head)
+	if action == dns.MsgRejectNotImplemented {
+		rejected.Opcode, rejected.Rcode = head.Opcode, dns.RcodeNotImplemented
+	}
+	return nil, rejected
+}
+
+// stopReading makes every blocked read of conn return at once.
+func stopReading(ctx context.Context, conn *net.UDPConn) {
+	<-ctx.Done()
+	_ = conn.SetReadDeadline(time.Unix(1, 0))
+}
