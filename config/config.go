@@ -162,6 +162,7 @@ type Cache struct {
 	MaxTTL         time.Duration `mapstructure:"max_ttl"`
 	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
 	ServeStale     time.Duration `mapstructure:"serve_stale"`
+	Prefetch       bool          `mapstructure:"prefetch"`
 }
 
 // Log is the program log section.

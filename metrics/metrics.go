@@ -127,24 +127,25 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 type live struct{ src Sources }
 
 var (
-	cacheEntries   = prometheus.NewDesc("dnsward_cache_entries", "Answers held in the cache.", nil, nil)
-	cacheHits      = prometheus.NewDesc("dnsward_cache_hits_total", "Questions answered from the cache.", nil, nil)
-	cacheMisses    = prometheus.NewDesc("dnsward_cache_misses_total", "Questions the cache could not answer.", nil, nil)
-	cacheStale     = prometheus.NewDesc("dnsward_cache_stale_total", "Expired answers served because every upstream failed.", nil, nil)
-	upstreamUp     = prometheus.NewDesc("dnsward_upstream_up", "1 while the upstream answers, 0 while it is probed after failing.", []string{"upstream"}, nil)
-	upstreamErrors = prometheus.NewDesc("dnsward_upstream_errors_total", "Failed exchanges with the upstream.", []string{"upstream"}, nil)
-	upstreamEWMA   = prometheus.NewDesc("dnsward_upstream_latency_seconds", "Moving average of the upstream's answer time.", []string{"upstream"}, nil)
-	rateLimited    = prometheus.NewDesc("dnsward_ratelimited_total", "Queries refused for going over a client's rate.", nil, nil)
-	logQueued      = prometheus.NewDesc("dnsward_querylog_queue_depth", "Query-log entries waiting to be written.", nil, nil)
-	logDropped     = prometheus.NewDesc("dnsward_querylog_dropped_total", "Query-log entries dropped because the queue was full.", nil, nil)
-	sinkWritten    = prometheus.NewDesc("dnsward_querylog_sink_written_total", "Records delivered by the sink.", []string{"sink"}, nil)
-	sinkSpooled    = prometheus.NewDesc("dnsward_querylog_sink_spool_bytes", "Bytes spooled on disk, not yet delivered.", []string{"sink"}, nil)
-	sinkDropped    = prometheus.NewDesc("dnsward_querylog_sink_dropped_total", "Records dropped because the spool was full.", []string{"sink"}, nil)
+	cacheEntries    = prometheus.NewDesc("dnsward_cache_entries", "Answers held in the cache.", nil, nil)
+	cacheHits       = prometheus.NewDesc("dnsward_cache_hits_total", "Questions answered from the cache.", nil, nil)
+	cacheMisses     = prometheus.NewDesc("dnsward_cache_misses_total", "Questions the cache could not answer.", nil, nil)
+	cacheStale      = prometheus.NewDesc("dnsward_cache_stale_total", "Expired answers served because every upstream failed.", nil, nil)
+	cachePrefetched = prometheus.NewDesc("dnsward_cache_prefetched_total", "Popular answers refreshed before they expired.", nil, nil)
+	upstreamUp      = prometheus.NewDesc("dnsward_upstream_up", "1 while the upstream answers, 0 while it is probed after failing.", []string{"upstream"}, nil)
+	upstreamErrors  = prometheus.NewDesc("dnsward_upstream_errors_total", "Failed exchanges with the upstream.", []string{"upstream"}, nil)
+	upstreamEWMA    = prometheus.NewDesc("dnsward_upstream_latency_seconds", "Moving average of the upstream's answer time.", []string{"upstream"}, nil)
+	rateLimited     = prometheus.NewDesc("dnsward_ratelimited_total", "Queries refused for going over a client's rate.", nil, nil)
+	logQueued       = prometheus.NewDesc("dnsward_querylog_queue_depth", "Query-log entries waiting to be written.", nil, nil)
+	logDropped      = prometheus.NewDesc("dnsward_querylog_dropped_total", "Query-log entries dropped because the queue was full.", nil, nil)
+	sinkWritten     = prometheus.NewDesc("dnsward_querylog_sink_written_total", "Records delivered by the sink.", []string{"sink"}, nil)
+	sinkSpooled     = prometheus.NewDesc("dnsward_querylog_sink_spool_bytes", "Bytes spooled on disk, not yet delivered.", []string{"sink"}, nil)
+	sinkDropped     = prometheus.NewDesc("dnsward_querylog_sink_dropped_total", "Records dropped because the spool was full.", []string{"sink"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (l live) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, upstreamUp, upstreamErrors,
+	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, cachePrefetched, upstreamUp, upstreamErrors,
 		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped} {
 		ch <- d
 	}
@@ -164,6 +165,7 @@ func (l live) Collect(ch chan<- prometheus.Metric) {
 		counter(cacheHits, float64(c.Hits))
 		counter(cacheMisses, float64(c.Misses))
 		counter(cacheStale, float64(c.Stale))
+		counter(cachePrefetched, float64(c.Prefetched))
 	}
 	if l.src.Upstreams != nil {
 		for _, u := range l.src.Upstreams() {

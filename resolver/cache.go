@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,10 +23,23 @@ type CacheConfig struct {
 	// ServeStale keeps answers this long past expiry, to be served when
 	// every upstream fails (RFC 8767); 0 turns it off.
 	ServeStale time.Duration
+	// Prefetch refreshes a popular entry in the background when it is
+	// asked for in the last tenth of its TTL, so that names the LAN uses
+	// all day are not left to expire and cost a client an upstream wait.
+	Prefetch bool
 }
 
 // staleTTL is the TTL of a stale answer, as RFC 8767 recommends.
 const staleTTL = 30
+
+const (
+	// prefetchHits is how often an entry must be asked for to be popular.
+	prefetchHits = 3
+	// prefetchQueue bounds the refreshes waiting; beyond it a hit does
+	// not queue one, and a later hit tries again.
+	prefetchQueue   = 256
+	prefetchWorkers = 4
+)
 
 // Cache answers repeated questions from memory and coalesces identical
 // questions in flight into one upstream query.
@@ -34,8 +48,10 @@ type Cache struct {
 	entries *lru.Cache[cacheKey, *cacheEntry]
 	flight  singleflight.Group
 	Next    Stage
+	// prefetch holds the questions to refresh, as fresh queries.
+	prefetch chan *Query
 
-	hits, misses, stale atomic.Uint64
+	hits, misses, stale, prefetched atomic.Uint64
 }
 
 type cacheKey struct {
@@ -56,6 +72,9 @@ type cacheEntry struct {
 	stored   time.Time
 	expires  time.Time
 	upstream string
+	// asked counts hits; refreshing is set once a prefetch is queued.
+	asked      atomic.Uint32
+	refreshing atomic.Bool
 }
 
 // fresh is what the coalesced upstream query hands every waiter.
@@ -71,7 +90,7 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{cfg: cfg, entries: entries, Next: next}, nil
+	return &Cache{cfg: cfg, entries: entries, Next: next, prefetch: make(chan *Query, prefetchQueue)}, nil
 }
 
 // Answer serves a live entry, or asks the next stage once for all identical
@@ -88,6 +107,9 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 			c.hits.Add(1)
 			q.Source, q.Upstream = "cache", e.upstream
 			q.Cached, q.Age = e, e.age(now)
+			if c.cfg.Prefetch {
+				c.queuePrefetch(k, e, now)
+			}
 			return e.msg, nil
 		}
 		if now.Before(e.expires.Add(c.cfg.ServeStale)) {
@@ -100,6 +122,22 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		return nil, ErrWouldWait
 	}
 	c.misses.Add(1)
+	f, err := c.fetch(ctx, k, q)
+	if old != nil && (err != nil || f.msg.Rcode == dns.RcodeServerFailure) {
+		c.stale.Add(1)
+		q.Source, q.Upstream = "stale", old.upstream
+		return old.staleCopy(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	q.Source, q.Upstream = f.source, f.upstream
+	return f.msg.Copy(), nil
+}
+
+// fetch asks the next stage, once for all identical questions in flight,
+// and caches the answer.
+func (c *Cache) fetch(ctx context.Context, k cacheKey, q *Query) (fresh, error) {
 	v, err, _ := c.flight.Do(k.String(), func() (any, error) {
 		// The first client may hang up; the others still want the answer.
 		leader := *q
@@ -109,28 +147,62 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		}
 		return fresh{c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
 	})
-	if old != nil && (err != nil || v.(fresh).msg.Rcode == dns.RcodeServerFailure) {
-		c.stale.Add(1)
-		q.Source, q.Upstream = "stale", old.upstream
-		return old.staleCopy(), nil
-	}
 	if err != nil {
-		return nil, err
+		return fresh{}, err
 	}
-	f := v.(fresh)
-	q.Source, q.Upstream = f.source, f.upstream
-	return f.msg.Copy(), nil
+	return v.(fresh), nil
+}
+
+// queuePrefetch queues a refresh of a popular entry near its expiry, once.
+func (c *Cache) queuePrefetch(k cacheKey, e *cacheEntry, now time.Time) {
+	if e.asked.Add(1) < prefetchHits || e.expires.Sub(now) > e.expires.Sub(e.stored)/10 {
+		return
+	}
+	if !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	req := new(dns.Msg).SetQuestion(k.name, k.qtype)
+	req.Question[0].Qclass = k.qclass
+	if k.do {
+		req.SetEdns0(dns.DefaultMsgSize, true)
+	}
+	select {
+	case c.prefetch <- &Query{Req: req, Start: now, Proto: "prefetch"}:
+	default:
+		e.refreshing.Store(false)
+	}
+}
+
+// Run refreshes the entries queued for prefetch until ctx is done.
+func (c *Cache) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range prefetchWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case q := <-c.prefetch:
+					k := cacheKey{q.Req.Question[0].Name, q.Req.Question[0].Qtype, q.Req.Question[0].Qclass, q.DO()}
+					if _, err := c.fetch(ctx, k, q); err == nil {
+						c.prefetched.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // CacheStats are the cache's counters.
 type CacheStats struct {
-	Hits, Misses, Stale uint64
-	Entries             int
+	Hits, Misses, Stale, Prefetched uint64
+	Entries                         int
 }
 
 // Stats reports the counters and how many entries are held.
 func (c *Cache) Stats() CacheStats {
-	return CacheStats{c.hits.Load(), c.misses.Load(), c.stale.Load(), c.entries.Len()}
+	return CacheStats{c.hits.Load(), c.misses.Load(), c.stale.Load(), c.prefetched.Load(), c.entries.Len()}
 }
 
 // store caches m if it may be, and returns what to answer with: the cached

@@ -58,7 +58,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 		o.cache = resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour}
 	}
 	cfg := resolver.Config{
-		Allowed: allowed, Upstreams: ups, Attempt: 500 * time.Millisecond, Timeout: 1500 * time.Millisecond,
+		Allowed: allowed, Upstreams: ups, Attempt: time.Second, Timeout: 2 * time.Second,
 		Cache: o.cache,
 	}
 	if o.tune != nil {
@@ -92,11 +92,14 @@ func startEnv(t testing.TB, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ls) }()
+	background := make(chan struct{})
+	go func() { p.Run(ctx); close(background) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		<-background
 	})
 	return e
 }

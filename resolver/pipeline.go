@@ -74,13 +74,14 @@ func (p *Pipeline) UpstreamStatus() []upstream.Status {
 	return out
 }
 
-// Run keeps every upstream group's health and certificates up to date in
-// the background until ctx is done.
+// Run keeps every upstream group's health and certificates, and popular
+// cache entries, up to date in the background until ctx is done.
 func (p *Pipeline) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, g := range p.groups {
 		wg.Go(func() { g.Run(ctx) })
 	}
+	wg.Go(func() { p.Cache.Run(ctx) })
 	wg.Wait()
 }
 

@@ -394,3 +394,34 @@ func TestWildcardListenerRepliesFromQueriedAddress(t *testing.T) {
 		}
 	}
 }
+
+// A name asked for often is refreshed before it expires, so the client
+// asking after the first answer's expiry still gets a cache hit.
+func TestPrefetchKeepsPopularNamesCached(t *testing.T) {
+	ts := testserver.ForTest(t)
+	const ttl = 4 * time.Second
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()},
+		cache: resolver.CacheConfig{Size: 100, MaxTTL: ttl, NegativeMaxTTL: ttl, Prefetch: true}})
+	start := time.Now()
+	for range 3 {
+		e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+	}
+	// Within the last tenth of the TTL: this hit queues the refresh.
+	time.Sleep(time.Until(start.Add(ttl * 93 / 100)))
+	e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.Queries("mail.example.test.") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := ts.Queries("mail.example.test."); n != 2 {
+		t.Fatalf("upstream saw %d queries, want 2: the first and the prefetch", n)
+	}
+	time.Sleep(time.Until(start.Add(ttl + 300*time.Millisecond)))
+	r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
+	if n := ts.Queries("mail.example.test."); n != 2 || len(r.Answer) != 1 {
+		t.Fatalf("after expiry: upstream saw %d queries (want 2), answer %v", n, r.Answer)
+	}
+	if st := e.Pipeline.Cache.Stats(); st.Prefetched != 1 || st.Misses != 1 {
+		t.Errorf("cache stats %+v, want 1 prefetch and 1 miss", st)
+	}
+}

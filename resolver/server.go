@@ -208,7 +208,8 @@ func (s *Server) reply(dst []byte, q *Query, resp *dns.Msg) []byte {
 }
 
 func (s *Server) done(q *Query, resp *dns.Msg) {
-	if len(q.Req.Question) == 1 {
+	// Checked first: building the arguments costs more than a cache hit.
+	if len(q.Req.Question) == 1 && s.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.Logger.Debug("answered", "client", q.Client, "proto", q.Proto, "name", q.Req.Question[0].Name,
 			"type", dns.TypeToString[q.Req.Question[0].Qtype], "rcode", dns.RcodeToString[resp.Rcode],
 			"source", q.Source, "upstream", q.Upstream, "took", time.Since(q.Start))

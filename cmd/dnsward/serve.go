@@ -245,6 +245,7 @@ func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks re
 		Cache: resolver.CacheConfig{
 			Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL,
 			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL, ServeStale: cfg.Cache.ServeStale,
+			Prefetch: cfg.Cache.Prefetch,
 		},
 		Rebind:        cfg.Rebind.Enabled,
 		RebindAllowed: cfg.Rebind.Allow,
