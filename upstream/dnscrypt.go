@@ -23,6 +23,9 @@ const certRecheck = 30 * time.Minute
 // certMargin is how long before expiry a certificate stops being used.
 const certMargin = time.Hour
 
+// idleConns bounds the UDP sockets kept open for the next queries.
+const idleConns = 64
+
 // DNSCrypt is a DNSCrypt v2 resolver given by an sdns:// stamp.
 type DNSCrypt struct {
 	stamp   dnsstamps.ServerStamp
@@ -31,6 +34,11 @@ type DNSCrypt struct {
 
 	fetch   singleflight.Group
 	suspect atomic.Bool
+	// idle holds UDP sockets whose last exchange succeeded, so a query
+	// does not pay for a new socket. Replies are authenticated, so a
+	// fixed source port gives a spoofer nothing; a socket whose exchange
+	// failed may still receive its late reply, so it is closed instead.
+	idle    chan net.Conn
 	mu      sync.Mutex
 	info    *dnscrypt.ResolverInfo
 	fetched time.Time
@@ -49,7 +57,7 @@ func NewDNSCrypt(stamp string, timeout time.Duration) (*DNSCrypt, error) {
 	if _, _, err := net.SplitHostPort(s.ServerAddrStr); err != nil {
 		s.ServerAddrStr = net.JoinHostPort(s.ServerAddrStr, "443")
 	}
-	return &DNSCrypt{stamp: s, raw: stamp, timeout: timeout}, nil
+	return &DNSCrypt{stamp: s, raw: stamp, timeout: timeout, idle: make(chan net.Conn, idleConns)}, nil
 }
 
 // String names the resolver by provider and address; the stamp is too long
@@ -83,26 +91,50 @@ func (d *DNSCrypt) exchange(ctx context.Context, m *dns.Msg, info *dnscrypt.Reso
 }
 
 func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dnscrypt.ResolverInfo) (*dns.Msg, error) {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, network, d.stamp.ServerAddrStr)
+	conn, err := d.conn(ctx, network)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d, err)
 	}
-	defer conn.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	c := &dnscrypt.Client{Net: network, UDPSize: dns.DefaultMsgSize}
 	r, err := c.ExchangeConn(conn, m, info)
 	if err == nil {
 		err = check(m, r)
 	}
+	if !stop() || err != nil || network != "udp" {
+		conn.Close()
+	} else {
+		d.release(conn)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s over %s: %w", d, network, err)
 	}
 	return r, nil
+}
+
+// conn returns an idle UDP socket, or a new connection.
+func (d *DNSCrypt) conn(ctx context.Context, network string) (net.Conn, error) {
+	if network == "udp" {
+		select {
+		case c := <-d.idle:
+			return c, nil
+		default:
+		}
+	}
+	var dialer net.Dialer
+	return dialer.DialContext(ctx, network, d.stamp.ServerAddrStr)
+}
+
+// release keeps a socket for the next query, or closes it when enough are
+// kept already.
+func (d *DNSCrypt) release(c net.Conn) {
+	select {
+	case d.idle <- c:
+	default:
+		c.Close()
+	}
 }
 
 // resolverInfo returns the current certificate, fetching it only when there

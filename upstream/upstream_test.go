@@ -205,3 +205,35 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// DNSCrypt keeps UDP sockets between queries; one whose query timed out
+// may still get the late reply, so it must not be used again.
+func TestDNSCryptLateReplyDoesNotReachTheNextQuery(t *testing.T) {
+	ts := testserver.ForTest(t)
+	u, err := upstream.Parse(ts.Stamp, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Exchange(context.Background(), query("example.test.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	ts.SetDelay(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err = u.Exchange(ctx, query("www.example.test.", dns.TypeA))
+	cancel()
+	if err == nil {
+		t.Fatal("a query past its deadline succeeded")
+	}
+	ts.SetDelay(0)
+	time.Sleep(400 * time.Millisecond) // the late reply has arrived
+	for i := range 5 {
+		name := fmt.Sprintf("n%d.gen.test.", i)
+		r, err := u.Exchange(context.Background(), query(name, dns.TypeA))
+		if err != nil {
+			t.Fatalf("%s after a timed-out query: %v", name, err)
+		}
+		if len(r.Answer) != 1 || r.Answer[0].Header().Name != name {
+			t.Fatalf("%s answered with %v", name, r.Answer)
+		}
+	}
+}
