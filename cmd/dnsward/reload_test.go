@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,5 +82,76 @@ func TestSIGHUPReloadsListsAndNames(t *testing.T) {
 	waitFor(t, lines, "the previous version of each failing list stays in force")
 	if rcode("mail.example.test.") != dns.RcodeNameError || rcode("ads.example.test.") != dns.RcodeNameError {
 		t.Fatal("a junk list on reload emptied the running blocklist")
+	}
+}
+
+// TestSIGHUPReloadsConfig edits the configuration file under a running
+// server: a good edit takes effect whole (records, upstreams, rules), a
+// broken one is refused with its file and line while the running
+// configuration keeps answering.
+func TestSIGHUPReloadsConfig(t *testing.T) {
+	first, second := testserver.ForTest(t), testserver.ForTest(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dnsward.yaml")
+	port := freePort(t)
+	write := func(upstream, record, extra string) {
+		t.Helper()
+		conf := fmt.Sprintf("listen: [\"127.0.0.1:%s\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [%q]\n%s", port, upstream, record, extra)
+		if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(first.PlainUDP(), "router.lan. 300 IN A 192.168.1.1", "")
+	cmd := exec.Command(binary(t), "serve", "--config", file)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := "127.0.0.1:" + port
+	waitServing(t, addr)
+	answer := func(name string) string {
+		t.Helper()
+		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Answer) == 0 {
+			return dns.RcodeToString[r.Rcode]
+		}
+		return r.Answer[len(r.Answer)-1].(*dns.A).A.String()
+	}
+	if got := answer("router.lan."); got != "192.168.1.1" {
+		t.Fatalf("router.lan. before the edit: %s", got)
+	}
+
+	write(second.PlainUDP(), "router.lan. 300 IN A 192.168.1.2", "blocklists:\n  rules: [ads.example.test]\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, lines, "configuration reloaded")
+	if got := answer("router.lan."); got != "192.168.1.2" {
+		t.Errorf("router.lan. after the edit: %s", got)
+	}
+	if got := answer("ads.example.test."); got != "NXDOMAIN" {
+		t.Errorf("ads.example.test. after the edit: %s, want NXDOMAIN (blocked)", got)
+	}
+	answer("mail.example.test.")
+	if first.Queries("mail.example.test.") != 0 || second.Queries("mail.example.test.") != 1 {
+		t.Errorf("mail.example.test. asked of the old upstream %d times, the new %d; want 0 and 1",
+			first.Queries("mail.example.test."), second.Queries("mail.example.test."))
+	}
+
+	write(first.PlainUDP(), "router.lan. 300 IN A 192.168.1.3", "cahce:\n  size: 10\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, lines, file+":6: cahce: unknown key")
+	if got := answer("router.lan."); got != "192.168.1.2" {
+		t.Errorf("router.lan. after a broken edit: %s, want the running 192.168.1.2", got)
 	}
 }

@@ -39,9 +39,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	logger := cfg.Log.Logger(os.Stderr)
 
-	lanCfg := lanConfig(cfg)
 	names := new(atomic.Pointer[lan.Names])
-	n, err := lan.Load(lanCfg)
+	n, err := lan.Load(lanConfig(cfg))
 	if err != nil {
 		logger.Warn("local names", "err", err)
 	}
@@ -51,9 +50,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	var stats *metrics.Metrics
-	pipeline, err := newPipeline(cfg, names, blocks, logger, func(name string, took time.Duration, err error) {
-		stats.ObserveUpstream(name, took, err)
-	})
+	onUpstream := func(name string, took time.Duration, err error) { stats.ObserveUpstream(name, took, err) }
+	pipeline, err := newPipeline(cfg, names, blocks, logger, onUpstream)
 	if err != nil {
 		return err
 	}
@@ -90,11 +88,13 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}()
 
+	live := new(livePipeline)
+	live.Store(pipeline)
 	stats = metrics.New(metrics.Sources{
-		Cache:       pipeline.Cache.Stats,
-		Upstreams:   pipeline.UpstreamStatus,
+		Cache:       func() resolver.CacheStats { return live.Load().Cache.Stats() },
+		Upstreams:   func() []upstream.Status { return live.Load().UpstreamStatus() },
 		QueryLog:    qlog.Stats,
-		RateLimited: pipeline.RateLimited,
+		RateLimited: func() uint64 { return live.Load().RateLimited() },
 	})
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
@@ -108,11 +108,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 			}
 		})
 	}
-	wg.Go(func() { blocks.Run(ctx) })
-	wg.Go(func() { pipeline.Run(ctx) })
-	wg.Go(func() {
-		lan.Watch(ctx, lanCfg, lanPoll, func(n *lan.Names, err error) { applyNames(names, n, err, logger) })
-	})
+	reloads := &reloader{flags: fs, logger: logger, names: names, live: live, onUpstream: onUpstream, cfg: cfg, blocks: blocks}
+	wg.Go(func() { reloads.run(ctx) })
 	wg.Go(func() {
 		onSignal(ctx, syscall.SIGUSR1, func() {
 			if err := qlog.Reopen(); err != nil {
@@ -120,20 +117,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 			}
 		})
 	})
-	wg.Go(func() {
-		onSignal(ctx, syscall.SIGHUP, func() {
-			logger.Info("SIGHUP: reloading blocklists and local names")
-			if err := blocks.Reload(ctx); err != nil {
-				logger.Warn("blocklist reload: the previous version of each failing list stays in force", "err", err)
-			}
-			n, err := lan.Load(lanCfg)
-			applyNames(names, n, err, logger)
-		})
-	})
 
 	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version)
 	srv := &resolver.Server{
-		Pipeline: pipeline,
+		Pipeline: live,
 		Logger:   logger,
 		Limits:   resolver.Limits{TCPPerClient: cfg.Limits.TCPPerClient, TCPTotal: cfg.Limits.TCPTotal},
 		Done: func(q *resolver.Query, resp *dns.Msg) {
@@ -145,7 +132,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := srv.Serve(ctx, listeners); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	cs := pipeline.Cache.Stats()
+	cs := live.Load().Cache.Stats()
 	logger.Info("stopped", "cache_hits", cs.Hits, "cache_misses", cs.Misses, "cache_stale", cs.Stale, "cache_entries", cs.Entries)
 	return nil
 }
