@@ -21,6 +21,12 @@ const maxBackoff = 30 * time.Second
 // probeTick is how often Run looks for upstreams due a probe.
 const probeTick = 250 * time.Millisecond
 
+// rounds bounds how often every upstream is tried for one query.
+const rounds = 3
+
+// firstTry is the least a first try waits, however fast the upstream.
+const firstTry = 250 * time.Millisecond
+
 // Group sends each query to its fastest healthy upstream and fails over to
 // the next on error or timeout. A failed upstream is skipped by queries
 // and probed in the background until it answers again.
@@ -56,35 +62,59 @@ func NewGroup(ups []Upstream, attempt time.Duration) *Group {
 
 // Exchange returns the first good response and the upstream that gave it.
 // A SERVFAIL or REFUSED answer moves on to the next upstream but is returned
-// when no upstream does better.
+// when no upstream does better. When every upstream fails, they are tried
+// again, up to rounds times within ctx, so one lost datagram costs the
+// client a retry rather than its answer.
 func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, error) {
 	var errs []error
-	var fallback *dns.Msg
-	var fallbackFrom Upstream
-	for _, mb := range g.order() {
+	for round := range rounds {
+		errs = errs[:0]
+		var fallback *dns.Msg
+		var fallbackFrom Upstream
+		for _, mb := range g.order() {
+			if ctx.Err() != nil {
+				errs = append(errs, ctx.Err())
+				break
+			}
+			wait := g.attempt
+			if round == 0 {
+				wait = mb.firstWait(wait)
+			}
+			r, err := g.try(ctx, mb, m, wait)
+			if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
+				fallback, fallbackFrom = r, mb.up
+				continue
+			}
+			if err == nil {
+				return r, mb.up, nil
+			}
+			errs = append(errs, err)
+		}
+		if fallback != nil {
+			return fallback, fallbackFrom, nil
+		}
 		if ctx.Err() != nil {
-			errs = append(errs, ctx.Err())
 			break
 		}
-		r, err := g.try(ctx, mb, m)
-		if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
-			fallback, fallbackFrom = r, mb.up
-			continue
-		}
-		if err == nil {
-			return r, mb.up, nil
-		}
-		errs = append(errs, err)
-	}
-	if fallback != nil {
-		return fallback, fallbackFrom, nil
 	}
 	return nil, nil, fmt.Errorf("all upstreams failed: %w", errors.Join(errs...))
 }
 
-// try asks one upstream within the attempt bound and records the outcome.
-func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.attempt)
+// firstWait is how long a query's first try of mb waits: a few times its
+// usual latency, so a lost datagram is retried soon. Later tries wait the
+// whole attempt bound, for an upstream that is slow rather than lossy.
+func (mb *member) firstWait(attempt time.Duration) time.Duration {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.latency == 0 {
+		return attempt
+	}
+	return min(attempt, max(firstTry, 4*mb.latency))
+}
+
+// try asks one upstream, waiting at most wait, and records the outcome.
+func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg, wait time.Duration) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	start := time.Now()
 	r, err := mb.up.Exchange(ctx, m)
@@ -116,7 +146,7 @@ func (g *Group) Run(ctx context.Context) {
 				}
 				if mb.dueProbe(now) {
 					probe := new(dns.Msg).SetQuestion(".", dns.TypeNS)
-					_, _ = g.try(ctx, mb, probe)
+					_, _ = g.try(ctx, mb, probe, g.attempt)
 				}
 			}
 		}

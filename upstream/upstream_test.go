@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,5 +236,46 @@ func TestDNSCryptLateReplyDoesNotReachTheNextQuery(t *testing.T) {
 		if len(r.Answer) != 1 || r.Answer[0].Header().Name != name {
 			t.Fatalf("%s answered with %v", name, r.Answer)
 		}
+	}
+}
+
+// lossyServer answers over UDP like the test server but drops the first
+// datagram it gets, as a congested path does.
+func lossyServer(t *testing.T) string {
+	t.Helper()
+	var first atomic.Bool
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if first.CompareAndSwap(false, true) {
+			return
+		}
+		m := new(dns.Msg).SetReply(r)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 7)}}
+		_ = w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// One lost datagram to the only upstream costs a retry within the query's
+// deadline, not a SERVFAIL.
+func TestGroupRetriesALostDatagram(t *testing.T) {
+	u, err := upstream.Parse("udp://"+lossyServer(t), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := upstream.NewGroup([]upstream.Upstream{u}, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, _, err := g.Exchange(ctx, query("lost.example.test.", dns.TypeA))
+	if err != nil {
+		t.Fatalf("a single lost datagram failed the query: %v", err)
+	}
+	if len(r.Answer) != 1 {
+		t.Fatalf("answer %v", r.Answer)
 	}
 }
