@@ -73,18 +73,7 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 	ts := testserver.ForTest(t)
 	port := freePort(t)
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp, "--log-level", "debug")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := start(t, cmd)
 	waitFor(t, lines, "msg=serving")
 	c := &dns.Client{Timeout: 2 * time.Second}
 	for _, want := range []string{"source=upstream", "source=cache"} {
@@ -101,6 +90,27 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
+}
+
+// start runs cmd and streams its standard error, a line at a time.
+func start(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
 }
 
 func freePort(t *testing.T) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,18 +26,7 @@ func TestSIGHUPReloadsListsAndNames(t *testing.T) {
 	port := freePort(t)
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.PlainUDP(), "--blocklist", list)
 	cmd.Env = append(os.Environ(), "DNSWARD_LOCAL_HOSTS_FILES="+hosts)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := start(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	addr := "127.0.0.1:" + port
 	waitServing(t, addr)
@@ -103,18 +91,7 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	}
 	write(first.PlainUDP(), "router.lan. 300 IN A 192.168.1.1", "")
 	cmd := exec.Command(binary(t), "serve", "--config", file)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := start(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	addr := "127.0.0.1:" + port
 	waitServing(t, addr)
