@@ -2,7 +2,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test demo soak clean
+.PHONY: build run test demo soak bench clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/dnsward ./cmd/dnsward
@@ -28,5 +28,12 @@ SOAK_DURATION ?= 5m
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -run TestSoak -count=1 -timeout 30m -v ./cmd/dnsward
 
+# dnsward side by side with dnsmasq and unbound on loopback (dnsperf),
+# written to BENCHMARKS.md. Installs what it needs from Debian's packages.
+bench: build
+	$(GO) run ./cmd/dnsward-bench -out BENCHMARKS.md
+
 clean:
 	rm -rf bin
+
+include packaging/deb.mk

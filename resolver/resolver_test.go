@@ -179,6 +179,10 @@ func TestAllUpstreamsDownGiveServfail(t *testing.T) {
 	if r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
+	// The log must say where the failure came from.
+	if q := e.lastSource(t); q.Source != "upstream" {
+		t.Errorf("SERVFAIL logged with source %q, want upstream", q.Source)
+	}
 }
 
 func TestCoalescing(t *testing.T) {

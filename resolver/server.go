@@ -167,6 +167,11 @@ func (s *Server) answer(q *Query) *dns.Msg {
 		return nil
 	}
 	if err != nil {
+		if q.Source == "" {
+			// Only asking upstream fails this way; the cache asked on a
+			// copy of q, so the forwarder's mark did not reach it.
+			q.Source = "upstream"
+		}
 		s.Logger.Warn("query failed", "client", q.Client, "name", q.Question().Name,
 			"type", dns.TypeToString[q.Question().Qtype], "err", err)
 		return reply(q, dns.RcodeServerFailure)

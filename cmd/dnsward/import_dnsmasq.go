@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -53,7 +55,15 @@ type importedZone struct {
 func runImportDnsmasq(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("import-dnsmasq", stderr)
 	fs.Usage = func() { fmt.Fprintf(stderr, "Usage: dnsward import-dnsmasq /etc/dnsmasq.conf > dnsward.yaml\n") }
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return errUsage
+	}
+	if fs.NArg() != 1 {
 		fs.Usage()
 		return errUsage
 	}

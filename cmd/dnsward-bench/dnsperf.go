@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// perfSpec is one dnsperf invocation.
+type perfSpec struct {
+	Port        int    // server port on 127.0.0.1
+	File        string // query file, "name type" per line
+	Limit       int    // -l: seconds at most
+	Clients     int    // -c
+	Outstanding int    // -q
+	MaxRuns     int    // -n: passes through the file at most; 0 leaves it out
+	RateQPS     int    // -Q: queries a second at most; 0 leaves it out
+	Timeout     int    // -t: seconds before a query counts as lost; 0 keeps dnsperf's 5
+	Verbose     bool   // -v: one line per query, from which p99 is computed
+}
+
+// args is the dnsperf command line of s.
+func (s perfSpec) args() []string {
+	a := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-d", s.File,
+		"-l", strconv.Itoa(s.Limit), "-c", strconv.Itoa(s.Clients), "-q", strconv.Itoa(s.Outstanding)}
+	if s.MaxRuns > 0 {
+		a = append(a, "-n", strconv.Itoa(s.MaxRuns))
+	}
+	if s.RateQPS > 0 {
+		a = append(a, "-Q", strconv.Itoa(s.RateQPS))
+	}
+	if s.Timeout > 0 {
+		a = append(a, "-t", strconv.Itoa(s.Timeout))
+	}
+	if s.Verbose {
+		a = append(a, "-v")
+	}
+	return a
+}
+
+// command is s as a shell line, the temporary directory shown as $TMP.
+func (s perfSpec) command(tmp string) string {
+	return "dnsperf " + strings.ReplaceAll(strings.Join(s.args(), " "), tmp, "$TMP")
+}
+
+// perfResult is what one dnsperf run reported.
+type perfResult struct {
+	Sent, Completed, Lost int64
+	RCodes                string  // "NOERROR 5 (100.00%)", as dnsperf prints it
+	RunTime               float64 // seconds
+	QPS                   float64
+	AvgLatency            float64 // seconds
+	MaxLatency            float64 // seconds
+	// Latencies holds one entry per answered query (seconds) when the run
+	// was verbose; Timeouts counts the queries it reported lost.
+	Latencies []float64
+	Timeouts  int64
+	// CPU is dnsperf's own user plus system time.
+	CPU time.Duration
+}
+
+// P99 is the 99th percentile latency of a verbose run, in seconds; NaN
+// when there are no per-query latencies.
+func (r *perfResult) P99() float64 { return percentile(r.Latencies, 99) }
+
+// OtherRCodes lists the response codes other than NOERROR that answers
+// carried, with their counts ("SERVFAIL 12"); empty when all were NOERROR.
+func (r *perfResult) OtherRCodes() string {
+	var out []string
+	for part := range strings.SplitSeq(r.RCodes, ",") {
+		f := strings.Fields(part)
+		if len(f) >= 2 && f[0] != "NOERROR" {
+			out = append(out, f[0]+" "+f[1])
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// percentile is the nearest-rank p-th percentile of xs (sorted in place);
+// NaN for an empty slice.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(xs)
+	rank := int(math.Ceil(p / 100 * float64(len(xs))))
+	return xs[min(max(rank, 1), len(xs))-1]
+}
+
+// runPerf runs dnsperf to completion, bounded by the run's own limits plus
+// a margin, parsing its output as it streams.
+func runPerf(ctx context.Context, s perfSpec) (*perfResult, error) {
+	timeout := time.Duration(s.Limit+max(s.Timeout, 5)+30) * time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "dnsperf", s.args()...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dnsperf: %w", err)
+	}
+	res, perr := parsePerf(out)
+	_, _ = io.Copy(io.Discard, out)
+	werr := cmd.Wait()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if werr != nil {
+		return res, fmt.Errorf("dnsperf %s: %w: %s", strings.Join(s.args(), " "), werr, lastLines(stderr.String(), 5))
+	}
+	if perr != nil {
+		return res, fmt.Errorf("dnsperf output: %w", perr)
+	}
+	return res, nil
+}
+
+// lastLines is the last n lines of s, for error messages.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// parsePerf reads dnsperf's report: the per-query lines of -v
+// ("> NOERROR name A 0.000123", or "> T name A" for a timeout) and the
+// Statistics block at the end.
+func parsePerf(r io.Reader) (*perfResult, error) {
+	res := &perfResult{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	seenStats := false
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "> "); ok {
+			parseVerboseLine(rest, res)
+			continue
+		}
+		key, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		var err error
+		switch key {
+		case "Queries sent":
+			seenStats = true
+			res.Sent, err = leadingInt(val)
+		case "Queries completed":
+			res.Completed, err = leadingInt(val)
+		case "Queries lost":
+			res.Lost, err = leadingInt(val)
+		case "Response codes":
+			res.RCodes = val
+		case "Run time (s)":
+			res.RunTime, err = strconv.ParseFloat(val, 64)
+		case "Queries per second":
+			res.QPS, err = strconv.ParseFloat(val, 64)
+		case "Average Latency (s)":
+			res.AvgLatency, res.MaxLatency, err = parseAvgLatency(val)
+		}
+		if err != nil {
+			return res, fmt.Errorf("%q: %w", line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return res, err
+	}
+	if !seenStats {
+		return res, fmt.Errorf("no statistics in dnsperf output")
+	}
+	return res, nil
+}
+
+// parseVerboseLine reads "RCODE name type latency" or "T name type".
+func parseVerboseLine(s string, res *perfResult) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return
+	}
+	if f[0] == "T" {
+		res.Timeouts++
+		return
+	}
+	if lat, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil && len(f) >= 4 {
+		res.Latencies = append(res.Latencies, lat)
+	}
+}
+
+// leadingInt reads the number at the start of "5 (100.00%)".
+func leadingInt(s string) (int64, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("no number")
+	}
+	return strconv.ParseInt(f[0], 10, 64)
+}
+
+// parseAvgLatency reads "0.001274 (min 0.000132, max 0.003238)".
+func parseAvgLatency(s string) (avg, maxLat float64, err error) {
+	f := strings.Fields(strings.NewReplacer("(", " ", ")", " ", ",", " ").Replace(s))
+	if len(f) == 0 {
+		return 0, 0, fmt.Errorf("no latency")
+	}
+	if avg, err = strconv.ParseFloat(f[0], 64); err != nil {
+		return 0, 0, err
+	}
+	for i := 1; i+1 < len(f); i++ {
+		if f[i] == "max" {
+			maxLat, err = strconv.ParseFloat(f[i+1], 64)
+		}
+	}
+	return avg, maxLat, err
+}

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// keptHeading starts the hand-written part of the report: it and
+// everything below it survive a rewrite.
+const keptHeading = "## What each change bought"
+
+// keptSection returns the hand-written tail of an existing report, from
+// keptHeading (at the start of a line) to the end; "" when absent.
+func keptSection(old string) string {
+	for off := 0; ; {
+		i := strings.Index(old[off:], keptHeading)
+		if i < 0 {
+			return ""
+		}
+		i += off
+		if i == 0 || old[i-1] == '\n' {
+			return old[i:]
+		}
+		off = i + len(keptHeading)
+	}
+}
+
+// writeReport renders res to path, keeping the hand-written section of the
+// file already there.
+func writeReport(path string, res *results) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	kept := keptSection(string(old))
+	if kept == "" {
+		kept = keptHeading + "\n\nHand-written: each optimisation of the hot path and what it changed in the tables above. " +
+			"`make bench` rewrites everything above this heading and keeps everything from it down.\n"
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(render(res)+"\n"+kept), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// render is the generated part of the report.
+func render(res *results) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m, o := res.machine, res.opts
+	w("# Benchmarks\n\n")
+	w("Written by `make bench` ([cmd/dnsward-bench](cmd/dnsward-bench)), issue 8: dnsward beside dnsmasq and unbound on loopback, ")
+	w("each run bounded, all in the same run. Everything above \"%s\" is regenerated.\n\n", keptHeading)
+	w("## Machine\n\n")
+	w("| | |\n|---|---|\n")
+	w("| date | %s (the run took %s) |\n", m.Date, res.elapsed.Round(time.Second))
+	w("| CPUs (nproc) | %d × %s |\n", m.CPUs, m.CPUModel)
+	w("| kernel | %s |\n| Go | %s |\n", m.Kernel, m.GoVersion)
+	w("| tools | %s; %s; %s |\n", m.DNSPerf, m.Dnsmasq, m.Unbound)
+	w("| under test | %s |\n", m.Dnsward)
+	w("| load average | %s at the start, %s at the end |\n\n", m.LoadStart, m.LoadEnd)
+	w("dnsperf, the test resolver and the server under test share the %d CPUs; dnsperf's own CPU is reported with each run. ", m.CPUs)
+	w("A load average well above zero at the start means other work was running and the figures are low and noisy.\n\n")
+	w("## Set-up\n\n")
+	w("- Test resolver: `bin/dnscrypt-testserver` (plain DNS and DNSCrypt on 127.0.0.1); names under `gen.test.` get a synthesised A record, TTL 300.\n")
+	w("- dnsward: `bin/dnsward serve` forwarding over **DNSCrypt** (the test resolver's stamp), `cache.size: %d`, `rate_limit.qps: 0` (off), `local.hosts_files: []`, query log off unless said, `metrics.listen` on loopback.\n", o.cacheSize())
+	w("- dnsmasq: `--keep-in-foreground --no-resolv --no-hosts --server=127.0.0.1#PORT --cache-size=%d --dns-forward-max=1000`, plain DNS to the test resolver.\n", o.cacheSize())
+	w("- unbound: `num-threads: %d`, `so-reuseport: yes`, `local-zone: \"test.\" nodefault`, `forward-zone` for `test.` to the test resolver (plain DNS), `do-not-query-localhost: no`, iterator module only, caches 512m/1024m.\n", o.threads)
+	w("- Query files in `$TMP`: %s hot names (`h<i>.hot.gen.test`), %s distinct names per cache-miss run, %s for memory; blocklist of %s domain-per-line rules.\n",
+		thousands(int64(o.hot)), thousands(int64(o.missNames)), thousands(int64(o.memNames)), thousands(int64(o.rules)))
+	w("- Columns: qps and latency from dnsperf (p99 computed from `-v` per-query latencies, nearest rank, answered queries only); ")
+	w("CPU %% = server / dnsperf / test resolver / everything else on the machine, each in %% of one core over the run (%d cores = %d%%; a large last figure means other work competed); kernel drops = UDP datagrams dropped for a full receive buffer on the server's sockets / the test resolver's sockets / system-wide `RcvbufErrors` (dnsperf's own socket included).\n\n", m.CPUs, 100*m.CPUs)
+
+	w("## Floors from issue 8\n\n")
+	for _, f := range floors(res) {
+		w("- **%s** — %s\n", f.verdict(), f.text)
+	}
+	w("\n")
+
+	dm, ub := find(res.hits, "dnsmasq"), find(res.hits, "unbound")
+	section(&b, "1. Cache hits", fmt.Sprintf("%s hot names repeated, caches warmed first (two passes, not measured).", thousands(int64(o.hot))), res.hits, dm, ub, res.tmp)
+	section(&b, "Cache hits at half the saturation rate", "Each server limited (`-Q`) to half the qps it reached in table 1: latency when not saturated.", res.halfRate, nil, nil, res.tmp)
+	section(&b, "2. Cache misses, no upstream delay", "Distinct names sent once (`-n 1`); dnsward asks the test resolver over DNSCrypt, dnsmasq and unbound over plain DNS.",
+		res.missFast, find(res.missFast, "dnsmasq"), find(res.missFast, "unbound"), res.tmp)
+	ceiling := float64(o.outstanding) / o.delay.Seconds()
+	section(&b, fmt.Sprintf("2b. Cache misses, %s upstream delay", o.delay),
+		fmt.Sprintf("A second test resolver waits %s before every answer; fresh servers. Ceiling: %d outstanding / %s = %s qps.", o.delay, o.outstanding, o.delay, thousands(int64(ceiling))),
+		res.missSlow, find(res.missSlow, "dnsmasq"), find(res.missSlow, "unbound"), res.tmp)
+	section(&b, "3. dnsward cache hits: query log off / on, blocklist", "The cache-hit run of table 1 again for dnsward; ratios against dnsmasq's and unbound's cache-hit figures of table 1.",
+		res.variants, dm, ub, res.tmp)
+	if q := res.qlog; q != nil {
+		w("Query log on: the file got %s records (%s bytes) for %s answered queries (records are one per answer RR); %s records dropped from the queue (`dnsward_querylog_dropped_total`).\n\n",
+			thousands(q.Lines), thousands(q.Bytes), thousands(q.Answered), thousands(int64(q.Dropped)))
+	}
+	if r := res.rules; r != nil {
+		w("%s rules: dnsward answered %s after start (list load included); a listed name was %s.\n\n",
+			thousands(int64(r.Rules)), r.LoadTime.Round(time.Millisecond), map[bool]string{true: "blocked", false: "**not blocked**"}[r.Blocked])
+	}
+	memorySection(&b, res)
+	if len(res.notes) > 0 {
+		w("## Problems seen in this run\n\n")
+		for _, n := range res.notes {
+			w("- %s\n", n)
+		}
+		w("\n")
+	}
+	return b.String()
+}
+
+// find is the plain-configuration run of server in rows, or nil.
+func find(rows []*runStats, server string) *runStats {
+	for _, r := range rows {
+		if r.Server == server && r.Variant == "" {
+			return r
+		}
+	}
+	return nil
+}
+
+// section writes one workload's table, dnsward's ratios to dnsmasq (dm) and
+// unbound (ub) when given, and the exact commands.
+func section(b *strings.Builder, title, intro string, rows []*runStats, dm, ub *runStats, tmp string) {
+	fmt.Fprintf(b, "## %s\n\n%s\n\n", title, intro)
+	if len(rows) == 0 {
+		b.WriteString("Not measured in this run.\n\n")
+		return
+	}
+	withRatios := dm != nil || ub != nil
+	b.WriteString("| server | qps |")
+	if withRatios {
+		b.WriteString(" qps ÷ dnsmasq | qps ÷ unbound |")
+	}
+	b.WriteString(" avg ms | p99 ms | sent | lost | not NOERROR | CPU % | kernel drops |\n|---|---:|")
+	if withRatios {
+		b.WriteString("---:|---:|")
+	}
+	b.WriteString("---:|---:|---:|---:|---|---|---|\n")
+	for _, r := range rows {
+		p := r.Perf
+		fmt.Fprintf(b, "| %s | %s |", r.label(), thousands(int64(math.Round(p.QPS))))
+		if withRatios {
+			if r.Server == "dnsward" {
+				fmt.Fprintf(b, " %s | %s |", ratio(p.QPS, qps(dm)), ratio(p.QPS, qps(ub)))
+			} else {
+				b.WriteString(" | |")
+			}
+		}
+		fmt.Fprintf(b, " %s | %s | %s | %s | %s | %s | %d / %d / %d |\n",
+			ms(p.AvgLatency), ms(p.P99()), thousands(p.Sent), thousands(p.Lost), orDash(p.OtherRCodes()),
+			r.cpuCell(), r.Drops, r.UpstreamDrops, r.SysRcvbuf)
+	}
+	b.WriteString("\n")
+	if withRatios {
+		for _, r := range rows {
+			if r.Server != "dnsward" {
+				continue
+			}
+			fmt.Fprintf(b, "- %s: avg latency %s dnsmasq's, %s unbound's; p99 %s dnsmasq's, %s unbound's.\n", r.label(),
+				ratio(r.Perf.AvgLatency, field(dm, (*perfResult).avg)), ratio(r.Perf.AvgLatency, field(ub, (*perfResult).avg)),
+				ratio(r.Perf.P99(), field(dm, (*perfResult).P99)), ratio(r.Perf.P99(), field(ub, (*perfResult).P99)))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("```\n")
+	for _, r := range rows {
+		fmt.Fprintf(b, "%-28s %s\n", r.label()+":", r.Spec.command(tmp))
+	}
+	b.WriteString("```\n\n")
+}
+
+// avg is the average latency, for field.
+func (r *perfResult) avg() float64 { return r.AvgLatency }
+
+// field reads f from a run's dnsperf result; NaN without a run.
+func field(r *runStats, f func(*perfResult) float64) float64 {
+	if r == nil || r.Perf == nil {
+		return math.NaN()
+	}
+	return f(r.Perf)
+}
+
+// qps is a run's qps; NaN without a run.
+func qps(r *runStats) float64 { return field(r, func(p *perfResult) float64 { return p.QPS }) }
+
+// memorySection writes workload 4.
+func memorySection(b *strings.Builder, res *results) {
+	fmt.Fprintf(b, "## 4. Memory\n\nFresh servers, one at a time, each sent up to %s distinct names once (at most %d s); resident size (VmRSS) before and after.\n\n",
+		thousands(int64(res.opts.memNames)), res.opts.memLimit)
+	if len(res.memory) == 0 {
+		b.WriteString("Not measured in this run.\n\n")
+		return
+	}
+	n := int64(res.opts.memNames)
+	fmt.Fprintf(b, "| server | names sent | answered | lost | not NOERROR | qps | RSS before | RSS after | growth per answered name | RSS at %s names (extrapolated) | cache entries | CPU %% | kernel drops |\n", thousands(n))
+	b.WriteString("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, m := range res.memory {
+		per, extra := "—", "—"
+		if g := m.perName(); !math.IsNaN(g) {
+			per = fmt.Sprintf("%s B", thousands(int64(g)))
+			extra = mib(m.BaseKiB + int64(g*float64(n)/1024))
+		}
+		entries := "—"
+		if m.CacheEntries >= 0 {
+			entries = thousands(int64(m.CacheEntries))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d / %d / %d |\n", m.Server, thousands(m.Perf.Sent), thousands(m.Perf.Completed),
+			thousands(m.Perf.Lost), orDash(m.Perf.OtherRCodes()), thousands(int64(m.Perf.QPS)), mib(m.BaseKiB), mib(m.AfterKiB), per, extra, entries,
+			m.Run.cpuCell(), m.Run.Drops, m.Run.UpstreamDrops, m.Run.SysRcvbuf)
+	}
+	b.WriteString("\n")
+	b.WriteString("- dnsmasq allocates its whole cache (`--cache-size`) at start, so its RSS hardly grows; unbound and dnsward grow with what they cache.\n")
+	if dw, ub := findMem(res.memory, "dnsward"), findMem(res.memory, "unbound"); dw != nil && ub != nil {
+		fmt.Fprintf(b, "- dnsward's growth per answered name: %s unbound's; RSS after the fill %s unbound's (for %s vs %s names answered).\n",
+			ratio(dw.perName(), ub.perName()), ratio(float64(dw.AfterKiB), float64(ub.AfterKiB)), thousands(dw.Perf.Completed), thousands(ub.Perf.Completed))
+	}
+	for _, m := range res.memory {
+		if m.Run.UpstreamDrops == 0 {
+			continue
+		}
+		outcome := "every client query was still answered NOERROR (the server retried)"
+		if rc := m.Perf.OtherRCodes(); rc != "" {
+			outcome = "clients got " + rc
+		}
+		fmt.Fprintf(b, "- %s: the test resolver's sockets dropped %d of its queries during the fill (their receive buffer is the kernel default); %s.\n",
+			m.Server, m.Run.UpstreamDrops, outcome)
+	}
+	if r := res.rules; r != nil {
+		fmt.Fprintf(b, "- dnsward with %s blocklist rules loaded: RSS %s once serving, %s after its cache-hit run", thousands(int64(r.Rules)), mib(r.IdleKiB), mib(r.AfterHitKiB))
+		if dw := findMem(res.memory, "dnsward"); dw != nil {
+			fmt.Fprintf(b, " (a fresh dnsward without the list: %s)", mib(dw.BaseKiB))
+		}
+		b.WriteString(".\n")
+	}
+	b.WriteString("\n```\n")
+	for _, m := range res.memory {
+		fmt.Fprintf(b, "%-10s %s\n", m.Server+":", m.Spec.command(res.tmp))
+	}
+	b.WriteString("```\n\n")
+}
+
+// perName is RSS growth in bytes per answered name; NaN when none was.
+func (m *memStats) perName() float64 {
+	if m.Perf == nil || m.Perf.Completed == 0 {
+		return math.NaN()
+	}
+	return float64(m.AfterKiB-m.BaseKiB) * 1024 / float64(m.Perf.Completed)
+}
+
+func findMem(ms []*memStats, server string) *memStats {
+	for _, m := range ms {
+		if m.Server == server {
+			return m
+		}
+	}
+	return nil
+}
+
+// floor is one of issue 8's floors, judged from the run's figures.
+type floor struct {
+	text     string
+	measured bool
+	met      bool
+}
+
+func (f floor) verdict() string {
+	switch {
+	case !f.measured:
+		return "not measured"
+	case f.met:
+		return "met"
+	default:
+		return "not met"
+	}
+}
+
+// floors judges issue 8's floors against res.
+func floors(res *results) []floor {
+	o := res.opts
+	var out []floor
+	logOn := findVariant(res.variants, "dnsward", "query log on")
+	dm, ub := find(res.hits, "dnsmasq"), find(res.hits, "unbound")
+	f := floor{text: "cache hits with the query log on: at least 1.0× dnsmasq's qps and 0.8× unbound's, 0 lost"}
+	if logOn != nil && dm != nil && ub != nil {
+		q := logOn.Perf.QPS
+		f.measured, f.met = true, q >= dm.Perf.QPS && q >= 0.8*ub.Perf.QPS && logOn.Perf.Lost == 0
+		f.text += fmt.Sprintf(": %s qps = %s dnsmasq, %s unbound; %s lost", thousands(int64(q)), ratio(q, dm.Perf.QPS), ratio(q, ub.Perf.QPS), thousands(logOn.Perf.Lost))
+	}
+	out = append(out, f)
+
+	dw, ubm := find(res.missFast, "dnsward"), find(res.missFast, "unbound")
+	f = floor{text: "cache misses through DNSCrypt, no delay: at least 0.5× unbound's plain-forwarding qps, 0 lost"}
+	if dw != nil && ubm != nil {
+		q := dw.Perf.QPS
+		f.measured, f.met = true, q >= 0.5*ubm.Perf.QPS && dw.Perf.Lost == 0
+		f.text += fmt.Sprintf(": %s qps = %s unbound; %s lost", thousands(int64(q)), ratio(q, ubm.Perf.QPS), thousands(dw.Perf.Lost))
+	}
+	out = append(out, f)
+
+	ceiling := float64(o.outstanding) / o.delay.Seconds()
+	dws := find(res.missSlow, "dnsward")
+	f = floor{text: fmt.Sprintf("cache misses with the %s upstream: at least 90%% of the %s qps ceiling, 0 lost", o.delay, thousands(int64(ceiling)))}
+	if dws != nil {
+		q := dws.Perf.QPS
+		f.measured, f.met = true, q >= 0.9*ceiling && dws.Perf.Lost == 0
+		f.text += fmt.Sprintf(": %s qps = %.0f%% of the ceiling; %s lost", thousands(int64(q)), 100*q/ceiling, thousands(dws.Perf.Lost))
+	}
+	out = append(out, f)
+
+	half := find(res.halfRate, "dnsward")
+	f = floor{text: "p99 latency of cache hits under 1 ms at half the saturation rate"}
+	if half != nil && len(half.Perf.Latencies) > 0 {
+		p99 := half.Perf.P99()
+		f.measured, f.met = true, p99 < 0.001
+		f.text += fmt.Sprintf(": %s ms at %s qps", ms(p99), thousands(int64(half.Spec.RateQPS)))
+	}
+	return append(out, f)
+}
+
+func findVariant(rows []*runStats, server, variant string) *runStats {
+	for _, r := range rows {
+		if r.Server == server && r.Variant == variant {
+			return r
+		}
+	}
+	return nil
+}
+
+// ratio is a/b as "1.23×"; "—" when either is missing or b is zero.
+func ratio(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// ms formats seconds as milliseconds; "—" for NaN.
+func ms(s float64) string {
+	if math.IsNaN(s) {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f", 1000*s)
+}
+
+// mib formats KiB as MiB.
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// thousands formats n with comma separators: 1234567 → "1,234,567".
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

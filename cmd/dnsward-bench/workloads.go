@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// memStats is the memory workload's outcome for one server.
+type memStats struct {
+	Server            string
+	BaseKiB, AfterKiB int64 // VmRSS before and after the fill
+	Perf              *perfResult
+	Spec              perfSpec
+	Wall              time.Duration
+	Run               *runStats // CPU and kernel drops of the fill
+	CacheEntries      float64   // dnsward's dnsward_cache_entries; -1 elsewhere
+	Problems          []string
+}
+
+// rulesStats is dnsward with the generated blocklist loaded.
+type rulesStats struct {
+	Rules                int
+	LoadTime             time.Duration // from start to the first correct answer
+	IdleKiB, AfterHitKiB int64         // VmRSS once serving, and after the cache-hit run
+	Blocked              bool          // a listed name got NXDOMAIN
+}
+
+// logStats is the query-log file written during the log-on run.
+type logStats struct {
+	Lines, Bytes int64
+	Dropped      float64 // dnsward_querylog_dropped_total
+	Answered     int64   // queries answered during warm-up and run
+}
+
+// results is everything one run measured.
+type results struct {
+	machine  machine
+	opts     options
+	tmp      string
+	hits     []*runStats // workload 1, dnsward then dnsmasq then unbound
+	halfRate []*runStats // cache hits at half each server's measured qps
+	variants []*runStats // workload 3: dnsward with the query log off, on, and 1M rules
+	missFast []*runStats // workload 2, no upstream delay
+	missSlow []*runStats // workload 2, upstream delay
+	memory   []*memStats // workload 4
+	rules    *rulesStats
+	qlog     *logStats
+	notes    []string // failures worth reporting
+	elapsed  time.Duration
+}
+
+// bench carries one run: the lab, the options, the query files and what has
+// been measured so far.
+type bench struct {
+	lab                        *lab
+	opts                       options
+	res                        *results
+	log                        io.Writer
+	hot, miss, slow, mem, list string // files under the lab's directory
+}
+
+// note records a failure for the report and the console.
+func (b *bench) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.res.notes = append(b.res.notes, msg)
+	fmt.Fprintln(b.log, "NOTE:", msg)
+}
+
+// step prints progress.
+func (b *bench) step(format string, args ...any) {
+	fmt.Fprintf(b.log, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// spec is the default dnsperf invocation for a server and query file.
+func (b *bench) spec(port int, file string) perfSpec {
+	return perfSpec{Port: port, File: file, Limit: b.opts.limit, Clients: b.opts.clients,
+		Outstanding: b.opts.outstanding, Verbose: true}
+}
+
+// writeFiles generates the query files and the blocklist.
+func (b *bench) writeFiles() error {
+	dir := b.lab.tmp
+	b.hot, b.miss, b.slow = filepath.Join(dir, "hot.txt"), filepath.Join(dir, "miss.txt"), filepath.Join(dir, "miss-delayed.txt")
+	b.mem, b.list = filepath.Join(dir, "memory.txt"), filepath.Join(dir, "blocklist.txt")
+	o := b.opts
+	return errors.Join(
+		writeQueries(b.hot, o.hot, hotName),
+		writeQueries(b.miss, o.missNames, func(i int) string { return uniqueName("miss", i) }),
+		writeQueries(b.slow, o.missNames, func(i int) string { return uniqueName("slow", i) }),
+		writeQueries(b.mem, o.memNames, func(i int) string { return uniqueName("mem", i) }),
+		writeBlocklist(b.list, o.rules),
+	)
+}
+
+// startTrio starts dnsward (over DNSCrypt), dnsmasq and unbound (plain),
+// all forwarding to ts.
+func (b *bench) startTrio(ctx context.Context, ts *server, cacheSize int) ([]*server, error) {
+	dw, err := b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: cacheSize})
+	if err != nil {
+		return nil, err
+	}
+	dm, err := b.lab.startDnsmasq(ctx, ts.port, cacheSize)
+	if err != nil {
+		return nil, err
+	}
+	ub, err := b.lab.startUnbound(ctx, ts.port, b.opts.threads)
+	if err != nil {
+		return nil, err
+	}
+	return []*server{dw, dm, ub}, nil
+}
+
+// stopAll stops the given servers.
+func (b *bench) stopAll(servers ...*server) {
+	for _, s := range servers {
+		if s != nil {
+			b.lab.fleet.stop(s.proc)
+		}
+	}
+}
+
+// hotNames is a sample of the hot set for spot checks.
+func (b *bench) hotNames() []string { return sample(b.opts.hot, 20, hotName) }
+
+// record keeps a run's problems as notes.
+func (b *bench) record(workload string, st *runStats) *runStats {
+	for _, p := range st.Problems {
+		b.note("%s, %s: %s", workload, st.label(), p)
+	}
+	b.step("  %-28s %10.0f qps  avg %.3f ms  p99 %.3f ms  lost %d", st.label(), st.Perf.QPS,
+		1000*st.Perf.AvgLatency, 1000*st.Perf.P99(), st.Perf.Lost)
+	return st
+}
+
+// basePhase runs workloads 1, 3 and 2 (no delay) and the half-rate
+// latency run against one set of servers forwarding to an undelayed test
+// resolver.
+func (b *bench) basePhase(ctx context.Context, ts *server) error {
+	servers, err := b.startTrio(ctx, ts, b.opts.cacheSize())
+	defer b.stopAll(servers...)
+	if err != nil {
+		return err
+	}
+	b.step("workload 1: cache hits (%d names)", b.opts.hot)
+	for _, s := range servers {
+		if err := warm(ctx, s, b.spec(s.port, b.hot), b.hotNames()); err != nil {
+			return err
+		}
+		b.res.hits = append(b.res.hits, b.record("cache hits", measure(ctx, s, ts, "", b.spec(s.port, b.hot))))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.step("cache hits at half each server's measured qps")
+	for i, s := range servers {
+		spec := b.spec(s.port, b.hot)
+		spec.RateQPS = max(1, int(b.res.hits[i].Perf.QPS/2))
+		b.res.halfRate = append(b.res.halfRate, b.record("half rate", measure(ctx, s, ts, "", spec)))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.variantRuns(ctx, ts, servers[0]); err != nil {
+		return err
+	}
+	b.step("workload 2: cache misses, %d unique names, no upstream delay", b.opts.missNames)
+	b.res.missFast = b.missRuns(ctx, ts, servers, b.miss, "miss", "cache misses")
+	return ctx.Err()
+}
+
+// missRuns sends each name of file once to each server and checks a
+// sample of the names that were sent.
+func (b *bench) missRuns(ctx context.Context, ts *server, servers []*server, file, set, workload string) []*runStats {
+	var out []*runStats
+	for _, s := range servers {
+		if ctx.Err() != nil {
+			break
+		}
+		spec := b.spec(s.port, file)
+		spec.MaxRuns = 1
+		st := measure(ctx, s, ts, "", spec)
+		names := sample(int(st.Perf.Sent), 20, func(i int) string { return uniqueName(set, i) })
+		if err := spotCheck(ctx, s.port, names); err != nil {
+			st.problem("spot check after the run: %v", err)
+		}
+		out = append(out, b.record(workload, st))
+	}
+	return out
+}
+
+// variantRuns is workload 3: the cache-hit run again for dnsward with the
+// query log off (the base instance), on (a file sink), and with the
+// generated blocklist loaded.
+func (b *bench) variantRuns(ctx context.Context, ts, base *server) error {
+	b.step("workload 3: dnsward cache hits with the query log off, on, and %d rules", b.opts.rules)
+	b.res.variants = append(b.res.variants, b.record("variants", measure(ctx, base, ts, "query log off", b.spec(base.port, b.hot))))
+
+	logFile := filepath.Join(b.lab.tmp, "queries.log")
+	dw, err := b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize(), queryLog: logFile})
+	if err != nil {
+		return err
+	}
+	if err := warm(ctx, dw, b.spec(dw.port, b.hot), b.hotNames()); err != nil {
+		b.stopAll(dw)
+		return err
+	}
+	st := b.record("variants", measure(ctx, dw, ts, "query log on", b.spec(dw.port, b.hot)))
+	b.res.variants = append(b.res.variants, st)
+	ql := &logStats{}
+	if m, err := scrapeMetrics(ctx, dw.metrics, "dnsward_querylog_dropped_total", "dnsward_queries_total"); err == nil {
+		ql.Dropped, ql.Answered = m["dnsward_querylog_dropped_total"], int64(m["dnsward_queries_total"])
+	} else {
+		b.note("query log run: metrics: %v", err)
+	}
+	b.stopAll(dw) // flushes the log
+	ql.Lines, ql.Bytes = countLines(logFile)
+	b.res.qlog = ql
+	os.Remove(logFile)
+
+	start := time.Now()
+	dw, err = b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize(),
+		blocklist: b.list, ready: 3 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer b.stopAll(dw)
+	rs := &rulesStats{Rules: b.opts.rules, LoadTime: time.Since(start)}
+	rs.Blocked, err = isBlocked(ctx, dw.port, "x."+blockedName(b.opts.rules-1))
+	if err != nil || !rs.Blocked {
+		b.note("1M rules: %s not blocked (err %v)", blockedName(b.opts.rules-1), err)
+	}
+	rs.IdleKiB, _ = rssKiB(dw.proc.pid())
+	if err := warm(ctx, dw, b.spec(dw.port, b.hot), b.hotNames()); err != nil {
+		return err
+	}
+	variant := fmt.Sprintf("%s rules", thousands(int64(b.opts.rules)))
+	st = b.record("variants", measure(ctx, dw, ts, variant, b.spec(dw.port, b.hot)))
+	b.res.variants = append(b.res.variants, st)
+	rs.AfterHitKiB = st.RSSKiB
+	b.res.rules = rs
+	return nil
+}
+
+// countLines counts the lines and bytes of a file; zero when it is missing.
+func countLines(path string) (lines, size int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+		size += int64(n)
+		if err != nil {
+			return lines, size
+		}
+	}
+}
+
+// delayedPhase is workload 2 against a test resolver that waits before
+// every answer: a fresh set of servers forwarding to it.
+func (b *bench) delayedPhase(ctx context.Context) error {
+	b.step("workload 2: cache misses, %d unique names, upstream delay %s", b.opts.missNames, b.opts.delay)
+	ts, err := b.lab.startTestServer(ctx, b.opts.delay)
+	if err != nil {
+		return err
+	}
+	defer b.stopAll(ts)
+	servers, err := b.startTrio(ctx, ts, b.opts.cacheSize())
+	defer b.stopAll(servers...)
+	if err != nil {
+		return err
+	}
+	b.res.missSlow = b.missRuns(ctx, ts, servers, b.slow, "slow", "cache misses, delayed")
+	return ctx.Err()
+}
+
+// memoryPhase is workload 4: fresh servers, each filled with distinct
+// names, one at a time, its RSS read before and after.
+func (b *bench) memoryPhase(ctx context.Context, ts *server) error {
+	b.step("workload 4: memory after %d distinct names (at most %d s each)", b.opts.memNames, b.opts.memLimit)
+	start := []func() (*server, error){
+		func() (*server, error) {
+			return b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize()})
+		},
+		func() (*server, error) { return b.lab.startDnsmasq(ctx, ts.port, b.opts.cacheSize()) },
+		func() (*server, error) { return b.lab.startUnbound(ctx, ts.port, b.opts.threads) },
+	}
+	for _, startOne := range start {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s, err := startOne()
+		if err != nil {
+			b.stopAll(s)
+			return err
+		}
+		b.res.memory = append(b.res.memory, b.fill(ctx, s, ts))
+		b.stopAll(s)
+	}
+	return nil
+}
+
+// fill sends the memory workload's names once to s and reads its RSS.
+func (b *bench) fill(ctx context.Context, s, ts *server) *memStats {
+	m := &memStats{Server: s.name, CacheEntries: -1}
+	m.BaseKiB, _ = rssKiB(s.proc.pid())
+	m.Spec = perfSpec{Port: s.port, File: b.mem, Limit: b.opts.memLimit, Clients: b.opts.clients,
+		Outstanding: b.opts.memOutstanding, MaxRuns: 1}
+	st := measure(ctx, s, ts, "", m.Spec)
+	m.Perf, m.Wall, m.Problems, m.Run = st.Perf, st.Wall, st.Problems, st
+	// Let deferred work (log flushes, cache inserts) settle before reading.
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+	}
+	m.AfterKiB, _ = rssKiB(s.proc.pid())
+	names := sample(int(m.Perf.Sent), 20, func(i int) string { return uniqueName("mem", i) })
+	if err := spotCheck(ctx, s.port, names); err != nil {
+		m.Problems = append(m.Problems, fmt.Sprintf("spot check after the fill: %v", err))
+	}
+	if s.metrics != "" {
+		if v, err := scrapeMetrics(ctx, s.metrics, "dnsward_cache_entries"); err == nil {
+			m.CacheEntries = v["dnsward_cache_entries"]
+		}
+	}
+	for _, p := range m.Problems {
+		b.note("memory, %s: %s", s.name, p)
+	}
+	b.step("  %-10s RSS %s -> %s KiB, %d answered", s.name, thousands(m.BaseKiB), thousands(m.AfterKiB), m.Perf.Completed)
+	return m
+}
