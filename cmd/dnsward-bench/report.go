@@ -75,7 +75,7 @@ func render(res *results) string {
 	w("- unbound: `num-threads: %d`, `so-reuseport: yes`, `local-zone: \"test.\" nodefault`, `forward-zone` for `test.` to the test resolver (plain DNS), `do-not-query-localhost: no`, iterator module only, caches 512m/1024m.\n", o.threads)
 	w("- Query files in `$TMP`: %s hot names (`h<i>.hot.gen.test`), %s distinct names per cache-miss run, %s for memory; blocklist of %s domain-per-line rules.\n",
 		thousands(int64(o.hot)), thousands(int64(o.missNames)), thousands(int64(o.memNames)), thousands(int64(o.rules)))
-	w("- Columns: qps and latency from dnsperf (p99 computed from `-v` per-query latencies, nearest rank, answered queries only); ")
+	w("- Columns: qps and latency from dnsperf (p99 from `-v` per-query latencies in the half-rate runs only, nearest rank, answered queries only: printing every query slows dnsperf by about a fifth, so the throughput runs are not verbose); ")
 	w("CPU %% = server / dnsperf / test resolver / everything else on the machine, each in %% of one core over the run (%d cores = %d%%; a large last figure means other work competed); kernel drops = UDP datagrams dropped for a full receive buffer on the server's sockets / the test resolver's sockets / system-wide `RcvbufErrors` (dnsperf's own socket included).\n\n", m.CPUs, 100*m.CPUs)
 
 	w("## Floors from issue 8\n\n")
