@@ -51,14 +51,15 @@ type Metrics struct {
 
 // QueryLog is the query log section.
 type QueryLog struct {
-	Format     string       `mapstructure:"format"`
-	File       string       `mapstructure:"file"`
-	MaxSize    int64        `mapstructure:"max_size"`
-	MaxBackups int          `mapstructure:"max_backups"`
-	QueueSize  int          `mapstructure:"queue_size"`
-	SpoolMax   int64        `mapstructure:"spool_max"`
-	Syslog     []SyslogSink `mapstructure:"syslog"`
-	HEC        []HECSink    `mapstructure:"hec"`
+	Format     string        `mapstructure:"format"`
+	File       string        `mapstructure:"file"`
+	MaxSize    int64         `mapstructure:"max_size"`
+	MaxAge     time.Duration `mapstructure:"max_age"`
+	MaxBackups int           `mapstructure:"max_backups"`
+	QueueSize  int           `mapstructure:"queue_size"`
+	SpoolMax   int64         `mapstructure:"spool_max"`
+	Syslog     []SyslogSink  `mapstructure:"syslog"`
+	HEC        []HECSink     `mapstructure:"hec"`
 }
 
 // SyslogSink is one syslog collector.
@@ -86,7 +87,7 @@ type HECSink struct {
 func (c *Config) QueryLogConfig() querylog.Config {
 	q := c.QueryLog
 	out := querylog.Config{
-		Format: q.Format, File: q.File, MaxSize: q.MaxSize, MaxBackups: q.MaxBackups,
+		Format: q.Format, File: q.File, MaxSize: q.MaxSize, MaxAge: q.MaxAge, MaxBackups: q.MaxBackups,
 		QueueSize: q.QueueSize, SpoolMax: q.SpoolMax,
 	}
 	if c.StateDir != "" {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -23,6 +24,7 @@ type Config struct {
 	Format     string         // "json" (default) or "kv"
 	File       string         // path; "" = no file sink
 	MaxSize    int64          // rotate the file when it would exceed this many bytes; 0 = never
+	MaxAge     time.Duration  // rotate the file once its first record is this old; 0 = never
 	MaxBackups int            // rotated files kept as File.1 … File.N; 0 = DefaultMaxBackups
 	Syslog     []SyslogConfig // syslog collectors
 	HEC        []HECConfig    // Splunk HEC compatible collectors
@@ -62,11 +64,11 @@ func (c Config) Validate() error {
 	default:
 		bad("unknown format %q; want %q or %q", c.Format, FormatJSON, FormatKV)
 	}
-	if c.MaxSize < 0 || c.MaxBackups < 0 || c.SpoolMax < 0 || c.QueueSize < 0 {
-		bad("MaxSize, MaxBackups, SpoolMax and QueueSize must not be negative")
+	if c.MaxSize < 0 || c.MaxAge < 0 || c.MaxBackups < 0 || c.SpoolMax < 0 || c.QueueSize < 0 {
+		bad("MaxSize, MaxAge, MaxBackups, SpoolMax and QueueSize must not be negative")
 	}
-	if c.MaxSize > 0 && c.File == "" {
-		bad("MaxSize is set but File is empty")
+	if (c.MaxSize > 0 || c.MaxAge > 0) && c.File == "" {
+		bad("MaxSize or MaxAge is set but File is empty")
 	}
 	names := map[string]bool{}
 	for i, s := range c.Syslog {

@@ -19,7 +19,7 @@ func TestValidate(t *testing.T) {
 			HEC:    []HECConfig{{URL: "https://splunk.lan:8088", Token: "t"}}}, ""},
 		{"format", Config{Format: "xml"}, `unknown format "xml"`},
 		{"negative", Config{QueueSize: -1}, "must not be negative"},
-		{"size without file", Config{MaxSize: 10}, "MaxSize is set but File is empty"},
+		{"size without file", Config{MaxSize: 10}, "MaxSize or MaxAge is set but File is empty"},
 		{"network", Config{SpoolDir: spool, Syslog: []SyslogConfig{{Network: "udp4", Address: "h:514"}}}, `syslog[0]: unknown network "udp4"`},
 		{"address", Config{SpoolDir: spool, Syslog: []SyslogConfig{{Network: "tcp", Address: "logs.lan"}}}, `syslog[0]: address "logs.lan"`},
 		{"port", Config{SpoolDir: spool, Syslog: []SyslogConfig{{Network: "tcp", Address: "logs.lan:syslog"}}}, `bad port "syslog"`},

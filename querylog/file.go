@@ -1,6 +1,7 @@
 package querylog
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // fileSink appends whole lines to a file. It is written by the dispatcher
@@ -15,19 +17,23 @@ import (
 type fileSink struct {
 	path       string
 	maxSize    int64
+	maxAge     time.Duration
 	maxBackups int
 
 	mu     sync.Mutex
 	f      *os.File // nil after a failed reopen; retried on the next write
 	size   int64
 	closed bool
+	// began is when the file's first record was written: now for a new
+	// file, the first record's time for one found on disk.
+	began time.Time
 
 	written atomic.Uint64
 	dropped atomic.Uint64
 }
 
-func openFileSink(path string, maxSize int64, maxBackups int) (*fileSink, error) {
-	s := &fileSink{path: path, maxSize: maxSize, maxBackups: maxBackups}
+func openFileSink(path string, maxSize int64, maxAge time.Duration, maxBackups int) (*fileSink, error) {
+	s := &fileSink{path: path, maxSize: maxSize, maxAge: maxAge, maxBackups: maxBackups}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -44,12 +50,36 @@ func (s *fileSink) open() error {
 		f.Close()
 		return fmt.Errorf("querylog: open log file: %w", err)
 	}
-	s.f, s.size = f, info.Size()
+	s.f, s.size, s.began = f, info.Size(), time.Now()
+	if s.size > 0 {
+		s.began = firstRecordTime(s.path, s.began)
+	}
 	return nil
 }
 
+// firstRecordTime is the time of the first record in the file at path, or
+// fallback when it cannot be read, so that a restart does not reset the age
+// of the file it appends to.
+func firstRecordTime(path string, fallback time.Time) time.Time {
+	f, err := os.Open(path)
+	if err != nil {
+		return fallback
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 4096).ReadSlice('\n')
+	if err != nil {
+		return fallback
+	}
+	r, err := ParseLine(line)
+	if err != nil || r.Time.IsZero() {
+		return fallback
+	}
+	return r.Time
+}
+
 // write appends b, whole lines holding n records. With a size limit it
-// rotates between lines, never inside one.
+// rotates between lines, never inside one; with an age limit, before a
+// batch once the file's first record is that old.
 func (s *fileSink) write(b []byte, n int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -59,6 +89,12 @@ func (s *fileSink) write(b []byte, n int) error {
 	}
 	if s.f == nil {
 		if err := s.open(); err != nil {
+			s.dropped.Add(uint64(n))
+			return err
+		}
+	}
+	if s.maxAge > 0 && s.size > 0 && time.Since(s.began) >= s.maxAge {
+		if err := s.rotate(); err != nil {
 			s.dropped.Add(uint64(n))
 			return err
 		}

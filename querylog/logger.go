@@ -78,7 +78,7 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 	}
 	var err error
 	if cfg.File != "" {
-		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxBackups); err != nil {
+		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxAge, cfg.MaxBackups); err != nil {
 			return nil, err
 		}
 	}

@@ -278,6 +278,45 @@ func TestSizeRotation(t *testing.T) {
 	}
 }
 
+func TestAgeRotation(t *testing.T) {
+	// A file found on disk keeps the age of its first record across a
+	// restart: two hours old with a one-hour limit, it is rotated before
+	// the first new record.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "query.log")
+	old := appendJSON(nil, &Record{V: Version, Time: time.Now().Add(-2 * time.Hour), QID: "old", Proto: "udp",
+		Client: netip.MustParseAddr("192.0.2.1"), QName: "old.example", QType: "A", Rcode: "NOERROR", Source: "cache"})
+	if err := os.WriteFile(path, old, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l, stop := start(t, Config{File: path, MaxAge: time.Hour}, nil)
+	logShared(t, l, 1, 10, nil)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if recs := readRecords(t, path+".1"); len(recs) != 1 || recs[0].QID != "old" {
+		t.Errorf("rotated file holds %v, want the old record alone", recs)
+	}
+	checkShared(t, readRecords(t, path), 1, 10)
+
+	// A file of its own: rotated once its first record is older than the
+	// limit, between batches.
+	path2 := filepath.Join(dir, "young.log")
+	l2, stop2 := start(t, Config{File: path2, MaxAge: 300 * time.Millisecond}, nil)
+	logShared(t, l2, 1, 10, nil)
+	for deadline := time.Now().Add(5 * time.Second); l2.Stats().Sinks[0].Written < 10 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(400 * time.Millisecond)
+	l2.Log(sharedEntry(1, 0))
+	if err := stop2(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if first, second := readRecords(t, path2+".1"), readRecords(t, path2); len(first) != 40 || len(second) != 4 {
+		t.Errorf("records before and after the age limit: %d and %d, want 40 and 4 (4 per entry)", len(first), len(second))
+	}
+}
+
 func TestQueueFullIsCounted(t *testing.T) {
 	var logbuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logbuf, nil))
