@@ -152,6 +152,11 @@ func (m *Manager) Blocked(name string) (Match, bool) {
 	return m.cur.Load().m.match(name)
 }
 
+// Allowed reports whether an allow rule covers name, and which.
+func (m *Manager) Allowed(name string) (Match, bool) {
+	return m.cur.Load().m.allowed(name)
+}
+
 // Reload re-reads every source, downloading URL sources conditionally. A
 // failing source keeps its previous version; the joined error names each
 // failing source and the first bad lines of each list.

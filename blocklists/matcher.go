@@ -87,13 +87,9 @@ func newMatcher(layers []layer) *matcher {
 // match reports whether name is blocked. If an exception spares it, the
 // exception is returned with false.
 func (m *matcher) match(name string) (Match, bool) {
-	name = strings.TrimSuffix(name, ".")
-	if name == "" || len(name) > maxNameLen {
+	name, ok := canonicalName(name)
+	if !ok {
 		return Match{}, false
-	}
-	// Stub resolvers send lower case; only 0x20-randomised queries pay for a copy.
-	if hasUpper(name) {
-		name = strings.ToLower(name)
 	}
 	blocked, ok := m.find(m.block, m.blockRE, name)
 	if !ok {
@@ -103,6 +99,29 @@ func (m *matcher) match(name string) (Match, bool) {
 		return allowed, false
 	}
 	return blocked, true
+}
+
+// allowed reports the allow rule covering name, if any.
+func (m *matcher) allowed(name string) (Match, bool) {
+	name, ok := canonicalName(name)
+	if !ok {
+		return Match{}, false
+	}
+	return m.find(m.allow, m.allowRE, name)
+}
+
+// canonicalName is name lowercased without the root dot, or false when it
+// cannot be a listed name.
+func canonicalName(name string) (string, bool) {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > maxNameLen {
+		return "", false
+	}
+	// Stub resolvers send lower case; only 0x20-randomised queries pay for a copy.
+	if hasUpper(name) {
+		name = strings.ToLower(name)
+	}
+	return name, true
 }
 
 // find probes name and each of its parent domains, then the regexps.

@@ -146,6 +146,15 @@ type Blocklists struct {
 	Refresh  time.Duration     `mapstructure:"refresh"`
 	Rules    []string          `mapstructure:"rules"`
 	Lists    []BlocklistSource `mapstructure:"lists"`
+	Groups   []BlockGroup      `mapstructure:"groups"`
+}
+
+// BlockGroup is more rules and lists for some clients only.
+type BlockGroup struct {
+	Name    string            `mapstructure:"name"`
+	Clients []string          `mapstructure:"clients"`
+	Rules   []string          `mapstructure:"rules"`
+	Lists   []BlocklistSource `mapstructure:"lists"`
 }
 
 // BlocklistSource is one list: a file or a URL.
@@ -339,18 +348,52 @@ func (c *Config) validate() []problem {
 	if _, err := c.Blocklists.BlockResponse(); err != nil {
 		add("blocklists.response", err)
 	}
-	for i, l := range c.Blocklists.Lists {
-		key := fmt.Sprintf("blocklists.lists.%d", i)
-		switch {
-		case (l.Path == "") == (l.URL == ""):
-			add(key, fmt.Errorf("list %q: give exactly one of path and url", l.Name))
-		case l.URL != "" && !strings.HasPrefix(l.URL, "http://") && !strings.HasPrefix(l.URL, "https://"):
-			add(key+".url", fmt.Errorf("%q: want an http:// or https:// URL", l.URL))
-		case l.Name == "":
-			add(key+".name", fmt.Errorf("a list needs a name, shown in the query log"))
+	checkLists := func(prefix string, lists []BlocklistSource) {
+		for i, l := range lists {
+			key := fmt.Sprintf("%s.%d", prefix, i)
+			switch {
+			case (l.Path == "") == (l.URL == ""):
+				add(key, fmt.Errorf("list %q: give exactly one of path and url", l.Name))
+			case l.URL != "" && !strings.HasPrefix(l.URL, "http://") && !strings.HasPrefix(l.URL, "https://"):
+				add(key+".url", fmt.Errorf("%q: want an http:// or https:// URL", l.URL))
+			case l.Name == "":
+				add(key+".name", fmt.Errorf("a list needs a name, shown in the query log"))
+			}
 		}
 	}
+	checkLists("blocklists.lists", c.Blocklists.Lists)
+	groups := map[string]bool{}
+	for i, g := range c.Blocklists.Groups {
+		key := fmt.Sprintf("blocklists.groups.%d", i)
+		switch {
+		case g.Name == "" || strings.ContainsAny(g.Name, "/ "):
+			add(key+".name", fmt.Errorf("%q: a group needs a name without spaces or slashes, shown in the query log", g.Name))
+		case groups[g.Name]:
+			add(key+".name", fmt.Errorf("group %q is defined twice", g.Name))
+		}
+		groups[g.Name] = true
+		if len(g.Clients) == 0 {
+			add(key+".clients", fmt.Errorf("group %q has no client networks", g.Name))
+		}
+		for j, s := range g.Clients {
+			if _, err := ParsePrefix(s); err != nil {
+				add(fmt.Sprintf("%s.clients.%d", key, j), err)
+			}
+		}
+		checkLists(key+".lists", g.Lists)
+	}
 	return ps
+}
+
+// Prefixes parses client networks already checked by validate.
+func Prefixes(networks []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(networks))
+	for _, s := range networks {
+		if p, err := ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // BlockResponse parses blocklists.response: nxdomain, null, refused, or

@@ -83,6 +83,10 @@ func TestErrorsNameFileLineAndReason(t *testing.T) {
 		{"not yaml", "listen: [\n", []string{"dnsward.yaml", "line"}},
 		{"not a mapping", "- a\n- b\n", []string{":1: the top level must be a mapping"}},
 		{"two at once", "cache:\n  size: 0\nlog:\n  format: xml\n", []string{":2: cache.size", ":4: log.format"}},
+		{"bad group network", "blocklists:\n  groups:\n    - name: kids\n      clients: [192.168.1.300/26]\n      rules: [a.test]\n",
+			[]string{`:4: blocklists.groups.0.clients.0: client network "192.168.1.300/26"`}},
+		{"unnamed group", "blocklists:\n  groups:\n    - clients: [10.0.0.0/8]\n      rules: [a.test]\n", []string{`blocklists.groups.0.name`}},
+		{"unknown group key", "blocklists:\n  groups:\n    - name: kids\n      client: [10.0.0.0/8]\n", []string{`:4: blocklists.groups.0.client: unknown key`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,12 +24,19 @@ type ACL struct {
 
 // Answer refuses a client outside Allowed and passes the others on.
 func (a *ACL) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
-	addr := q.Client.Addr().Unmap()
-	for _, p := range a.Allowed {
-		if p.Contains(addr) {
-			return a.Next.Answer(ctx, q)
-		}
+	if contains(a.Allowed, q.Client.Addr().Unmap()) {
+		return a.Next.Answer(ctx, q)
 	}
 	q.Source = "refused"
 	return reply(q, dns.RcodeRefused), nil
+}
+
+// contains says whether addr is in any of the networks.
+func contains(networks []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range networks {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

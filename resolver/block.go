@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -10,9 +11,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Blocklist says whether a name is blocked, and by which list and rule.
+// Blocklist says whether a name is blocked, or allowed outright, and by
+// which list and rule.
 type Blocklist interface {
 	Blocked(name string) (blocklists.Match, bool)
+	Allowed(name string) (blocklists.Match, bool)
 }
 
 // BlockResponse is how a blocked name is answered.
@@ -24,10 +27,19 @@ type BlockResponse struct {
 	TTL        time.Duration
 }
 
+// BlockGroup blocks more names for the clients in some networks.
+type BlockGroup struct {
+	Name    string
+	Clients []netip.Prefix
+	Lists   Blocklist
+}
+
 // Block answers listed names itself, and also blocks an upstream answer
 // whose CNAME chain passes through a listed name (CNAME cloaking).
 type Block struct {
+	// Lists apply to every client; Groups to their clients only.
 	Lists    Blocklist
+	Groups   []BlockGroup
 	Response BlockResponse
 	Next     Stage
 }
@@ -35,7 +47,8 @@ type Block struct {
 // Answer blocks the question's name, or asks the next stage and checks the
 // CNAME targets of its answer.
 func (b *Block) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
-	if match, ok := b.Lists.Blocked(q.Question().Name); ok {
+	client := q.Client.Addr().Unmap()
+	if match, ok := b.Match(q.Question().Name, client); ok {
 		return b.blocked(q, match), nil
 	}
 	m, err := b.Next.Answer(ctx, q)
@@ -44,12 +57,39 @@ func (b *Block) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	}
 	for _, rr := range m.Answer {
 		if cname, ok := rr.(*dns.CNAME); ok {
-			if match, ok := b.Lists.Blocked(cname.Target); ok {
+			if match, ok := b.Match(cname.Target, client); ok {
 				return b.blocked(q, match), nil
 			}
 		}
 	}
 	return m, nil
+}
+
+// Match says whether name is blocked for client: by the lists for every
+// client, or by a list of a group the client is in, named "group/list",
+// unless the lists for every client allow it outright. An allow rule that
+// spared the name is returned with false.
+func (b *Block) Match(name string, client netip.Addr) (blocklists.Match, bool) {
+	if b.Lists != nil {
+		if m, blocked := b.Lists.Blocked(name); blocked || m != (blocklists.Match{}) {
+			return m, blocked
+		}
+	}
+	for _, g := range b.Groups {
+		if !contains(g.Clients, client) {
+			continue
+		}
+		if gm, blocked := g.Lists.Blocked(name); blocked {
+			if b.Lists != nil {
+				if allow, ok := b.Lists.Allowed(name); ok {
+					return allow, false
+				}
+			}
+			gm.List = g.Name + "/" + gm.List
+			return gm, true
+		}
+	}
+	return blocklists.Match{}, false
 }
 
 func (b *Block) blocked(q *Query, match blocklists.Match) *dns.Msg {

@@ -26,8 +26,9 @@ type Config struct {
 	LocalDomains []string
 	DomainNeeded bool
 	BogusPriv    bool
-	// Blocklist may be nil.
+	// Blocklist may be nil; BlockGroups add lists for some clients.
 	Blocklist     Blocklist
+	BlockGroups   []BlockGroup
 	BlockResponse BlockResponse
 	Cache         CacheConfig
 	// Rebind turns on rebinding protection; RebindAllowed are exempt, as
@@ -129,8 +130,8 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: cache: %w", err)
 	}
 	p.Cache, next = cache, cache
-	if cfg.Blocklist != nil {
-		next = &Block{Lists: cfg.Blocklist, Response: cfg.BlockResponse, Next: next}
+	if cfg.Blocklist != nil || len(cfg.BlockGroups) > 0 {
+		next = &Block{Lists: cfg.Blocklist, Groups: cfg.BlockGroups, Response: cfg.BlockResponse, Next: next}
 	}
 	local := &Local{Names: cfg.LAN, Domains: canonicalAll(cfg.LocalDomains), DomainNeeded: cfg.DomainNeeded, Next: next}
 	if local.Names == nil {

@@ -71,6 +71,53 @@ func TestBlocking(t *testing.T) {
 	}
 }
 
+// A group's lists block for the group's clients only, and never a name the
+// lists for everyone allow.
+func TestBlockGroups(t *testing.T) {
+	ts := testserver.ForTest(t)
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
+		c.Blocklist = blocklist(t, "ads.test", "@@||www.example.test^")
+		c.BlockResponse = resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}
+		c.BlockGroups = []resolver.BlockGroup{{
+			Name: "kids", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
+			Lists: blocklist(t, "mail.example.test", "www.example.test", "tracker.ads.test", "edge.cdn.test"),
+		}}
+	}})
+	ask := func(from, name string) (int, *resolver.Query) {
+		t.Helper()
+		c := &dns.Client{Timeout: 5 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}}}
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), e.Addr)
+		if err != nil {
+			t.Fatalf("%s from %s: %v", name, from, err)
+		}
+		return r.Rcode, e.lastSource(t)
+	}
+	tests := []struct {
+		from, name string
+		rcode      int
+		list       string
+	}{
+		{"127.0.0.2", "mail.example.test.", dns.RcodeNameError, "kids/config"},
+		{"127.0.0.1", "mail.example.test.", dns.RcodeSuccess, ""},
+		// Asked again, now from the cache: still blocked for the group only.
+		{"127.0.0.2", "mail.example.test.", dns.RcodeNameError, "kids/config"},
+		// The lists for everyone allow it: no group can block it.
+		{"127.0.0.2", "www.example.test.", dns.RcodeSuccess, ""},
+		// Blocked for everyone: the group's own rule is not the one reported.
+		{"127.0.0.2", "tracker.ads.test.", dns.RcodeNameError, "config"},
+		// CNAME cloaking through a group's name.
+		{"127.0.0.2", "c1.shared.test.", dns.RcodeNameError, "kids/config"},
+		{"127.0.0.1", "c1.shared.test.", dns.RcodeSuccess, ""},
+	}
+	for _, tt := range tests {
+		rcode, q := ask(tt.from, tt.name)
+		if rcode != tt.rcode || q.BlockList != tt.list {
+			t.Errorf("%s from %s: %s, list %q; want %s, list %q", tt.name, tt.from,
+				dns.RcodeToString[rcode], q.BlockList, dns.RcodeToString[tt.rcode], tt.list)
+		}
+	}
+}
+
 func TestLocalNames(t *testing.T) {
 	ts := testserver.ForTest(t)
 	hosts := filepath.Join(t.TempDir(), "hosts")

@@ -5,17 +5,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 
-	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/config"
+	"github.com/miekg/dns"
 )
 
 // runBlocklist is "dnsward blocklist test NAME...": whether each name is
-// blocked, and by which list and rule, under the configured lists.
+// blocked, and by which list and rule, under the configured lists, for a
+// client given by --client (the lists of the groups it is in count too).
 func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("blocklist test", stderr)
 	config.Flags(fs)
+	clientFlag := fs.String("client", "", "client `address`, for the lists of its groups (blocklists.groups)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: dnsward blocklist test [flags] NAME...\n\n%s", fs.FlagUsages())
 	}
@@ -35,7 +38,13 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	m, err := blocklists.New(blocklistConfig(cfg), slog.New(slog.DiscardHandler), nil)
+	var client netip.Addr
+	if *clientFlag != "" {
+		if client, err = netip.ParseAddr(*clientFlag); err != nil {
+			return fmt.Errorf("--client: %w", err)
+		}
+	}
+	set, err := newBlockSet(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -43,11 +52,11 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// the answer matches what serve would do.
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := m.Reload(ctx); err != nil {
+	if err := set.Reload(ctx); err != nil {
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
 	for _, name := range fs.Args() {
-		match, blocked := m.Blocked(name)
+		match, blocked := set.stage().Match(dns.Fqdn(name), client.Unmap())
 		switch {
 		case blocked:
 			fmt.Fprintf(stdout, "%s: blocked by list %q, rule %q\n", name, match.List, match.Rule)

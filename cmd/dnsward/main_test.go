@@ -141,3 +141,30 @@ func waitFor(t *testing.T, lines <-chan string, want string) {
 		}
 	}
 }
+
+func TestBlocklistTestCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dnsward.yaml")
+	conf := "blocklists:\n  rules: [ads.test, '@@||ok.kids.test^']\n  groups:\n" +
+		"    - name: kids\n      clients: [192.168.1.128/26]\n      rules: [kids.test]\n"
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := binary(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"x.ads.test"}, `x.ads.test: blocked by list "config", rule "ads.test"`},
+		{[]string{"teredo.ipv6.microsoft.com"}, "teredo.ipv6.microsoft.com: not blocked"}, // a file replaces the default rules
+		{[]string{"games.kids.test"}, "games.kids.test: not blocked"},
+		{[]string{"--client", "192.168.1.130", "games.kids.test"}, `games.kids.test: blocked by list "kids/config", rule "kids.test"`},
+		{[]string{"--client", "192.168.1.130", "ok.kids.test"}, `ok.kids.test: allowed by list "config", rule "@@||ok.kids.test^"`},
+		{[]string{"--client", "192.168.1.10", "games.kids.test"}, "games.kids.test: not blocked"},
+	}
+	for _, tt := range tests {
+		out, err := exec.Command(bin, append([]string{"blocklist", "test", "--config", file}, tt.args...)...).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != tt.want {
+			t.Errorf("blocklist test %v: %q (%v), want %q", tt.args, out, err, tt.want)
+		}
+	}
+}

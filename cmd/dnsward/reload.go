@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/resolver"
@@ -40,7 +39,7 @@ type reloader struct {
 	onUpstream func(string, time.Duration, error)
 
 	cfg    *config.Config
-	blocks *blocklists.Manager
+	blocks *blockSet
 	// The background work of the running configuration.
 	pipelineWork, blocksWork, watchWork *task
 }
@@ -82,9 +81,10 @@ func (r *reloader) reload(ctx context.Context) {
 		return
 	}
 	blocks := r.blocks
-	newLists := !reflect.DeepEqual(blocklistConfig(cfg), blocklistConfig(r.cfg))
+	newLists := !reflect.DeepEqual(blockConfigs(cfg), blockConfigs(r.cfg)) ||
+		!reflect.DeepEqual(cfg.Blocklists.Groups, r.cfg.Blocklists.Groups)
 	if newLists {
-		if blocks, err = blocklists.New(blocklistConfig(cfg), r.logger, nil); err != nil {
+		if blocks, err = newBlockSet(cfg, r.logger); err != nil {
 			r.logger.Error("SIGHUP: configuration not reloaded, the running one stays", "err", err)
 			return
 		}

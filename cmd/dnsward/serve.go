@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/metrics"
@@ -45,7 +44,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		logger.Warn("local names", "err", err)
 	}
 	names.Store(n)
-	blocks, err := blocklists.New(blocklistConfig(cfg), logger, nil)
+	blocks, err := newBlockSet(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -177,18 +176,7 @@ func lanConfig(cfg *config.Config) lan.Config {
 	}
 }
 
-func blocklistConfig(cfg *config.Config) blocklists.Config {
-	bc := blocklists.Config{RefreshInterval: cfg.Blocklists.Refresh, Inline: cfg.Blocklists.Rules}
-	if cfg.StateDir != "" {
-		bc.StateDir = cfg.StateDir + "/blocklists"
-	}
-	for _, l := range cfg.Blocklists.Lists {
-		bc.Sources = append(bc.Sources, blocklists.Source{Name: l.Name, Path: l.Path, URL: l.URL, Allow: l.Allow})
-	}
-	return bc
-}
-
-func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks resolver.Blocklist, logger *slog.Logger,
+func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks *blockSet, logger *slog.Logger,
 	onUpstream func(string, time.Duration, error)) (*resolver.Pipeline, error) {
 	parse := func(raws []string) ([]upstream.Upstream, error) {
 		var ups []upstream.Upstream
@@ -227,7 +215,8 @@ func newPipeline(cfg *config.Config, names *atomic.Pointer[lan.Names], blocks re
 		LocalDomains:  cfg.Local.Domains,
 		DomainNeeded:  cfg.Local.DomainNeeded,
 		BogusPriv:     cfg.Local.BogusPriv,
-		Blocklist:     blocks,
+		Blocklist:     blocks.managers[0],
+		BlockGroups:   blocks.groups,
 		BlockResponse: response,
 		Cache: resolver.CacheConfig{
 			Size: cfg.Cache.Size, MinTTL: cfg.Cache.MinTTL, MaxTTL: cfg.Cache.MaxTTL,
