@@ -14,6 +14,7 @@ run: build
 	./bin/dnsward serve --querylog bin/queries.log
 
 test:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,8 +213,14 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *dns.Msg {
 	if !ok {
 		return m
 	}
-	stored := m.Copy()
-	stored.Extra = withoutOPT(stored.Extra)
+	// m is this cache's own, fresh from upstream: kept as it is, with its
+	// OPT dropped (a fresh slice, so the record does not linger behind the
+	// slice's end) and its TTLs clamped.
+	stored := m
+	stored.Extra = slices.DeleteFunc(slices.Clone(stored.Extra), func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
+	if len(stored.Extra) == 0 {
+		stored.Extra = nil
+	}
 	for _, rr := range records(stored) {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))

@@ -24,7 +24,7 @@ type envOptions struct {
 	allowed   []string
 	// listen is the address to serve on; 127.0.0.1:0 when empty.
 	listen string
-	cache     resolver.CacheConfig
+	cache  resolver.CacheConfig
 	// tune adjusts the pipeline configuration before it is built.
 	tune func(*resolver.Config)
 	// done, when set, also sees every answered query.

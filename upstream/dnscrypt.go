@@ -30,6 +30,7 @@ const idleConns = 64
 type DNSCrypt struct {
 	stamp   dnsstamps.ServerStamp
 	raw     string
+	name    string // String's answer, built once: every cached answer names it
 	timeout time.Duration
 
 	fetch   singleflight.Group
@@ -57,14 +58,13 @@ func NewDNSCrypt(stamp string, timeout time.Duration) (*DNSCrypt, error) {
 	if _, _, err := net.SplitHostPort(s.ServerAddrStr); err != nil {
 		s.ServerAddrStr = net.JoinHostPort(s.ServerAddrStr, "443")
 	}
-	return &DNSCrypt{stamp: s, raw: stamp, timeout: timeout, idle: make(chan net.Conn, idleConns)}, nil
+	return &DNSCrypt{stamp: s, raw: stamp, name: "dnscrypt://" + s.ProviderName + "@" + s.ServerAddrStr,
+		timeout: timeout, idle: make(chan net.Conn, idleConns)}, nil
 }
 
 // String names the resolver by provider and address; the stamp is too long
 // for a log line.
-func (d *DNSCrypt) String() string {
-	return "dnscrypt://" + d.stamp.ProviderName + "@" + d.stamp.ServerAddrStr
-}
+func (d *DNSCrypt) String() string { return d.name }
 
 // Exchange encrypts m, asks over UDP and retries over TCP when the answer
 // is truncated. A failure marks the certificate suspect: a resolver that
