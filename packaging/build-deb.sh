@@ -6,7 +6,9 @@
 # Usage: packaging/build-deb.sh VERSION ARCH OUTDIR
 #   VERSION is the Debian version, upstream-revision (0.1.0-1); the binary
 #   reports the upstream part.
-# Environment: GO (go), DEB_MAINTAINER.
+# Environment: GO (go), DEB_MAINTAINER, DEB_CONFIG (the default configuration
+# to package instead of packaging/dnsward.yaml; the tests use it to make two
+# releases differ).
 set -euo pipefail
 # Modes in the package come from here unless set explicitly.
 umask 022
@@ -64,7 +66,7 @@ fi
 
 install -d "$root/etc/dnsward"
 awk -v user=dnsward -v state_dir=/var/lib/dnsward -v querylog_file=/var/log/dnsward/queries.log \
-	-f "$tpl/packaged-config.awk" "$here/dnsward.yaml" >"$root/etc/dnsward/dnsward.yaml"
+	-f "$tpl/packaged-config.awk" "${DEB_CONFIG:-$here/dnsward.yaml}" >"$root/etc/dnsward/dnsward.yaml"
 "$host_bin" check-config --config "$root/etc/dnsward/dnsward.yaml" >/dev/null
 
 install -D -m 0644 "$tpl/dnsward.service" "$root/lib/systemd/system/dnsward.service"

@@ -247,12 +247,16 @@ inside() {
 	grep -q probe.lan "$root$conf" || fail "could not edit $conf: its local.records line changed"
 	local edited
 	edited=$(sha256sum <"$root$conf")
-	out=$(in_root dpkg -i /tmp/cur.deb 2>&1 </dev/null) || fail "upgrade failed: $out"
+	# --force-confold answers dpkg's conffile question as unattended-upgrades
+	# does: keep the admin's file, put the new default beside it.
+	out=$(in_root dpkg -i --force-confold /tmp/cur.deb 2>&1 </dev/null) || fail "upgrade failed: $out"
 	echo "$out"
 	[[ $(status_of) == "install ok installed $cur_version" ]] || fail "after upgrade: dpkg says '$(status_of)'"
 	[[ $(in_root dnsward --version) == "dnsward $cur_upstream" ]] || fail "after upgrade dnsward --version says '$(in_root dnsward --version)'"
 	[[ $(sha256sum <"$root$conf") == "$edited" ]] || fail "the upgrade changed the edited $conf"
-	[[ -z $(find "$root/etc/dnsward" -name '*.dpkg-*') ]] || fail "the upgrade left $(find "$root/etc/dnsward" -name '*.dpkg-*')"
+	[[ $(find "$root/etc/dnsward" -name '*.dpkg-*') == "$root$conf.dpkg-dist" ]] ||
+		fail "want the new default beside the kept config as $conf.dpkg-dist, found: $(find "$root/etc/dnsward" -name '*.dpkg-*')"
+	grep -q "(previous release)" "$root$conf.dpkg-dist" && fail "$conf.dpkg-dist is the previous release's config, not the new one"
 	expect_mode "$conf" 640 root:dnsward
 	# dpkg still knows the file is the admin's: its verify lists the edit and nothing else.
 	out=$(in_root dpkg --verify dnsward) || true
@@ -339,7 +343,10 @@ export cur_version=$cur_upstream-1 prev_version=$prev_upstream-1
 
 step "make deb: $cur_version for amd64 and arm64 (CGO off), $prev_version for $host_arch"
 bounded 480 make -s -C "$repo" deb GO="$GO" VERSION="$cur_upstream" DEB_ARCHS="amd64 arm64" DEB_OUTDIR="$work/cur"
-bounded 300 make -s -C "$repo" deb GO="$GO" VERSION="$prev_upstream" DEB_ARCHS="$host_arch" DEB_OUTDIR="$work/prev"
+# The previous version ships a different default configuration, so the
+# upgrade meets dpkg's changed-conffile case, as a real release would.
+{ cat "$repo/packaging/dnsward.yaml"; echo "# (previous release)"; } >"$work/prev.yaml"
+DEB_CONFIG=$work/prev.yaml bounded 300 make -s -C "$repo" deb GO="$GO" VERSION="$prev_upstream" DEB_ARCHS="$host_arch" DEB_OUTDIR="$work/prev"
 export cur_deb=$work/cur/dnsward_${cur_version}_$host_arch.deb prev_deb=$work/prev/dnsward_${prev_version}_$host_arch.deb
 [[ -f $cur_deb && -f $prev_deb ]] || fail "make deb did not produce $cur_deb and $prev_deb"
 

@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// movedCheck is how often the file sink looks whether its file was moved.
+const movedCheck = time.Second
+
 // fileSink appends whole lines to a file. It is written by the dispatcher
 // and reopened from a signal handler, hence the mutex.
 type fileSink struct {
@@ -27,6 +30,10 @@ type fileSink struct {
 	// began is when the file's first record was written: now for a new
 	// file, the first record's time for one found on disk.
 	began time.Time
+	// info identifies the open file; checked is when path was last
+	// compared with it.
+	info    os.FileInfo
+	checked time.Time
 
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -50,7 +57,7 @@ func (s *fileSink) open() error {
 		f.Close()
 		return fmt.Errorf("querylog: open log file: %w", err)
 	}
-	s.f, s.size, s.began = f, info.Size(), time.Now()
+	s.f, s.size, s.began, s.info = f, info.Size(), time.Now(), info
 	if s.size > 0 {
 		s.began = firstRecordTime(s.path, s.began)
 	}
@@ -93,6 +100,17 @@ func (s *fileSink) write(b []byte, n int) error {
 			return err
 		}
 	}
+	if now := time.Now(); now.Sub(s.checked) >= movedCheck {
+		s.checked = now
+		if s.moved() {
+			s.f.Close()
+			if err := s.open(); err != nil {
+				s.f = nil
+				s.dropped.Add(uint64(n))
+				return err
+			}
+		}
+	}
 	if s.maxAge > 0 && s.size > 0 && time.Since(s.began) >= s.maxAge {
 		if err := s.rotate(); err != nil {
 			s.dropped.Add(uint64(n))
@@ -126,6 +144,13 @@ func (s *fileSink) write(b []byte, n int) error {
 		b = b[len(chunk):]
 	}
 	return nil
+}
+
+// moved says whether path no longer names the open file: logrotate (or an
+// admin) moved it, and the signal that should follow may never come.
+func (s *fileSink) moved() bool {
+	info, err := os.Stat(s.path)
+	return err != nil || !os.SameFile(info, s.info)
 }
 
 // rotate shifts path.N-1 … path to path.N … path.1 and starts afresh.

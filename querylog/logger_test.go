@@ -241,6 +241,29 @@ func TestReopenAfterRename(t *testing.T) {
 	}
 }
 
+// A file moved away without the signal that should follow is noticed:
+// within a second the records go to a new file at the path.
+func TestNoticesMovedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "query.log")
+	l, stop := start(t, Config{File: path}, nil)
+	logShared(t, l, 1, 10, nil)
+	for deadline := time.Now().Add(5 * time.Second); l.Stats().Sinks[0].Written < 40 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(movedCheck + 100*time.Millisecond)
+	logShared(t, l, 1, 10, nil)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if before, after := readRecords(t, path+".1"), readRecords(t, path); len(before) != 40 || len(after) != 40 {
+		t.Errorf("records in the moved file and at the path: %d and %d, want 40 and 40", len(before), len(after))
+	}
+}
+
 func TestSizeRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "query.log")

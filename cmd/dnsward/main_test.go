@@ -168,3 +168,30 @@ func TestBlocklistTestCommand(t *testing.T) {
 		}
 	}
 }
+
+// Under systemd (Type=notify) dnsward reports readiness once it serves.
+func TestNotifiesSystemdWhenServing(t *testing.T) {
+	ts := testserver.ForTest(t)
+	socket := filepath.Join(t.TempDir(), "notify")
+	pc, err := net.ListenPacket("unixgram", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	port := freePort(t)
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.PlainUDP())
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+socket)
+	lines := start(t, cmd)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("notification %q, %v; want READY=1", buf[:n], err)
+	}
+	waitFor(t, lines, "msg=serving")
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
+	if err != nil || len(r.Answer) != 1 {
+		t.Fatalf("after READY=1: %v %v", err, r)
+	}
+}

@@ -117,6 +117,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		})
 	})
 
+	if err := notifyReady(); err != nil {
+		logger.Warn("readiness not reported", "err", err)
+	}
 	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version)
 	srv := &resolver.Server{
 		Pipeline: live,

@@ -14,8 +14,8 @@ NR == 1 {
 	print "# querylog.file set for the system service; a key left out keeps the"
 	print "# built-in value shown here. Your edits survive upgrades. Check them with"
 	print "#   dnsward check-config --config /etc/dnsward/dnsward.yaml"
-	print "# and apply them with: systemctl restart dnsward (blocklists and local"
-	print "# names alone: systemctl reload dnsward)."
+	print "# and apply them with: systemctl reload dnsward (listen, user, state_dir,"
+	print "# log, querylog and metrics.listen need: systemctl restart dnsward)."
 	in_header = 1
 }
 in_header && /^#/ { next }
