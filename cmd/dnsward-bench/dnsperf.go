@@ -24,7 +24,6 @@ type perfSpec struct {
 	Outstanding int    // -q
 	MaxRuns     int    // -n: passes through the file at most; 0 leaves it out
 	RateQPS     int    // -Q: queries a second at most; 0 leaves it out
-	Timeout     int    // -t: seconds before a query counts as lost; 0 keeps dnsperf's 5
 	Verbose     bool   // -v: one line per query, from which p99 is computed
 }
 
@@ -37,9 +36,6 @@ func (s perfSpec) args() []string {
 	}
 	if s.RateQPS > 0 {
 		a = append(a, "-Q", strconv.Itoa(s.RateQPS))
-	}
-	if s.Timeout > 0 {
-		a = append(a, "-t", strconv.Itoa(s.Timeout))
 	}
 	if s.Verbose {
 		a = append(a, "-v")
@@ -55,22 +51,27 @@ func (s perfSpec) command(tmp string) string {
 // perfResult is what one dnsperf run reported.
 type perfResult struct {
 	Sent, Completed, Lost int64
-	RCodes                string  // "NOERROR 5 (100.00%)", as dnsperf prints it
-	RunTime               float64 // seconds
+	RCodes                string // "NOERROR 5 (100.00%)", as dnsperf prints it
 	QPS                   float64
 	AvgLatency            float64 // seconds
-	MaxLatency            float64 // seconds
 	// Latencies holds one entry per answered query (seconds) when the run
-	// was verbose; Timeouts counts the queries it reported lost.
+	// was verbose; Timeouts counts the queries it reported lost, which P99
+	// must count: leaving them out would flatter a server that drops.
 	Latencies []float64
 	Timeouts  int64
 	// CPU is dnsperf's own user plus system time.
 	CPU time.Duration
 }
 
-// P99 is the 99th percentile latency of a verbose run, in seconds; NaN
-// when there are no per-query latencies.
-func (r *perfResult) P99() float64 { return percentile(r.Latencies, 99) }
+// P99 is the 99th percentile latency of a verbose run, in seconds, a lost
+// query counting as infinitely slow; NaN when the run was not verbose.
+func (r *perfResult) P99() float64 {
+	xs := slices.Clone(r.Latencies)
+	for range r.Timeouts {
+		xs = append(xs, math.Inf(1))
+	}
+	return percentile(xs, 99)
+}
 
 // OtherRCodes lists the response codes other than NOERROR that answers
 // carried, with their counts ("SERVFAIL 12"); empty when all were NOERROR.
@@ -96,13 +97,18 @@ func percentile(xs []float64, p float64) float64 {
 	return xs[min(max(rank, 1), len(xs))-1]
 }
 
+// dnsperfTimeout is dnsperf's default -t: after the run's -l it waits this
+// long for answers still outstanding.
+const dnsperfTimeout = 5 * time.Second
+
 // runPerf runs dnsperf to completion, bounded by the run's own limits plus
 // a margin, parsing its output as it streams.
 func runPerf(ctx context.Context, s perfSpec) (*perfResult, error) {
-	timeout := time.Duration(s.Limit+max(s.Timeout, 5)+30) * time.Second
+	timeout := time.Duration(s.Limit)*time.Second + dnsperfTimeout + 30*time.Second
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "dnsperf", s.args()...)
+	cmd.Env = harnessEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -156,19 +162,17 @@ func parsePerf(r io.Reader) (*perfResult, error) {
 		switch key {
 		case "Queries sent":
 			seenStats = true
-			res.Sent, err = leadingInt(val)
+			res.Sent, err = strconv.ParseInt(leading(val), 10, 64)
 		case "Queries completed":
-			res.Completed, err = leadingInt(val)
+			res.Completed, err = strconv.ParseInt(leading(val), 10, 64)
 		case "Queries lost":
-			res.Lost, err = leadingInt(val)
+			res.Lost, err = strconv.ParseInt(leading(val), 10, 64)
 		case "Response codes":
 			res.RCodes = val
-		case "Run time (s)":
-			res.RunTime, err = strconv.ParseFloat(val, 64)
 		case "Queries per second":
 			res.QPS, err = strconv.ParseFloat(val, 64)
 		case "Average Latency (s)":
-			res.AvgLatency, res.MaxLatency, err = parseAvgLatency(val)
+			res.AvgLatency, err = strconv.ParseFloat(leading(val), 64)
 		}
 		if err != nil {
 			return res, fmt.Errorf("%q: %w", line, err)
@@ -198,28 +202,12 @@ func parseVerboseLine(s string, res *perfResult) {
 	}
 }
 
-// leadingInt reads the number at the start of "5 (100.00%)".
-func leadingInt(s string) (int64, error) {
+// leading is the number at the start of a statistics value, "5" of
+// "5 (100.00%)"; "" when there is none, which the parse then rejects.
+func leading(s string) string {
 	f := strings.Fields(s)
 	if len(f) == 0 {
-		return 0, fmt.Errorf("no number")
+		return ""
 	}
-	return strconv.ParseInt(f[0], 10, 64)
-}
-
-// parseAvgLatency reads "0.001274 (min 0.000132, max 0.003238)".
-func parseAvgLatency(s string) (avg, maxLat float64, err error) {
-	f := strings.Fields(strings.NewReplacer("(", " ", ")", " ", ",", " ").Replace(s))
-	if len(f) == 0 {
-		return 0, 0, fmt.Errorf("no latency")
-	}
-	if avg, err = strconv.ParseFloat(f[0], 64); err != nil {
-		return 0, 0, err
-	}
-	for i := 1; i+1 < len(f); i++ {
-		if f[i] == "max" {
-			maxLat, err = strconv.ParseFloat(f[i+1], 64)
-		}
-	}
-	return avg, maxLat, err
+	return f[0]
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,15 +17,16 @@ func TestParsePerf(t *testing.T) {
 	tests := []struct {
 		file                  string
 		sent, completed, lost int64
-		qps, avg, maxLat      float64
+		qps, avg              float64
 		latencies, timeouts   int
 		p99                   float64 // NaN when the run has no per-query lines
 		otherRCodes           string
 	}{
-		{"dnsperf-verbose.txt", 50, 50, 0, 3653.902368, 0.000286, 0.008026, 50, 0, 0.008026, ""},
-		{"dnsperf-rcodes.txt", 6, 6, 0, 365.942913, 0.000889, 0.002795, 6, 0, 0.002795, "NXDOMAIN 2"},
-		{"dnsperf-lost.txt", 3, 0, 3, 0, 0, 0, 0, 3, math.NaN(), ""},
-		{"dnsperf-plain.txt", 38348, 38348, 0, 38150.988296, 0.002228, 0.012845, 0, 0, math.NaN(), ""},
+		{"dnsperf-verbose.txt", 50, 50, 0, 3653.902368, 0.000286, 50, 0, 0.008026, ""},
+		{"dnsperf-rcodes.txt", 6, 6, 0, 365.942913, 0.000889, 6, 0, 0.002795, "NXDOMAIN 2"},
+		// Lost queries count as infinitely slow.
+		{"dnsperf-lost.txt", 3, 0, 3, 0, 0, 0, 3, math.Inf(1), ""},
+		{"dnsperf-plain.txt", 38348, 38348, 0, 38150.988296, 0.002228, 0, 0, math.NaN(), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -40,8 +42,8 @@ func TestParsePerf(t *testing.T) {
 			if r.Sent != tt.sent || r.Completed != tt.completed || r.Lost != tt.lost {
 				t.Errorf("sent/completed/lost = %d/%d/%d, want %d/%d/%d", r.Sent, r.Completed, r.Lost, tt.sent, tt.completed, tt.lost)
 			}
-			if r.QPS != tt.qps || r.AvgLatency != tt.avg || r.MaxLatency != tt.maxLat {
-				t.Errorf("qps %v avg %v max %v, want %v %v %v", r.QPS, r.AvgLatency, r.MaxLatency, tt.qps, tt.avg, tt.maxLat)
+			if r.QPS != tt.qps || r.AvgLatency != tt.avg {
+				t.Errorf("qps %v avg %v, want %v %v", r.QPS, r.AvgLatency, tt.qps, tt.avg)
 			}
 			if len(r.Latencies) != tt.latencies || r.Timeouts != int64(tt.timeouts) {
 				t.Errorf("%d latencies, %d timeouts; want %d, %d", len(r.Latencies), r.Timeouts, tt.latencies, tt.timeouts)
@@ -103,5 +105,25 @@ func TestPerfSpecCommand(t *testing.T) {
 	want := "dnsperf -s 127.0.0.1 -p 5353 -d $TMP/hot.txt -l 10 -c 16 -q 100 -Q 5000 -v"
 	if got := s.command("/tmp/x"); got != want {
 		t.Errorf("command = %q, want %q", got, want)
+	}
+}
+
+func TestP99CountsLostQueries(t *testing.T) {
+	tests := []struct {
+		name     string
+		timeouts int64
+		want     float64
+	}{
+		{"two lost in 200 stay out of p99", 2, 0.0001},
+		{"three lost in 200 make p99 infinite", 3, math.Inf(1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lat := slices.Repeat([]float64{0.0001}, 200-int(tt.timeouts))
+			r := &perfResult{Latencies: lat, Timeouts: tt.timeouts}
+			if got := r.P99(); got != tt.want {
+				t.Errorf("p99 = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

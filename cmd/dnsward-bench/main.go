@@ -81,16 +81,33 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, query files)")
 	quick := fs.Bool("quick", false, "for development: -l 3, -mem-l 10, 50,000 miss names and 300,000 memory names")
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		return o, err // the flag set has printed it
 	}
 	if *quick {
 		o.limit, o.memLimit, o.missNames, o.memNames = 3, 10, 50000, 300000
 	}
-	if o.limit < 1 || o.clients < 1 || o.outstanding < 1 || o.hot < 20 || o.missNames < 20 ||
-		o.memNames < 20 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 {
-		return o, errors.New("counts and limits must be positive (-hot, -miss, -mem at least 20)")
+	if err := validate(o); err != nil {
+		fmt.Fprintln(stderr, "dnsward-bench:", err)
+		return o, err
 	}
 	return o, nil
+}
+
+// validate rejects settings no run can be made with.
+func validate(o options) error {
+	if o.limit < 1 || o.clients < 1 || o.outstanding < 1 || o.hot < 20 || o.missNames < 20 ||
+		o.memNames < 20 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 {
+		return errors.New("counts and limits must be positive (-hot, -miss, -mem at least 20)")
+	}
+	// The delayed run's qps ceiling divides by -delay, and -timeout bounds
+	// the whole run: neither means anything at zero or below.
+	if o.delay <= 0 {
+		return fmt.Errorf("-delay %s: must be positive", o.delay)
+	}
+	if o.total <= 0 {
+		return fmt.Errorf("-timeout %s: must be positive", o.total)
+	}
+	return nil
 }
 
 func main() {

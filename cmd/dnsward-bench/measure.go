@@ -23,7 +23,10 @@ type runStats struct {
 	// on the test resolver's, SysRcvbuf system-wide (dnsperf's included).
 	Drops, UpstreamDrops, SysRcvbuf uint64
 	RSSKiB                          int64 // the server's VmRSS after the run
-	Problems                        []string
+	// Problems are what went wrong with the server or dnsperf; Gaps are
+	// counters that could not be read, so the figures from them are not
+	// to be trusted.
+	Problems, Gaps []string
 }
 
 // label is the server name with its variant.
@@ -44,7 +47,29 @@ func (r *runStats) cpuPct(cpu time.Duration) float64 {
 
 // cpuCell is "server / dnsperf / test resolver / other" in % of one core.
 func (r *runStats) cpuCell() string {
+	if len(r.Gaps) > 0 {
+		return unread
+	}
 	return fmt.Sprintf("%.0f / %.0f / %.0f / %.0f", r.cpuPct(r.ServerCPU), r.cpuPct(r.Perf.CPU), r.cpuPct(r.UpstreamCPU), r.cpuPct(r.OtherCPU))
+}
+
+// unread stands in a table cell for figures whose counters could not be
+// read, instead of a misleading zero.
+const unread = "not read (see problems)"
+
+// dropsCell is the kernel drops "server / test resolver / system-wide".
+func (r *runStats) dropsCell() string {
+	if len(r.Gaps) > 0 {
+		return unread
+	}
+	return fmt.Sprintf("%d / %d / %d", r.Drops, r.UpstreamDrops, r.SysRcvbuf)
+}
+
+// gaps records counters that could not be read, when.
+func (r *runStats) gaps(when string, gaps []string) {
+	for _, g := range gaps {
+		r.Gaps = append(r.Gaps, when+", could not read "+g)
+	}
 }
 
 // problem records something that went wrong in the run.
@@ -52,20 +77,46 @@ func (r *runStats) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
 
+// counters is what measure reads before and after a run.
+type counters struct {
+	serverCPU, upstreamCPU, busy time.Duration
+	drops, upstreamDrops         dropSnapshot
+	sysRcvbuf                    uint64
+}
+
+// readCounters reads the counters of srv and upstream, returning with them
+// a description of each one that could not be read: the figures derived
+// from it would otherwise show as zeros.
+func readCounters(srv, upstream *server) (c counters, gaps []string) {
+	try := func(what string, err error) {
+		if err != nil {
+			gaps = append(gaps, fmt.Sprintf("%s: %v", what, err))
+		}
+	}
+	var err error
+	c.serverCPU, err = cpuTime(srv.proc.pid())
+	try(srv.name+" CPU", err)
+	c.upstreamCPU, err = cpuTime(upstream.proc.pid())
+	try("test resolver CPU", err)
+	c.busy, err = machineBusy()
+	try("machine CPU", err)
+	c.drops, err = snapshotDrops(srv.proc.pid())
+	try(srv.name+" UDP drops", err)
+	c.upstreamDrops, err = snapshotDrops(upstream.proc.pid())
+	try("test resolver UDP drops", err)
+	c.sysRcvbuf, err = rcvbufErrors()
+	try("system RcvbufErrors", err)
+	return c, gaps
+}
+
 // measure runs spec against srv and records the server's CPU, the kernel
 // drops of srv and of its upstream (the test resolver), and its RSS.
 func measure(ctx context.Context, srv, upstream *server, variant string, spec perfSpec) *runStats {
 	st := &runStats{Server: srv.name, Variant: variant, Spec: spec}
-	cpu0, err := cpuTime(srv.proc.pid())
-	if err != nil {
-		st.problem("cpu before: %v", err)
-	}
-	up0, _ := cpuTime(upstream.proc.pid())
-	busy0, _ := machineBusy()
-	d0, _ := snapshotDrops(srv.proc.pid())
-	u0, _ := snapshotDrops(upstream.proc.pid())
-	sys0, _ := rcvbufErrors()
+	before, gaps := readCounters(srv, upstream)
+	st.gaps("before the run", gaps)
 	start := time.Now()
+	var err error
 	st.Perf, err = runPerf(ctx, spec)
 	st.Wall = time.Since(start)
 	if err != nil {
@@ -78,20 +129,16 @@ func measure(ctx context.Context, srv, upstream *server, variant string, spec pe
 		st.problem("%s exited during the run: %v (log %s)", srv.name, werr, srv.logFile)
 		return st
 	}
-	cpu1, err := cpuTime(srv.proc.pid())
-	if err != nil {
-		st.problem("cpu after: %v", err)
+	after, gaps := readCounters(srv, upstream)
+	st.gaps("after the run", gaps)
+	st.ServerCPU = after.serverCPU - before.serverCPU
+	st.UpstreamCPU = after.upstreamCPU - before.upstreamCPU
+	st.OtherCPU = max(0, after.busy-before.busy-st.ServerCPU-st.UpstreamCPU-st.Perf.CPU)
+	st.Drops, st.UpstreamDrops = after.drops.since(before.drops), after.upstreamDrops.since(before.upstreamDrops)
+	st.SysRcvbuf = after.sysRcvbuf - before.sysRcvbuf
+	if st.RSSKiB, err = rssKiB(srv.proc.pid()); err != nil {
+		st.gaps("after the run", []string{fmt.Sprintf("%s RSS: %v", srv.name, err)})
 	}
-	st.ServerCPU = cpu1 - cpu0
-	up1, _ := cpuTime(upstream.proc.pid())
-	busy1, _ := machineBusy()
-	st.UpstreamCPU = up1 - up0
-	st.OtherCPU = max(0, busy1-busy0-st.ServerCPU-st.UpstreamCPU-st.Perf.CPU)
-	d1, _ := snapshotDrops(srv.proc.pid())
-	u1, _ := snapshotDrops(upstream.proc.pid())
-	sys1, _ := rcvbufErrors()
-	st.Drops, st.UpstreamDrops, st.SysRcvbuf = d1.since(d0), u1.since(u0), sys1-sys0
-	st.RSSKiB, _ = rssKiB(srv.proc.pid())
 	if st.Perf.Lost > 0 {
 		st.problem("%d of %d queries lost", st.Perf.Lost, st.Perf.Sent)
 	}

@@ -42,15 +42,25 @@ func checkAnswer(ctx context.Context, port int, name string) error {
 	return fmt.Errorf("%s: answer %v, want A %s", name, r.Answer, want)
 }
 
-// waitReady polls s until it answers a gen.test question correctly, s
-// exits, or limit passes.
+// readyName is the name waitReady asks s for.
+func readyName(s *server) string { return fmt.Sprintf("ready-%s-%d.gen.test", s.name, s.port) }
+
+// readyPoll is how long waitReady waits between questions. It is short
+// because the time to the first answer is the blocklist's load time: until
+// a server binds its port a question is refused at once, so the poll
+// interval is all the slack the measurement has.
+const readyPoll = 10 * time.Millisecond
+
+// waitReady polls s until it answers readyName correctly (and records
+// when, in s.answered), s exits, or limit passes.
 func waitReady(ctx context.Context, s *server, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	name := fmt.Sprintf("ready-%s-%d.gen.test", s.name, s.port)
+	name := readyName(s)
 	var err error
 	for {
 		if err = checkAnswer(ctx, s.port, name); err == nil {
+			s.answered = time.Now()
 			return nil
 		}
 		if done, werr := s.proc.exited(); done {
@@ -59,7 +69,7 @@ func waitReady(ctx context.Context, s *server, limit time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s on port %d not answering after %s: %w (log %s)", s.name, s.port, limit, err, s.logFile)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(readyPoll):
 		}
 	}
 }

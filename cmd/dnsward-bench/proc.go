@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,10 +24,11 @@ const clockTicks = 100
 
 // proc is one long-running server the harness started.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, valid once done is closed
+	name    string
+	cmd     *exec.Cmd
+	started time.Time     // just after the process was forked
+	done    chan struct{} // closed when the process has exited
+	err     error         // Wait's result, valid once done is closed
 }
 
 // fleet owns every server process of a run, so all of them are stopped on
@@ -41,12 +43,13 @@ type fleet struct {
 // kernel should the harness die without cleaning up (Pdeathsig).
 func (f *fleet) start(name string, stdout, stderr io.Writer, path string, args ...string) (*proc, error) {
 	cmd := exec.Command(path, args...)
+	cmd.Env = harnessEnv()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, started: time.Now(), done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -191,6 +194,15 @@ func parseMachineBusy(stat string) (time.Duration, error) {
 func runBounded(ctx context.Context, timeout time.Duration, path string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = harnessEnv()
+	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// harnessEnv is the harness's environment without DNSWARD_* variables:
+// dnsward reads them and they override the generated configuration file,
+// so a setting left in the caller's shell would change what is measured.
+func harnessEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DNSWARD_") })
 }

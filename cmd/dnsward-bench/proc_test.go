@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +51,17 @@ func TestParseMachineBusy(t *testing.T) {
 	}
 	if want := 2 * time.Second; got != want {
 		t.Errorf("busy = %v, want %v", got, want)
+	}
+}
+
+func TestHarnessEnvDropsDnswardVariables(t *testing.T) {
+	t.Setenv("DNSWARD_CACHE_SIZE", "1")
+	t.Setenv("KEEP_ME", "1")
+	env := harnessEnv()
+	if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "DNSWARD_") }) {
+		t.Errorf("DNSWARD_ variable passed on: %v", env)
+	}
+	if !slices.Contains(env, "KEEP_ME=1") {
+		t.Errorf("other variables dropped: %v", env)
 	}
 }

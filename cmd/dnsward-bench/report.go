@@ -71,16 +71,18 @@ func render(res *results) string {
 	w("## Set-up\n\n")
 	w("- Test resolver: `bin/dnscrypt-testserver` (plain DNS and DNSCrypt on 127.0.0.1); names under `gen.test.` get a synthesised A record, TTL 300.\n")
 	w("- dnsward: `bin/dnsward serve` forwarding over **DNSCrypt** (the test resolver's stamp), `cache.size: %d`, `rate_limit.qps: 0` (off), `local.hosts_files: []`, query log off unless said, `metrics.listen` on loopback.\n", o.cacheSize())
-	w("- dnsmasq: `--keep-in-foreground --no-resolv --no-hosts --server=127.0.0.1#PORT --cache-size=%d --dns-forward-max=1000`, plain DNS to the test resolver.\n", o.cacheSize())
-	w("- unbound: `num-threads: %d`, `so-reuseport: yes`, `local-zone: \"test.\" nodefault`, `forward-zone` for `test.` to the test resolver (plain DNS), `do-not-query-localhost: no`, iterator module only, caches 512m/1024m.\n", o.threads)
+	w("- dnsmasq: `dnsmasq %s`, plain DNS to the test resolver.\n", strings.Join(dnsmasqArgs("PORT", "TESTSERVER_PORT", o.cacheSize(), "$DIR"), " "))
+	w("- unbound: `num-threads: %d`, `so-reuseport: yes`, `local-zone: \"test.\" nodefault`, `forward-zone`s for `test.` and `.` to the test resolver (plain DNS; nothing reaches the root servers), no trust anchor, `do-not-query-localhost: no`, iterator module only, caches 512m/1024m.\n", o.threads)
 	w("- Query files in `$TMP`: %s hot names (`h<i>.hot.gen.test`), %s distinct names per cache-miss run, %s for memory; blocklist of %s domain-per-line rules.\n",
 		thousands(int64(o.hot)), thousands(int64(o.missNames)), thousands(int64(o.memNames)), thousands(int64(o.rules)))
-	w("- Columns: qps and latency from dnsperf (p99 from `-v` per-query latencies in the half-rate runs only, nearest rank, answered queries only: printing every query slows dnsperf by about a fifth, so the throughput runs are not verbose); ")
+	w("- Columns: qps and latency from dnsperf (p99 from `-v` per-query latencies in the half-rate runs only, nearest rank, a lost query counting as infinitely slow (∞): printing every query slows dnsperf by about a fifth, so the throughput runs are not verbose); ")
 	w("CPU %% = server / dnsperf / test resolver / everything else on the machine, each in %% of one core over the run (%d cores = %d%%; a large last figure means other work competed); kernel drops = UDP datagrams dropped for a full receive buffer on the server's sockets / the test resolver's sockets / system-wide `RcvbufErrors` (dnsperf's own socket included).\n\n", m.CPUs, 100*m.CPUs)
 
 	w("## Floors from issue 8\n\n")
+	w("A floor is met when its figures are and every run it rests on lost nothing, got only NOERROR and had no problem; ")
+	w("it is inconclusive when in one of those runs dnsperf used %d%% of a core or more, or other work more than %d%% (the figures then measure dnsperf or that work), or the counters could not be read.\n\n", dnsperfBusyPct, otherBusyPct)
 	for _, f := range floors(res) {
-		w("- **%s** — %s\n", f.verdict(), f.text)
+		w("- **%s** — %s\n", f.verdict(), f.line())
 	}
 	w("\n")
 
@@ -100,8 +102,9 @@ func render(res *results) string {
 			thousands(q.Lines), thousands(q.Bytes), thousands(q.Answered), thousands(int64(q.Dropped)))
 	}
 	if r := res.rules; r != nil {
-		w("%s rules: dnsward answered %s after start (list load included); a listed name was %s.\n\n",
-			thousands(int64(r.Rules)), r.LoadTime.Round(time.Millisecond), map[bool]string{true: "blocked", false: "**not blocked**"}[r.Blocked])
+		w("%s rules: dnsward first answered `%s` (not listed) %s after its process started (list load included, polled every %s); `%s`, under the list's last rule, was %s.\n\n",
+			thousands(int64(r.Rules)), r.ReadyName, r.LoadTime.Round(time.Millisecond), readyPoll, r.BlockedName,
+			map[bool]string{true: "blocked", false: "**not blocked**"}[r.Blocked])
 	}
 	memorySection(&b, res)
 	if len(res.notes) > 0 {
@@ -152,9 +155,9 @@ func section(b *strings.Builder, title, intro string, rows []*runStats, dm, ub *
 				b.WriteString(" | |")
 			}
 		}
-		fmt.Fprintf(b, " %s | %s | %s | %s | %s | %s | %d / %d / %d |\n",
+		fmt.Fprintf(b, " %s | %s | %s | %s | %s | %s | %s |\n",
 			ms(p.AvgLatency), ms(p.P99()), thousands(p.Sent), thousands(p.Lost), orDash(p.OtherRCodes()),
-			r.cpuCell(), r.Drops, r.UpstreamDrops, r.SysRcvbuf)
+			r.cpuCell(), r.dropsCell())
 	}
 	b.WriteString("\n")
 	if withRatios {
@@ -210,9 +213,9 @@ func memorySection(b *strings.Builder, res *results) {
 		if m.CacheEntries >= 0 {
 			entries = thousands(int64(m.CacheEntries))
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d / %d / %d |\n", m.Server, thousands(m.Perf.Sent), thousands(m.Perf.Completed),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Server, thousands(m.Perf.Sent), thousands(m.Perf.Completed),
 			thousands(m.Perf.Lost), orDash(m.Perf.OtherRCodes()), thousands(int64(m.Perf.QPS)), mib(m.BaseKiB), mib(m.AfterKiB), per, extra, entries,
-			m.Run.cpuCell(), m.Run.Drops, m.Run.UpstreamDrops, m.Run.SysRcvbuf)
+			m.Run.cpuCell(), m.Run.dropsCell())
 	}
 	b.WriteString("\n")
 	b.WriteString("- dnsmasq allocates its whole cache (`--cache-size`) at start, so its RSS hardly grows; unbound and dnsward grow with what they cache.\n")
@@ -262,21 +265,80 @@ func findMem(ms []*memStats, server string) *memStats {
 	return nil
 }
 
+// Beyond these, a run's figures measure the load generator or other work
+// on the machine rather than the server, so a floor cannot be judged from
+// them: dnsperf's CPU at or above dnsperfBusyPct of one core, or the rest
+// of the machine's above otherBusyPct.
+const (
+	dnsperfBusyPct = 95
+	otherBusyPct   = 25
+)
+
 // floor is one of issue 8's floors, judged from the run's figures.
 type floor struct {
 	text     string
 	measured bool
 	met      bool
+	doubt    string // why the runs cannot judge the floor; "" when they can
 }
 
 func (f floor) verdict() string {
 	switch {
 	case !f.measured:
 		return "not measured"
+	case f.doubt != "":
+		return "inconclusive"
 	case f.met:
 		return "met"
 	default:
 		return "not met"
+	}
+}
+
+// line is the floor as the report prints it.
+func (f floor) line() string {
+	if f.doubt == "" {
+		return f.text
+	}
+	return f.text + " — not judged: " + f.doubt
+}
+
+// judge settles f from the runs it depends on: met when the figures
+// (figuresMet) are and every run is clean (nothing lost, only NOERROR, no
+// problem recorded); inconclusive when any run's CPU figures say it
+// measured something other than the server.
+func (f *floor) judge(figuresMet bool, runs ...*runStats) {
+	f.measured, f.met = true, figuresMet
+	var faults, doubts []string
+	for _, r := range runs {
+		var bad []string
+		if r.Perf.Lost > 0 {
+			bad = append(bad, thousands(r.Perf.Lost)+" lost")
+		}
+		if rc := r.Perf.OtherRCodes(); rc != "" {
+			bad = append(bad, rc)
+		}
+		if len(r.Problems) > 0 {
+			bad = append(bad, fmt.Sprintf("%d problem(s), listed below", len(r.Problems)))
+		}
+		if len(bad) > 0 {
+			faults = append(faults, r.label()+": "+strings.Join(bad, ", "))
+		}
+		switch {
+		case len(r.Gaps) > 0:
+			doubts = append(doubts, fmt.Sprintf("the CPU and drop counters of the %s run were not all read", r.label()))
+		case r.cpuPct(r.Perf.CPU) >= dnsperfBusyPct:
+			doubts = append(doubts, fmt.Sprintf("dnsperf used %.0f%% of a core in the %s run, so it measured dnsperf", r.cpuPct(r.Perf.CPU), r.label()))
+		case r.cpuPct(r.OtherCPU) > otherBusyPct:
+			doubts = append(doubts, fmt.Sprintf("other work used %.0f%% of a core during the %s run", r.cpuPct(r.OtherCPU), r.label()))
+		}
+	}
+	if len(faults) > 0 {
+		f.met = false
+		f.text += "; not clean: " + strings.Join(faults, "; ")
+	}
+	if len(doubts) > 0 {
+		f.doubt = strings.Join(doubts, "; ")
 	}
 }
 
@@ -289,8 +351,8 @@ func floors(res *results) []floor {
 	f := floor{text: "cache hits with the query log on: at least 1.0× dnsmasq's qps and 0.8× unbound's, 0 lost"}
 	if logOn != nil && dm != nil && ub != nil {
 		q := logOn.Perf.QPS
-		f.measured, f.met = true, q >= dm.Perf.QPS && q >= 0.8*ub.Perf.QPS && logOn.Perf.Lost == 0
-		f.text += fmt.Sprintf(": %s qps = %s dnsmasq, %s unbound; %s lost", thousands(int64(q)), ratio(q, dm.Perf.QPS), ratio(q, ub.Perf.QPS), thousands(logOn.Perf.Lost))
+		f.text += fmt.Sprintf(": %s qps = %s dnsmasq, %s unbound", thousands(int64(q)), ratio(q, dm.Perf.QPS), ratio(q, ub.Perf.QPS))
+		f.judge(q >= dm.Perf.QPS && q >= 0.8*ub.Perf.QPS, logOn, dm, ub)
 	}
 	out = append(out, f)
 
@@ -298,8 +360,8 @@ func floors(res *results) []floor {
 	f = floor{text: "cache misses through DNSCrypt, no delay: at least 0.5× unbound's plain-forwarding qps, 0 lost"}
 	if dw != nil && ubm != nil {
 		q := dw.Perf.QPS
-		f.measured, f.met = true, q >= 0.5*ubm.Perf.QPS && dw.Perf.Lost == 0
-		f.text += fmt.Sprintf(": %s qps = %s unbound; %s lost", thousands(int64(q)), ratio(q, ubm.Perf.QPS), thousands(dw.Perf.Lost))
+		f.text += fmt.Sprintf(": %s qps = %s unbound", thousands(int64(q)), ratio(q, ubm.Perf.QPS))
+		f.judge(q >= 0.5*ubm.Perf.QPS, dw, ubm)
 	}
 	out = append(out, f)
 
@@ -308,17 +370,17 @@ func floors(res *results) []floor {
 	f = floor{text: fmt.Sprintf("cache misses with the %s upstream: at least 90%% of the %s qps ceiling, 0 lost", o.delay, thousands(int64(ceiling)))}
 	if dws != nil {
 		q := dws.Perf.QPS
-		f.measured, f.met = true, q >= 0.9*ceiling && dws.Perf.Lost == 0
-		f.text += fmt.Sprintf(": %s qps = %.0f%% of the ceiling; %s lost", thousands(int64(q)), 100*q/ceiling, thousands(dws.Perf.Lost))
+		f.text += fmt.Sprintf(": %s qps = %.0f%% of the ceiling", thousands(int64(q)), 100*q/ceiling)
+		f.judge(q >= 0.9*ceiling, dws)
 	}
 	out = append(out, f)
 
 	half := find(res.halfRate, "dnsward")
-	f = floor{text: "p99 latency of cache hits under 1 ms at half the saturation rate"}
-	if half != nil && len(half.Perf.Latencies) > 0 {
+	f = floor{text: "p99 latency of cache hits under 1 ms at half the saturation rate, a lost query counting as infinitely slow"}
+	if half != nil && !math.IsNaN(half.Perf.P99()) {
 		p99 := half.Perf.P99()
-		f.measured, f.met = true, p99 < 0.001
 		f.text += fmt.Sprintf(": %s ms at %s qps", ms(p99), thousands(int64(half.Spec.RateQPS)))
+		f.judge(p99 < 0.001, half)
 	}
 	return append(out, f)
 }
@@ -340,10 +402,14 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-// ms formats seconds as milliseconds; "—" for NaN.
+// ms formats seconds as milliseconds; "—" for NaN, "∞" when a lost query
+// makes the figure.
 func ms(s float64) string {
-	if math.IsNaN(s) {
+	switch {
+	case math.IsNaN(s):
 		return "—"
+	case math.IsInf(s, 1):
+		return "∞"
 	}
 	return fmt.Sprintf("%.3f", 1000*s)
 }

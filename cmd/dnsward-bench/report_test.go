@@ -41,29 +41,81 @@ func TestWriteReportKeepsHandWrittenSection(t *testing.T) {
 	if !strings.Contains(string(b), "**not measured**") {
 		t.Errorf("floors without figures should read not measured:\n%s", b)
 	}
+	// The set-up shows dnsmasq's real command line, not a summary of it.
+	if want := strings.Join(dnsmasqArgs("PORT", "TESTSERVER_PORT", res.opts.cacheSize(), "$DIR"), " "); !strings.Contains(string(b), want) {
+		t.Errorf("report does not show dnsmasq's arguments %q:\n%s", want, b)
+	}
 }
 
 func TestFloors(t *testing.T) {
-	run := func(server, variant string, qps float64, lost int64, lat ...float64) *runStats {
-		return &runStats{Server: server, Variant: variant, Perf: &perfResult{QPS: qps, Lost: lost, Latencies: lat}, Spec: perfSpec{RateQPS: int(qps)}}
+	// run is a clean run over 10 s: dnsperf at 50% of a core, other work
+	// at 10%.
+	run := func(server, variant string, qps float64, lat ...float64) *runStats {
+		return &runStats{Server: server, Variant: variant, Wall: 10 * time.Second, OtherCPU: time.Second,
+			Perf: &perfResult{QPS: qps, Latencies: lat, RCodes: "NOERROR 100 (100.00%)", CPU: 5 * time.Second},
+			Spec: perfSpec{RateQPS: int(qps)}}
 	}
-	res := &results{
-		opts:     options{outstanding: 100, delay: 20 * time.Millisecond},
-		hits:     []*runStats{run("dnsward", "", 300000, 0), run("dnsmasq", "", 200000, 0), run("unbound", "", 300000, 0)},
-		variants: []*runStats{run("dnsward", "query log on", 250000, 0)},
-		missFast: []*runStats{run("dnsward", "", 20000, 0), run("unbound", "", 45000, 0)},
-		missSlow: []*runStats{run("dnsward", "", 4600, 0)},
-		halfRate: []*runStats{run("dnsward", "", 150000, 0, 0.0002, 0.0009)},
-	}
-	want := []string{"met", "not met", "met", "met"}
-	for i, f := range floors(res) {
-		if f.verdict() != want[i] {
-			t.Errorf("floor %d (%s): %s, want %s", i, f.text, f.verdict(), want[i])
+	// base meets every floor.
+	base := func() *results {
+		return &results{
+			opts:     options{outstanding: 100, delay: 20 * time.Millisecond},
+			hits:     []*runStats{run("dnsward", "", 300000), run("dnsmasq", "", 200000), run("unbound", "", 300000)},
+			variants: []*runStats{run("dnsward", "query log on", 250000)},
+			missFast: []*runStats{run("dnsward", "", 25000), run("unbound", "", 45000)},
+			missSlow: []*runStats{run("dnsward", "", 4600)},
+			halfRate: []*runStats{run("dnsward", "", 150000, 0.0002, 0.0009)},
 		}
 	}
-	res.missSlow[0].Perf.Lost = 1
-	if f := floors(res)[2]; f.verdict() != "not met" {
-		t.Errorf("a lost query should fail the delayed floor: %s", f.text)
+	tests := []struct {
+		name   string
+		change func(*results)
+		want   [4]string
+	}{
+		{"all met", func(*results) {}, [4]string{"met", "met", "met", "met"}},
+		{"qps short", func(r *results) { r.missFast[0].Perf.QPS = 20000 }, [4]string{"met", "not met", "met", "met"}},
+		{"a lost query", func(r *results) { r.missSlow[0].Perf.Lost = 1 }, [4]string{"met", "met", "not met", "met"}},
+		{"SERVFAIL answers", func(r *results) { r.variants[0].Perf.RCodes = "NOERROR 90 (90.00%), SERVFAIL 10 (10.00%)" },
+			[4]string{"not met", "met", "met", "met"}},
+		{"a problem in a reference run", func(r *results) { r.hits[2].problem("unbound exited during the run") },
+			[4]string{"not met", "met", "met", "met"}},
+		{"spot-check mismatch", func(r *results) { r.missFast[0].problem("spot check after the run: wrong answer") },
+			[4]string{"met", "not met", "met", "met"}},
+		{"p99 over 1 ms", func(r *results) { r.halfRate[0].Perf.Latencies = []float64{0.0002, 0.0011} },
+			[4]string{"met", "met", "met", "not met"}},
+		{"a timeout is infinitely slow", func(r *results) { r.halfRate[0].Perf.Timeouts = 1 },
+			[4]string{"met", "met", "met", "not met"}},
+		{"lost without per-query lines", func(r *results) { r.halfRate[0].Perf.Lost = 1 },
+			[4]string{"met", "met", "met", "not met"}},
+		{"dnsperf at 95% of a core", func(r *results) { r.hits[1].Perf.CPU = 9500 * time.Millisecond },
+			[4]string{"inconclusive", "met", "met", "met"}},
+		{"dnsperf just under 95%", func(r *results) { r.hits[1].Perf.CPU = 9490 * time.Millisecond },
+			[4]string{"met", "met", "met", "met"}},
+		{"other work above 25%", func(r *results) { r.missSlow[0].OtherCPU = 2600 * time.Millisecond },
+			[4]string{"met", "met", "inconclusive", "met"}},
+		{"other work at 25%", func(r *results) { r.missSlow[0].OtherCPU = 2500 * time.Millisecond },
+			[4]string{"met", "met", "met", "met"}},
+		{"counters not read", func(r *results) { r.halfRate[0].Gaps = []string{"could not read dnsward CPU"} },
+			[4]string{"met", "met", "met", "inconclusive"}},
+		{"inconclusive rather than not met", func(r *results) {
+			r.missFast[1].Perf.CPU = 10 * time.Second
+			r.missFast[0].Perf.Lost = 5
+		}, [4]string{"met", "inconclusive", "met", "met"}},
+		{"not measured", func(r *results) { r.halfRate, r.missSlow = nil, nil },
+			[4]string{"met", "met", "not measured", "not measured"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := base()
+			tt.change(res)
+			for i, f := range floors(res) {
+				if f.verdict() != tt.want[i] {
+					t.Errorf("floor %d: %s, want %s: %s", i, f.verdict(), tt.want[i], f.line())
+				}
+				if f.verdict() == "inconclusive" && !strings.Contains(f.line(), "not judged: ") {
+					t.Errorf("floor %d inconclusive without saying why: %s", i, f.line())
+				}
+			}
+		})
 	}
 }
 

@@ -17,13 +17,13 @@ import (
 
 // server is one DNS server under test (or the test resolver) on loopback.
 type server struct {
-	name    string // "dnsward", "dnsmasq", "unbound" or "testserver"
-	port    int    // plain DNS port on 127.0.0.1
-	proc    *proc
-	metrics string // dnsward's metrics host:port, "" when off
-	stamp   string // the test resolver's DNSCrypt stamp
-	crypt   int    // the test resolver's DNSCrypt port
-	logFile string // where its stderr or log goes
+	name     string // "dnsward", "dnsmasq", "unbound" or "testserver"
+	port     int    // plain DNS port on 127.0.0.1
+	proc     *proc
+	metrics  string    // dnsward's metrics host:port, "" when off
+	stamp    string    // the test resolver's DNSCrypt stamp
+	logFile  string    // where its stderr or log goes
+	answered time.Time // when waitReady first got a correct answer from it
 }
 
 // lab is the loopback laboratory: the temporary directory, the processes
@@ -46,19 +46,22 @@ func (l *lab) freePort() (int, error) {
 	for range 100 {
 		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("udp listen on 127.0.0.1: %w", err)
 		}
 		port := pc.LocalAddr().(*net.UDPAddr).Port
 		tl, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		pc.Close()
-		if err != nil || l.ports[port] {
-			continue
+		if err != nil {
+			continue // free for UDP only
 		}
 		tl.Close()
+		if l.ports[port] {
+			continue
+		}
 		l.ports[port] = true
 		return port, nil
 	}
-	return 0, fmt.Errorf("no free loopback port")
+	return 0, fmt.Errorf("no loopback port free for UDP and TCP after 100 tries")
 }
 
 // instance makes a fresh directory for one server instance under the lab
@@ -110,7 +113,7 @@ func (l *lab) startTestServer(ctx context.Context, delay time.Duration) (*server
 		stampc <- strings.TrimSpace(line)
 		_, _ = io.Copy(io.Discard, br)
 	}()
-	s := &server{name: "testserver", port: plain, crypt: crypt, proc: p, logFile: logFile}
+	s := &server{name: "testserver", port: plain, proc: p, logFile: logFile}
 	select {
 	case s.stamp = <-stampc:
 	case <-time.After(15 * time.Second):
@@ -123,6 +126,21 @@ func (l *lab) startTestServer(ctx context.Context, delay time.Duration) (*server
 	return s, waitReady(ctx, s, 15*time.Second)
 }
 
+// dnsmasqArgs is dnsmasq's command line as a caching forwarder to the
+// test resolver, files in dir. The report prints it with placeholders, so
+// port, upstreamPort and dir are strings. --conf-file=/dev/null keeps the
+// machine's /etc/dnsmasq.conf (which may forward to public resolvers or
+// serve DHCP) out; --keep-in-foreground rather than --no-daemon, which is
+// debug mode.
+func dnsmasqArgs(port, upstreamPort string, cacheSize int, dir string) []string {
+	return []string{"--conf-file=/dev/null", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+		"--listen-address=127.0.0.1", "--bind-interfaces", "--port=" + port,
+		"--server=127.0.0.1#" + upstreamPort,
+		fmt.Sprintf("--cache-size=%d", cacheSize), "--dns-forward-max=1000",
+		"--pid-file=" + filepath.Join(dir, "dnsmasq.pid"), "--user=root",
+		"--log-facility=" + filepath.Join(dir, "dnsmasq.log")}
+}
+
 // startDnsmasq starts dnsmasq in the foreground as a caching forwarder to
 // upstreamPort.
 func (l *lab) startDnsmasq(ctx context.Context, upstreamPort, cacheSize int) (*server, error) {
@@ -133,20 +151,17 @@ func (l *lab) startDnsmasq(ctx context.Context, upstreamPort, cacheSize int) (*s
 	port := ports[0]
 	s := &server{name: "dnsmasq", port: port, logFile: filepath.Join(dir, "dnsmasq.log")}
 	s.proc, err = l.fleet.start("dnsmasq", nil, nil, "dnsmasq",
-		"--keep-in-foreground", "--no-daemon", "--no-resolv", "--no-hosts", "--no-poll",
-		"--listen-address=127.0.0.1", "--bind-interfaces", fmt.Sprintf("--port=%d", port),
-		fmt.Sprintf("--server=127.0.0.1#%d", upstreamPort),
-		fmt.Sprintf("--cache-size=%d", cacheSize), "--dns-forward-max=1000",
-		"--pid-file="+filepath.Join(dir, "dnsmasq.pid"), "--user=root",
-		"--log-facility="+s.logFile)
+		dnsmasqArgs(strconv.Itoa(port), strconv.Itoa(upstreamPort), cacheSize, dir)...)
 	if err != nil {
 		return nil, err
 	}
 	return s, waitReady(ctx, s, 15*time.Second)
 }
 
-// unboundConf is unbound as a caching forwarder of test. to the test
-// resolver: in the foreground, no chroot, files in its own directory.
+// unboundConf is unbound as a caching forwarder to the test resolver: in
+// the foreground, no chroot, files in its own directory. The catch-all
+// forward-zone "." keeps any stray query off the root servers, and with
+// no trust anchor nothing is fetched for DNSSEC either.
 const unboundConf = `server:
   interface: 127.0.0.1
   port: %[1]d
@@ -178,6 +193,9 @@ remote-control:
 forward-zone:
   name: "test."
   forward-addr: 127.0.0.1@%[4]d
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@%[4]d
 `
 
 // startUnbound starts unbound in the foreground as a caching forwarder to
@@ -193,7 +211,7 @@ func (l *lab) startUnbound(ctx context.Context, upstreamPort, threads int) (*ser
 		return nil, err
 	}
 	if out, err := runBounded(ctx, 10*time.Second, "unbound-checkconf", conf); err != nil {
-		return nil, fmt.Errorf("unbound-checkconf: %w: %s", err, out)
+		return nil, fmt.Errorf("unbound-checkconf %s: %w: %s", conf, err, out)
 	}
 	s := &server{name: "unbound", port: port, logFile: filepath.Join(dir, "unbound.log")}
 	if s.proc, err = l.fleet.start("unbound", nil, nil, "unbound", "-d", "-c", conf); err != nil {

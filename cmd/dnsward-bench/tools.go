@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,20 +18,26 @@ import (
 // tool is a program the benchmark runs and the Debian package shipping it.
 type tool struct{ program, pkg string }
 
-// requiredTools lists the programs the benchmark runs.
+// requiredTools lists the programs the benchmark runs. dnsmasq-base, not
+// dnsmasq: the latter adds a system service that would start (and on a
+// systemd host be enabled) as a resolver on port 53.
 func requiredTools() []tool {
 	return []tool{
 		{"dnsperf", "dnsperf"},
-		{"dnsmasq", "dnsmasq"},
+		{"dnsmasq", "dnsmasq-base"},
 		{"unbound", "unbound"},
 		{"unbound-checkconf", "unbound"},
 	}
 }
 
+// policyRCD is Debian's hook that invoke-rc.d and deb-systemd-invoke ask
+// before starting a service; exit status 101 forbids it.
+const policyRCD = "/usr/sbin/policy-rc.d"
+
 // ensureTools installs, from Debian's packages, whichever tools are not on
-// PATH. Package installation may try to start the packaged services; in a
-// container without an init system that is a no-op.
-func ensureTools(ctx context.Context, log io.Writer) error {
+// PATH. unbound has no binary-only package, so the installation runs under
+// a policy-rc.d that forbids starting its service.
+func ensureTools(ctx context.Context, log io.Writer) (err error) {
 	var missing []string
 	tools := requiredTools()
 	for _, t := range tools {
@@ -41,6 +49,11 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(log, "installing %s with apt-get\n", strings.Join(missing, " "))
+	restore, err := forbidServiceStarts()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, restore()) }()
 	steps := []struct {
 		timeout time.Duration
 		args    []string
@@ -51,7 +64,7 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 	for _, s := range steps {
 		sctx, cancel := context.WithTimeout(ctx, s.timeout)
 		cmd := exec.CommandContext(sctx, "apt-get", s.args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Env = append(harnessEnv(), "DEBIAN_FRONTEND=noninteractive")
 		cmd.Stdout, cmd.Stderr = log, log
 		err := cmd.Run()
 		cancel()
@@ -64,7 +77,49 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 			return fmt.Errorf("%s still missing after installing %s", t.program, t.pkg)
 		}
 	}
+	if slices.Contains(missing, "unbound") {
+		disableUnboundService(ctx, log)
+	}
 	return nil
+}
+
+// disableUnboundService keeps the unbound the benchmark installed as a tool
+// from becoming this machine's resolver at the next boot: its package
+// enables the service even when policy-rc.d stops it starting now. Without
+// a booted systemd there is nothing to disable.
+func disableUnboundService(ctx context.Context, log io.Writer) {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return
+	}
+	cmd := exec.CommandContext(ctx, "systemctl", "disable", "unbound.service", "unbound-resolvconf.service")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(log, "warning: systemctl disable unbound: %v\n", err)
+	}
+}
+
+// forbidServiceStarts installs a policy-rc.d that refuses every service
+// start, unless the machine already has one (its owner's policy stands),
+// and returns what removes it again.
+func forbidServiceStarts() (restore func() error, err error) {
+	f, err := os.OpenFile(policyRCD, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		return func() error { return nil }, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", policyRCD, err)
+	}
+	_, werr := f.WriteString("#!/bin/sh\n# dnsward-bench: no service starts while it installs packages.\nexit 101\n")
+	remove := func() error {
+		if err := os.Remove(policyRCD); err != nil {
+			return fmt.Errorf("remove %s: %w", policyRCD, err)
+		}
+		return nil
+	}
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return nil, errors.Join(fmt.Errorf("write %s: %w", policyRCD, err), remove())
+	}
+	return remove, nil
 }
 
 // machine describes where and with what the benchmark ran.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -17,7 +18,6 @@ type memStats struct {
 	BaseKiB, AfterKiB int64 // VmRSS before and after the fill
 	Perf              *perfResult
 	Spec              perfSpec
-	Wall              time.Duration
 	Run               *runStats // CPU and kernel drops of the fill
 	CacheEntries      float64   // dnsward's dnsward_cache_entries; -1 elsewhere
 	Problems          []string
@@ -25,10 +25,14 @@ type memStats struct {
 
 // rulesStats is dnsward with the generated blocklist loaded.
 type rulesStats struct {
-	Rules                int
-	LoadTime             time.Duration // from start to the first correct answer
-	IdleKiB, AfterHitKiB int64         // VmRSS once serving, and after the cache-hit run
-	Blocked              bool          // a listed name got NXDOMAIN
+	Rules int
+	// LoadTime runs from the process's start to the first correct answer
+	// for ReadyName, a gen.test. name the list does not cover.
+	LoadTime             time.Duration
+	ReadyName            string
+	IdleKiB, AfterHitKiB int64  // VmRSS once serving, and after the cache-hit run
+	BlockedName          string // a subdomain of the list's last rule
+	Blocked              bool   // BlockedName got NXDOMAIN
 }
 
 // logStats is the query-log file written during the log-on run.
@@ -130,13 +134,13 @@ func (b *bench) stopAll(servers ...*server) {
 // hotNames is a sample of the hot set for spot checks.
 func (b *bench) hotNames() []string { return sample(b.opts.hot, 20, hotName) }
 
-// record keeps a run's problems as notes.
+// record keeps a run's problems and gaps as notes.
 func (b *bench) record(workload string, st *runStats) *runStats {
-	for _, p := range st.Problems {
+	for _, p := range append(slices.Clone(st.Problems), st.Gaps...) {
 		b.note("%s, %s: %s", workload, st.label(), p)
 	}
-	b.step("  %-28s %10.0f qps  avg %.3f ms  p99 %.3f ms  lost %d", st.label(), st.Perf.QPS,
-		1000*st.Perf.AvgLatency, 1000*st.Perf.P99(), st.Perf.Lost)
+	b.step("  %-28s %10.0f qps  avg %s ms  p99 %s ms  lost %d", st.label(), st.Perf.QPS,
+		ms(st.Perf.AvgLatency), ms(st.Perf.P99()), st.Perf.Lost)
 	return st
 }
 
@@ -226,19 +230,21 @@ func (b *bench) variantRuns(ctx context.Context, ts, base *server) error {
 	b.res.qlog = ql
 	os.Remove(logFile)
 
-	start := time.Now()
 	dw, err = b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize(),
 		blocklist: b.list, ready: 3 * time.Minute})
 	if err != nil {
 		return err
 	}
 	defer b.stopAll(dw)
-	rs := &rulesStats{Rules: b.opts.rules, LoadTime: time.Since(start)}
-	rs.Blocked, err = isBlocked(ctx, dw.port, "x."+blockedName(b.opts.rules-1))
+	rs := &rulesStats{Rules: b.opts.rules, LoadTime: dw.answered.Sub(dw.proc.started), ReadyName: readyName(dw),
+		BlockedName: "x." + blockedName(b.opts.rules-1)}
+	rs.Blocked, err = isBlocked(ctx, dw.port, rs.BlockedName)
 	if err != nil || !rs.Blocked {
-		b.note("1M rules: %s not blocked (err %v)", blockedName(b.opts.rules-1), err)
+		b.note("%s rules: %s not blocked (err %v)", thousands(int64(b.opts.rules)), rs.BlockedName, err)
 	}
-	rs.IdleKiB, _ = rssKiB(dw.proc.pid())
+	if rs.IdleKiB, err = rssKiB(dw.proc.pid()); err != nil {
+		b.note("%s rules: RSS once serving: %v", thousands(int64(b.opts.rules)), err)
+	}
 	if err := warm(ctx, dw, b.spec(dw.port, b.hot), b.hotNames()); err != nil {
 		return err
 	}
@@ -315,17 +321,23 @@ func (b *bench) memoryPhase(ctx context.Context, ts *server) error {
 // fill sends the memory workload's names once to s and reads its RSS.
 func (b *bench) fill(ctx context.Context, s, ts *server) *memStats {
 	m := &memStats{Server: s.name, CacheEntries: -1}
-	m.BaseKiB, _ = rssKiB(s.proc.pid())
+	var err error
+	if m.BaseKiB, err = rssKiB(s.proc.pid()); err != nil {
+		m.Problems = append(m.Problems, fmt.Sprintf("RSS before the fill: %v", err))
+	}
 	m.Spec = perfSpec{Port: s.port, File: b.mem, Limit: b.opts.memLimit, Clients: b.opts.clients,
 		Outstanding: b.opts.memOutstanding, MaxRuns: 1}
 	st := measure(ctx, s, ts, "", m.Spec)
-	m.Perf, m.Wall, m.Problems, m.Run = st.Perf, st.Wall, st.Problems, st
+	m.Perf, m.Run = st.Perf, st
+	m.Problems = append(append(m.Problems, st.Problems...), st.Gaps...)
 	// Let deferred work (log flushes, cache inserts) settle before reading.
 	select {
 	case <-time.After(time.Second):
 	case <-ctx.Done():
 	}
-	m.AfterKiB, _ = rssKiB(s.proc.pid())
+	if m.AfterKiB, err = rssKiB(s.proc.pid()); err != nil {
+		m.Problems = append(m.Problems, fmt.Sprintf("RSS after the fill: %v", err))
+	}
 	names := sample(int(m.Perf.Sent), 20, func(i int) string { return uniqueName("mem", i) })
 	if err := spotCheck(ctx, s.port, names); err != nil {
 		m.Problems = append(m.Problems, fmt.Sprintf("spot check after the fill: %v", err))
@@ -333,6 +345,8 @@ func (b *bench) fill(ctx context.Context, s, ts *server) *memStats {
 	if s.metrics != "" {
 		if v, err := scrapeMetrics(ctx, s.metrics, "dnsward_cache_entries"); err == nil {
 			m.CacheEntries = v["dnsward_cache_entries"]
+		} else {
+			m.Problems = append(m.Problems, fmt.Sprintf("metrics: %v", err))
 		}
 	}
 	for _, p := range m.Problems {
