@@ -103,9 +103,7 @@ func (s *fileSink) write(b []byte, n int) error {
 	if now := time.Now(); now.Sub(s.checked) >= movedCheck {
 		s.checked = now
 		if s.moved() {
-			s.f.Close()
-			if err := s.open(); err != nil {
-				s.f = nil
+			if err := s.reopenLocked(); err != nil {
 				s.dropped.Add(uint64(n))
 				return err
 			}
@@ -176,6 +174,11 @@ func (s *fileSink) reopen() error {
 	if s.closed {
 		return errors.New("querylog: log file closed")
 	}
+	return s.reopenLocked()
+}
+
+// reopenLocked closes the file, if open, and opens path afresh; s.mu is held.
+func (s *fileSink) reopenLocked() error {
 	if s.f != nil {
 		s.f.Close()
 		s.f = nil

@@ -214,13 +214,9 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *dns.Msg {
 		return m
 	}
 	// m is this cache's own, fresh from upstream: kept as it is, with its
-	// OPT dropped (a fresh slice, so the record does not linger behind the
-	// slice's end) and its TTLs clamped.
+	// OPT dropped and its TTLs clamped.
 	stored := m
-	stored.Extra = slices.DeleteFunc(slices.Clone(stored.Extra), func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
-	if len(stored.Extra) == 0 {
-		stored.Extra = nil
-	}
+	stored.Extra = withoutOPT(stored.Extra)
 	for _, rr := range records(stored) {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
@@ -315,12 +311,8 @@ func findSOA(rrs []dns.RR) *dns.SOA {
 	return nil
 }
 
+// withoutOPT drops the OPT records in place, clearing the slots left behind
+// so that a cached message does not keep a dropped record alive.
 func withoutOPT(rrs []dns.RR) []dns.RR {
-	out := rrs[:0]
-	for _, rr := range rrs {
-		if rr.Header().Rrtype != dns.TypeOPT {
-			out = append(out, rr)
-		}
-	}
-	return out
+	return slices.DeleteFunc(rrs, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
 }

@@ -87,10 +87,15 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 	}
 }
 
-// age is how much the TTLs of resp must be counted down: the cache entry's
-// age when resp is the entry's shared message, else nothing.
+// fromCache says whether resp is the shared message of the cache entry q
+// was answered from, whose TTLs must still be counted down by q.Age.
+func (q *Query) fromCache(resp *dns.Msg) bool {
+	return q.Cached != nil && resp == q.Cached.msg
+}
+
+// age is how much the TTLs of resp must be counted down.
 func (q *Query) age(resp *dns.Msg) uint32 {
-	if q.Cached != nil && resp == q.Cached.msg {
+	if q.fromCache(resp) {
 		return q.Age
 	}
 	return 0

@@ -190,7 +190,7 @@ func (s *Server) reply(dst []byte, q *Query, resp *dns.Msg) []byte {
 			limit = max(int(opt.UDPSize()), dns.MinMsgSize)
 		}
 	}
-	if q.Cached != nil && resp == q.Cached.msg {
+	if q.fromCache(resp) {
 		if wire, ok := q.Cached.packed.appendReply(dst, q.Req, q.Age, limit); ok {
 			s.done(q, resp)
 			return wire

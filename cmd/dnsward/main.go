@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/dnsward/dnsward/config"
 	"github.com/spf13/pflag"
 )
 
@@ -91,6 +92,18 @@ func flagSet(name string, stderr io.Writer) *pflag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
 	return fs
+}
+
+// loadConfig parses a subcommand's configuration flags from args and loads
+// the configuration they name; the flag set is returned to load it again.
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, *pflag.FlagSet, error) {
+	fs := flagSet(name, stderr)
+	config.Flags(fs)
+	if err := parse(fs, args); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(fs)
+	return cfg, fs, err
 }
 
 // parse parses args, turning a flag error into errUsage (already printed).

@@ -71,18 +71,13 @@ func (r *reloader) reload(ctx context.Context) {
 		r.logger.Error("SIGHUP: configuration not reloaded, the running one stays", "err", err)
 		cfg = r.cfg
 	}
-	if reflect.DeepEqual(cfg, r.cfg) {
+	changed := !reflect.DeepEqual(cfg, r.cfg)
+	if !changed {
 		r.logger.Info("SIGHUP: reloading blocklists and local names")
-		if err := r.blocks.Reload(ctx); err != nil {
-			r.logger.Warn("blocklist reload: the previous version of each failing list stays in force", "err", err)
-		}
-		n, err := lan.Load(lanConfig(cfg))
-		applyNames(r.names, n, err, r.logger)
-		return
 	}
 	blocks := r.blocks
-	newLists := !reflect.DeepEqual(blockConfigs(cfg), blockConfigs(r.cfg)) ||
-		!reflect.DeepEqual(cfg.Blocklists.Groups, r.cfg.Blocklists.Groups)
+	newLists := changed && (!reflect.DeepEqual(blockConfigs(cfg), blockConfigs(r.cfg)) ||
+		!reflect.DeepEqual(cfg.Blocklists.Groups, r.cfg.Blocklists.Groups))
 	if newLists {
 		if blocks, err = newBlockSet(cfg, r.logger); err != nil {
 			r.logger.Error("SIGHUP: configuration not reloaded, the running one stays", "err", err)
@@ -91,17 +86,21 @@ func (r *reloader) reload(ctx context.Context) {
 	} else if err := blocks.Reload(ctx); err != nil {
 		r.logger.Warn("blocklist reload: the previous version of each failing list stays in force", "err", err)
 	}
-	pipeline, err := newPipeline(cfg, r.names, blocks, r.logger, r.onUpstream)
-	if err != nil {
-		r.logger.Error("SIGHUP: configuration not reloaded, the running one stays", "err", err)
+	var pipeline *resolver.Pipeline
+	if changed {
+		if pipeline, err = newPipeline(cfg, r.names, blocks, r.logger, r.onUpstream); err != nil {
+			r.logger.Error("SIGHUP: configuration not reloaded, the running one stays", "err", err)
+			return
+		}
+	}
+	n, err := lan.Load(lanConfig(cfg))
+	applyNames(r.names, n, err, r.logger)
+	if !changed {
 		return
 	}
 	for _, key := range restartOnly(r.cfg, cfg) {
 		r.logger.Warn("SIGHUP: "+key+" changed; it takes effect when dnsward restarts", "key", key)
 	}
-	n, err := lan.Load(lanConfig(cfg))
-	applyNames(r.names, n, err, r.logger)
-
 	r.live.Store(pipeline)
 	r.pipelineWork.stop()
 	r.pipelineWork = startTask(ctx, pipeline.Run)

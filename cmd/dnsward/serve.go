@@ -27,12 +27,7 @@ import (
 const lanPoll = 5 * time.Second
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flagSet("serve", stderr)
-	config.Flags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(fs)
+	cfg, fs, err := loadConfig("serve", args, stderr)
 	if err != nil {
 		return err
 	}

@@ -8,19 +8,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/dnsward/dnsward/config"
 )
 
 // runStats prints the running server's live figures, read from its
 // metrics listener: the same numbers Prometheus sees.
 func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("stats", stderr)
-	config.Flags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(fs)
+	cfg, _, err := loadConfig("stats", args, stderr)
 	if err != nil {
 		return err
 	}
