@@ -185,3 +185,26 @@ func TestUpstreamFaults(t *testing.T) {
 		})
 	}
 }
+
+// The id of a query sent upstream is what stops a blind spoofer, so it
+// must change from query to query.
+func TestUpstreamQueryIDsVary(t *testing.T) {
+	var mu sync.Mutex
+	ids := map[uint16]bool{}
+	addr := faultyUpstream(t, func(q []byte, _ bool) []byte {
+		mu.Lock()
+		ids[binary.BigEndian.Uint16(q)] = true
+		mu.Unlock()
+		return reply(q, func(*dns.Msg) {})
+	})
+	e := startEnv(t, envOptions{upstreams: []string{"udp://" + addr}})
+	for i := range 50 {
+		e.ask(t, "udp", fmt.Sprintf("n%d.example.test.", i), dns.TypeA, false)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Random 16-bit ids: 50 queries share one only rarely, five never.
+	if len(ids) < 45 {
+		t.Fatalf("%d distinct ids in 50 upstream queries", len(ids))
+	}
+}

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -36,10 +37,13 @@ func (f *Forwarder) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
 	question := q.Question()
-	m := new(dns.Msg)
-	m.SetQuestion(strings.ToLower(question.Name), question.Qtype)
-	m.Question[0].Qclass = question.Qclass
-	m.CheckingDisabled = q.Req.CheckingDisabled
+	m := &dns.Msg{
+		// math/rand/v2's generator is the runtime's per-thread ChaCha8,
+		// seeded by the kernel: an id as unpredictable as crypto/rand's
+		// without dns.Id's system call and reflection on every miss.
+		MsgHdr:   dns.MsgHdr{Id: uint16(rand.Uint32()), RecursionDesired: true, CheckingDisabled: q.Req.CheckingDisabled},
+		Question: []dns.Question{{Name: strings.ToLower(question.Name), Qtype: question.Qtype, Qclass: question.Qclass}},
+	}
 	m.SetEdns0(upstream.EDNSSize, q.DO())
 	q.Source = "upstream"
 	r, up, err := f.Upstreams.Exchange(ctx, m)

@@ -3,7 +3,10 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -39,7 +42,7 @@ type DNSCrypt struct {
 	// does not pay for a new socket. Replies are authenticated, so a
 	// fixed source port gives a spoofer nothing; a socket whose exchange
 	// failed may still receive its late reply, so it is closed instead.
-	idle    chan net.Conn
+	idle    chan *cryptConn
 	mu      sync.Mutex
 	info    *dnscrypt.ResolverInfo
 	fetched time.Time
@@ -59,7 +62,7 @@ func NewDNSCrypt(stamp string, timeout time.Duration) (*DNSCrypt, error) {
 		s.ServerAddrStr = net.JoinHostPort(s.ServerAddrStr, "443")
 	}
 	return &DNSCrypt{stamp: s, raw: stamp, name: "dnscrypt://" + s.ProviderName + "@" + s.ServerAddrStr,
-		timeout: timeout, idle: make(chan net.Conn, idleConns)}, nil
+		timeout: timeout, idle: make(chan *cryptConn, idleConns)}, nil
 }
 
 // String names the resolver by provider and address; the stamp is too long
@@ -98,8 +101,7 @@ func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dn
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	c := &dnscrypt.Client{Net: network, UDPSize: dns.DefaultMsgSize}
-	r, err := c.ExchangeConn(conn, m, info)
+	r, err := conn.exchange(m, info)
 	if err == nil {
 		err = check(m, r)
 	}
@@ -114,8 +116,76 @@ func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dn
 	return r, nil
 }
 
+// cryptConn is a connection to the resolver and the buffer its replies
+// are read into, kept with it so that a query allocates no read buffer.
+type cryptConn struct {
+	net.Conn
+	buf []byte
+}
+
+// errOtherNonce marks a reply that decrypts but answers another query.
+var errOtherNonce = errors.New("reply carries another query's nonce")
+
+// exchange sends m encrypted and returns the decrypted reply. It is the
+// library client's exchange with the buffer kept and one check added: the
+// reply must echo this query's nonce.
+func (c *cryptConn) exchange(m *dns.Msg, info *dnscrypt.ResolverInfo) (*dns.Msg, error) {
+	packed, err := m.PackBuffer(c.buf)
+	if err != nil {
+		return nil, err
+	}
+	q := dnscrypt.EncryptedQuery{EsVersion: info.ResolverCert.EsVersion, ClientMagic: info.ResolverCert.ClientMagic, ClientPk: info.PublicKey}
+	wire, err := q.Encrypt(packed, info.SharedKey)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := c.roundTrip(wire)
+	if err != nil {
+		return nil, err
+	}
+	resp := dnscrypt.EncryptedResponse{EsVersion: q.EsVersion}
+	plain, err := resp.Decrypt(reply, info.SharedKey)
+	if err != nil {
+		return nil, err
+	}
+	// The first half of the reply's nonce is the query's.
+	if !bytes.Equal(resp.Nonce[:len(q.Nonce)/2], q.Nonce[:len(q.Nonce)/2]) {
+		return nil, errOtherNonce
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(plain); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// roundTrip writes one query and reads its reply; over TCP both carry a
+// two-byte length.
+func (c *cryptConn) roundTrip(query []byte) ([]byte, error) {
+	if _, tcp := c.Conn.(*net.TCPConn); !tcp {
+		if _, err := c.Write(query); err != nil {
+			return nil, err
+		}
+		n, err := c.Read(c.buf)
+		return c.buf[:n], err
+	}
+	prefix := binary.BigEndian.AppendUint16(nil, uint16(len(query)))
+	if _, err := (&net.Buffers{prefix, query}).WriteTo(c.Conn); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(c, c.buf[:2]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(c.buf))
+	if n > len(c.buf) {
+		c.buf = make([]byte, n)
+	}
+	_, err := io.ReadFull(c, c.buf[:n])
+	return c.buf[:n], err
+}
+
 // conn returns an idle UDP socket, or a new connection.
-func (d *DNSCrypt) conn(ctx context.Context, network string) (net.Conn, error) {
+func (d *DNSCrypt) conn(ctx context.Context, network string) (*cryptConn, error) {
 	if network == "udp" {
 		select {
 		case c := <-d.idle:
@@ -124,12 +194,16 @@ func (d *DNSCrypt) conn(ctx context.Context, network string) (net.Conn, error) {
 		}
 	}
 	var dialer net.Dialer
-	return dialer.DialContext(ctx, network, d.stamp.ServerAddrStr)
+	c, err := dialer.DialContext(ctx, network, d.stamp.ServerAddrStr)
+	if err != nil {
+		return nil, err
+	}
+	return &cryptConn{Conn: c, buf: make([]byte, dns.DefaultMsgSize)}, nil
 }
 
 // release keeps a socket for the next query, or closes it when enough are
 // kept already.
-func (d *DNSCrypt) release(c net.Conn) {
+func (d *DNSCrypt) release(c *cryptConn) {
 	select {
 	case d.idle <- c:
 	default:

@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ameshkov/dnsstamps"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
@@ -277,5 +279,71 @@ func TestGroupRetriesALostDatagram(t *testing.T) {
 	}
 	if len(r.Answer) != 1 {
 		t.Fatalf("answer %v", r.Answer)
+	}
+}
+
+// replayingProxy relays datagrams to addr, but answers every DNSCrypt
+// query after the first with the first one's reply, as someone on the
+// path replaying an old answer would.
+func replayingProxy(t *testing.T, addr string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); up.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		var first []byte
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_ = up.SetDeadline(time.Now().Add(time.Second))
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+			if n, err = up.Read(buf); err != nil {
+				continue
+			}
+			reply := buf[:n]
+			if bytes.HasPrefix(reply, []byte("r6fnvWj8")) { // the resolver magic of an encrypted reply
+				if first == nil {
+					first = bytes.Clone(reply)
+				}
+				reply = first
+			}
+			_, _ = pc.WriteTo(reply, from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// A replayed reply decrypts with the same key; when the query repeats the
+// id and the question, only the nonce shows it answers another query.
+func TestDNSCryptRejectsAReplayedReply(t *testing.T) {
+	ts := testserver.ForTest(t)
+	stamp, err := dnsstamps.NewServerStampFromString(ts.Stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp.ServerAddrStr = replayingProxy(t, ts.CryptAddr)
+	u, err := upstream.Parse(stamp.String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := query("example.test.", dns.TypeA)
+	if _, err := u.Exchange(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := u.Exchange(context.Background(), m); err == nil || !strings.Contains(err.Error(), "nonce") {
+		t.Fatalf("replayed reply: %v, %v; want a nonce error", r, err)
 	}
 }
