@@ -53,6 +53,24 @@ func (r *runStats) cpuCell() string {
 	return fmt.Sprintf("%.0f / %.0f / %.0f / %.0f", r.cpuPct(r.ServerCPU), r.cpuPct(r.Perf.CPU), r.cpuPct(r.UpstreamCPU), r.cpuPct(r.OtherCPU))
 }
 
+// perAnswerCell is the server's and the test resolver's CPU time per
+// answered query, "server / test resolver" in µs: what each answer cost
+// whatever the run's rate, so a server slowed by a costly upstream shows it.
+func (r *runStats) perAnswerCell() string {
+	if len(r.Gaps) > 0 {
+		return unread
+	}
+	if r.Perf.Completed == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f / %.0f", r.perAnswer(r.ServerCPU), r.perAnswer(r.UpstreamCPU))
+}
+
+// perAnswer is cpu in µs per answered query.
+func (r *runStats) perAnswer(cpu time.Duration) float64 {
+	return float64(cpu.Microseconds()) / float64(r.Perf.Completed)
+}
+
 // unread stands in a table cell for figures whose counters could not be
 // read, instead of a misleading zero.
 const unread = "not read (see problems)"

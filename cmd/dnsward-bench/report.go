@@ -76,7 +76,7 @@ func render(res *results) string {
 	w("- Query files in `$TMP`: %s hot names (`h<i>.hot.gen.test`), %s distinct names per cache-miss run, %s for memory; blocklist of %s domain-per-line rules.\n",
 		thousands(int64(o.hot)), thousands(int64(o.missNames)), thousands(int64(o.memNames)), thousands(int64(o.rules)))
 	w("- Columns: qps and latency from dnsperf (p99 from `-v` per-query latencies in the half-rate runs only, nearest rank, a lost query counting as infinitely slow (∞): printing every query slows dnsperf by about a fifth, so the throughput runs are not verbose); ")
-	w("CPU %% = server / dnsperf / test resolver / everything else on the machine, each in %% of one core over the run (%d cores = %d%%; a large last figure means other work competed); kernel drops = UDP datagrams dropped for a full receive buffer on the server's sockets / the test resolver's sockets / system-wide `RcvbufErrors` (dnsperf's own socket included).\n\n", m.CPUs, 100*m.CPUs)
+	w("CPU %% = server / dnsperf / test resolver / everything else on the machine, each in %% of one core over the run (%d cores = %d%%; a large last figure means other work competed); CPU µs per answer = the server's and the test resolver's CPU time divided by the answers dnsperf got; kernel drops = UDP datagrams dropped for a full receive buffer on the server's sockets / the test resolver's sockets / system-wide `RcvbufErrors` (dnsperf's own socket included).\n\n", m.CPUs, 100*m.CPUs)
 
 	w("## Floors from issue 8\n\n")
 	w("A floor is met when its figures are and every run it rests on lost nothing, got only NOERROR and had no problem; ")
@@ -140,11 +140,11 @@ func section(b *strings.Builder, title, intro string, rows []*runStats, dm, ub *
 	if withRatios {
 		b.WriteString(" qps ÷ dnsmasq | qps ÷ unbound |")
 	}
-	b.WriteString(" avg ms | p99 ms | sent | lost | not NOERROR | CPU % | kernel drops |\n|---|---:|")
+	b.WriteString(" avg ms | p99 ms | sent | lost | not NOERROR | CPU % | CPU µs per answer | kernel drops |\n|---|---:|")
 	if withRatios {
 		b.WriteString("---:|---:|")
 	}
-	b.WriteString("---:|---:|---:|---:|---|---|---|\n")
+	b.WriteString("---:|---:|---:|---:|---|---|---|---|\n")
 	for _, r := range rows {
 		p := r.Perf
 		fmt.Fprintf(b, "| %s | %s |", r.label(), thousands(int64(math.Round(p.QPS))))
@@ -155,9 +155,9 @@ func section(b *strings.Builder, title, intro string, rows []*runStats, dm, ub *
 				b.WriteString(" | |")
 			}
 		}
-		fmt.Fprintf(b, " %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, " %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			ms(p.AvgLatency), ms(p.P99()), thousands(p.Sent), thousands(p.Lost), orDash(p.OtherRCodes()),
-			r.cpuCell(), r.dropsCell())
+			r.cpuCell(), r.perAnswerCell(), r.dropsCell())
 	}
 	b.WriteString("\n")
 	if withRatios {
@@ -361,6 +361,10 @@ func floors(res *results) []floor {
 	if dw != nil && ubm != nil {
 		q := dw.Perf.QPS
 		f.text += fmt.Sprintf(": %s qps = %s unbound", thousands(int64(q)), ratio(q, ubm.Perf.QPS))
+		if len(dw.Gaps)+len(ubm.Gaps) == 0 && dw.Perf.Completed > 0 && ubm.Perf.Completed > 0 {
+			f.text += fmt.Sprintf(" (CPU per answer: dnsward %.0f µs and the test resolver %.0f µs over DNSCrypt; unbound %.0f µs and the test resolver %.0f µs over plain DNS)",
+				dw.perAnswer(dw.ServerCPU), dw.perAnswer(dw.UpstreamCPU), ubm.perAnswer(ubm.ServerCPU), ubm.perAnswer(ubm.UpstreamCPU))
+		}
 		f.judge(q >= 0.5*ubm.Perf.QPS, dw, ubm)
 	}
 	out = append(out, f)
