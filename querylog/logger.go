@@ -17,6 +17,12 @@ import (
 const (
 	batchEntries = 256              // entries encoded per write
 	reportEvery  = 10 * time.Second // drop and error reports, at most this often
+	// drainEvery paces the encoder: after the first entry of a quiet spell
+	// it waits this long and then takes everything queued, so a busy
+	// resolver wakes it a few hundred times a second rather than once per
+	// query, and an idle one not at all. The queue holds far more than
+	// arrives in this time at any rate a LAN resolver sees.
+	drainEvery = 5 * time.Millisecond
 )
 
 // Logger encodes entries off the query path and feeds the sinks.
@@ -159,8 +165,10 @@ func (l *Logger) Run(ctx context.Context) error {
 // dispatch is the single encoder: one goroutine, so query ids are assigned
 // in queue order and the buffers are reused without locking.
 func (l *Logger) dispatch(ctx context.Context) {
-	tick := time.NewTicker(reportEvery)
-	defer tick.Stop()
+	report := time.NewTicker(reportEvery)
+	defer report.Stop()
+	pause := time.NewTimer(drainEvery)
+	defer pause.Stop()
 	var (
 		b       batch
 		reports reporter
@@ -168,23 +176,35 @@ func (l *Logger) dispatch(ctx context.Context) {
 	for {
 		select {
 		case e := <-l.entries:
-			b.reset()
-			b.add(l, e)
-			l.fill(&b)
-			l.write(&b, &reports)
-		case <-tick.C:
+			pause.Reset(drainEvery)
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+			}
+			l.drain(&b, &reports, e)
+		case <-report.C:
 			reports.report(l)
 		case <-ctx.Done():
-			for {
-				b.reset()
-				l.fill(&b)
-				if b.entries == 0 {
-					reports.report(l)
-					return
-				}
-				l.write(&b, &reports)
-			}
+			l.drain(&b, &reports)
+			reports.report(l)
+			return
 		}
+	}
+}
+
+// drain encodes and writes first and everything queued, a batch at a time.
+func (l *Logger) drain(b *batch, reports *reporter, first ...Entry) {
+	for {
+		b.reset()
+		for _, e := range first {
+			b.add(l, e)
+		}
+		first = nil
+		l.fill(b)
+		if b.entries == 0 {
+			return
+		}
+		l.write(b, reports)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -30,8 +29,8 @@ type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-// udpServer answers one UDP socket. Its readers answer whatever needs no
-// upstream (cache hits, local names, blocked names, refusals) themselves,
+// udpServer answers one UDP socket. Its reader answers whatever needs no
+// upstream (cache hits, local names, blocked names, refusals) itself,
 // a batch at a time; a query that must wait on an upstream gets its own
 // goroutine, so it never holds up the others.
 type udpServer struct {
@@ -90,25 +89,19 @@ func replyFrom(oob []byte) []byte {
 }
 
 // serve reads until the socket's deadline passes or it is closed, then
-// waits for the queries still waiting on upstreams.
+// waits for the queries still waiting on upstreams. One goroutine reads:
+// a second one on the same socket was woken for every batch the first
+// took, found nothing and slept again, which cost a fifth of the CPU at
+// 45,000 qps and 15-25% of the cache-hit throughput on two cores. One
+// reader answers well over 100,000 cache hits a second, and queries
+// waiting on upstreams run on every core.
 func (u *udpServer) serve() error {
-	var readers sync.WaitGroup
-	errc := make(chan error, runtime.GOMAXPROCS(0))
-	for range cap(errc) {
-		readers.Go(func() { errc <- u.read() })
-	}
-	readers.Wait()
+	err := u.read()
 	u.waiting.Wait()
-	close(errc)
-	for err := range errc {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
-// read is one reader's loop.
+// read is the reader's loop.
 func (u *udpServer) read() error {
 	in := make([]ipv4.Message, batchSize)
 	out := make([]ipv4.Message, 0, batchSize)
