@@ -89,11 +89,11 @@ func render(res *results) string {
 	dm, ub := find(res.hits, "dnsmasq"), find(res.hits, "unbound")
 	section(&b, "1. Cache hits", fmt.Sprintf("%s hot names repeated, caches warmed first (two passes, not measured).", thousands(int64(o.hot))), res.hits, dm, ub, res.tmp)
 	section(&b, "Cache hits at half the saturation rate", "Each server limited (`-Q`) to half the qps it reached in table 1: latency when not saturated.", res.halfRate, nil, nil, res.tmp)
-	section(&b, "2. Cache misses, no upstream delay", "Distinct names sent once (`-n 1`); dnsward asks the test resolver over DNSCrypt, dnsmasq and unbound over plain DNS.",
+	section(&b, "2. Cache misses, no upstream delay", "Distinct names sent once (`-n 1`); dnsward asks the test resolver over DNSCrypt, dnsmasq and unbound over plain DNS. "+plainRow,
 		res.missFast, find(res.missFast, "dnsmasq"), find(res.missFast, "unbound"), res.tmp)
 	ceiling := float64(o.outstanding) / o.delay.Seconds()
 	section(&b, fmt.Sprintf("2b. Cache misses, %s upstream delay", o.delay),
-		fmt.Sprintf("A second test resolver waits %s before every answer; fresh servers. Ceiling: %d outstanding / %s = %s qps.", o.delay, o.outstanding, o.delay, thousands(int64(ceiling))),
+		fmt.Sprintf("A second test resolver waits %s before every answer; fresh servers. Ceiling: %d outstanding / %s = %s qps. %s", o.delay, o.outstanding, o.delay, thousands(int64(ceiling)), plainRow),
 		res.missSlow, find(res.missSlow, "dnsmasq"), find(res.missSlow, "unbound"), res.tmp)
 	section(&b, "3. dnsward cache hits: query log off / on, blocklist", "The cache-hit run of table 1 again for dnsward; ratios against dnsmasq's and unbound's cache-hit figures of table 1.",
 		res.variants, dm, ub, res.tmp)
@@ -116,6 +116,9 @@ func render(res *results) string {
 	}
 	return b.String()
 }
+
+// plainRow explains the miss tables' extra dnsward row.
+const plainRow = "The row `dnsward (" + plainUpstream + ")` is a second dnsward forwarding over plain DNS, as dnsmasq and unbound do: the floors use the DNSCrypt row, and the difference between the two is what the test resolver's DNSCrypt costs."
 
 // find is the plain-configuration run of server in rows, or nil.
 func find(rows []*runStats, server string) *runStats {

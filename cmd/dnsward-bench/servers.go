@@ -22,6 +22,7 @@ type server struct {
 	proc     *proc
 	metrics  string    // dnsward's metrics host:port, "" when off
 	stamp    string    // the test resolver's DNSCrypt stamp
+	variant  string    // how this instance differs from the plain configuration, as the tables name it
 	logFile  string    // where its stderr or log goes
 	answered time.Time // when waitReady first got a correct answer from it
 }
@@ -222,7 +223,7 @@ func (l *lab) startUnbound(ctx context.Context, upstreamPort, threads int) (*ser
 
 // dnswardOpts are the knobs of one dnsward instance.
 type dnswardOpts struct {
-	stamp     string // the test resolver's DNSCrypt stamp
+	upstream  string // the test resolver's DNSCrypt stamp, or its plain udp:// address
 	cacheSize int
 	queryLog  string // query-log file; "" turns the file sink off
 	blocklist string // a list file; "" loads none
@@ -237,7 +238,7 @@ func dnswardConf(port, metricsPort int, o dnswardOpts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: [\"127.0.0.1:%d\"]\n", port)
 	b.WriteString("allow_clients: [\"127.0.0.0/8\"]\n")
-	fmt.Fprintf(&b, "upstreams: [%q]\n", o.stamp)
+	fmt.Fprintf(&b, "upstreams: [%q]\n", o.upstream)
 	fmt.Fprintf(&b, "cache:\n  size: %d\n", o.cacheSize)
 	b.WriteString("log:\n  level: warn\n")
 	b.WriteString("local:\n  hosts_files: []\n")

@@ -107,7 +107,7 @@ func (b *bench) writeFiles() error {
 // startTrio starts dnsward (over DNSCrypt), dnsmasq and unbound (plain),
 // all forwarding to ts.
 func (b *bench) startTrio(ctx context.Context, ts *server, cacheSize int) ([]*server, error) {
-	dw, err := b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: cacheSize})
+	dw, err := b.lab.startDnsward(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: cacheSize})
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +120,20 @@ func (b *bench) startTrio(ctx context.Context, ts *server, cacheSize int) ([]*se
 		return nil, err
 	}
 	return []*server{dw, dm, ub}, nil
+}
+
+// plainUpstream names the dnsward that forwards to the test resolver over
+// plain DNS, as dnsmasq and unbound do: beside the DNSCrypt one it shows
+// what the test resolver's DNSCrypt costs.
+const plainUpstream = "plain DNS upstream"
+
+// startPlainDnsward starts dnsward forwarding to ts over plain DNS.
+func (b *bench) startPlainDnsward(ctx context.Context, ts *server) (*server, error) {
+	s, err := b.lab.startDnsward(ctx, dnswardOpts{upstream: fmt.Sprintf("udp://127.0.0.1:%d", ts.port), cacheSize: b.opts.cacheSize()})
+	if s != nil {
+		s.variant = plainUpstream
+	}
+	return s, err
 }
 
 // stopAll stops the given servers.
@@ -177,7 +191,12 @@ func (b *bench) basePhase(ctx context.Context, ts *server) error {
 		return err
 	}
 	b.step("workload 2: cache misses, %d unique names, no upstream delay", b.opts.missNames)
-	b.res.missFast = b.missRuns(ctx, ts, servers, b.miss, "miss", "cache misses")
+	plain, err := b.startPlainDnsward(ctx, ts)
+	defer b.stopAll(plain)
+	if err != nil {
+		return err
+	}
+	b.res.missFast = b.missRuns(ctx, ts, append(servers, plain), b.miss, "miss", "cache misses")
 	return ctx.Err()
 }
 
@@ -191,7 +210,7 @@ func (b *bench) missRuns(ctx context.Context, ts *server, servers []*server, fil
 		}
 		spec := b.spec(s.port, file)
 		spec.MaxRuns = 1
-		st := measure(ctx, s, ts, "", spec)
+		st := measure(ctx, s, ts, s.variant, spec)
 		names := sample(int(st.Perf.Sent), 20, func(i int) string { return uniqueName(set, i) })
 		if err := spotCheck(ctx, s.port, names); err != nil {
 			st.problem("spot check after the run: %v", err)
@@ -209,7 +228,7 @@ func (b *bench) variantRuns(ctx context.Context, ts, base *server) error {
 	b.res.variants = append(b.res.variants, b.record("variants", measure(ctx, base, ts, "query log off", b.spec(base.port, b.hot))))
 
 	logFile := filepath.Join(b.lab.tmp, "queries.log")
-	dw, err := b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize(), queryLog: logFile})
+	dw, err := b.lab.startDnsward(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: b.opts.cacheSize(), queryLog: logFile})
 	if err != nil {
 		return err
 	}
@@ -230,7 +249,7 @@ func (b *bench) variantRuns(ctx context.Context, ts, base *server) error {
 	b.res.qlog = ql
 	os.Remove(logFile)
 
-	dw, err = b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize(),
+	dw, err = b.lab.startDnsward(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: b.opts.cacheSize(),
 		blocklist: b.list, ready: 3 * time.Minute})
 	if err != nil {
 		return err
@@ -288,7 +307,12 @@ func (b *bench) delayedPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.res.missSlow = b.missRuns(ctx, ts, servers, b.slow, "slow", "cache misses, delayed")
+	plain, err := b.startPlainDnsward(ctx, ts)
+	defer b.stopAll(plain)
+	if err != nil {
+		return err
+	}
+	b.res.missSlow = b.missRuns(ctx, ts, append(servers, plain), b.slow, "slow", "cache misses, delayed")
 	return ctx.Err()
 }
 
@@ -298,7 +322,7 @@ func (b *bench) memoryPhase(ctx context.Context, ts *server) error {
 	b.step("workload 4: memory after %d distinct names (at most %d s each)", b.opts.memNames, b.opts.memLimit)
 	start := []func() (*server, error){
 		func() (*server, error) {
-			return b.lab.startDnsward(ctx, dnswardOpts{stamp: ts.stamp, cacheSize: b.opts.cacheSize()})
+			return b.lab.startDnsward(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: b.opts.cacheSize()})
 		},
 		func() (*server, error) { return b.lab.startDnsmasq(ctx, ts.port, b.opts.cacheSize()) },
 		func() (*server, error) { return b.lab.startUnbound(ctx, ts.port, b.opts.threads) },
