@@ -63,12 +63,8 @@ func (r *runStats) perAnswerCell() string {
 	if r.Perf.Completed == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.0f / %.0f", r.perAnswer(r.ServerCPU), r.perAnswer(r.UpstreamCPU))
-}
-
-// perAnswer is cpu in µs per answered query.
-func (r *runStats) perAnswer(cpu time.Duration) float64 {
-	return float64(cpu.Microseconds()) / float64(r.Perf.Completed)
+	per := func(cpu time.Duration) float64 { return float64(cpu.Microseconds()) / float64(r.Perf.Completed) }
+	return fmt.Sprintf("%.0f / %.0f", per(r.ServerCPU), per(r.UpstreamCPU))
 }
 
 // unread stands in a table cell for figures whose counters could not be

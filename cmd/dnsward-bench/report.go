@@ -364,10 +364,8 @@ func floors(res *results) []floor {
 	if dw != nil && ubm != nil {
 		q := dw.Perf.QPS
 		f.text += fmt.Sprintf(": %s qps = %s unbound", thousands(int64(q)), ratio(q, ubm.Perf.QPS))
-		if len(dw.Gaps)+len(ubm.Gaps) == 0 && dw.Perf.Completed > 0 && ubm.Perf.Completed > 0 {
-			f.text += fmt.Sprintf(" (CPU per answer: dnsward %.0f µs and the test resolver %.0f µs over DNSCrypt; unbound %.0f µs and the test resolver %.0f µs over plain DNS)",
-				dw.perAnswer(dw.ServerCPU), dw.perAnswer(dw.UpstreamCPU), ubm.perAnswer(ubm.ServerCPU), ubm.perAnswer(ubm.UpstreamCPU))
-		}
+		f.text += fmt.Sprintf(" (CPU µs per answer, server / test resolver: dnsward %s over DNSCrypt, unbound %s over plain DNS)",
+			dw.perAnswerCell(), ubm.perAnswerCell())
 		f.judge(q >= 0.5*ubm.Perf.QPS, dw, ubm)
 	}
 	out = append(out, f)

@@ -127,15 +127,6 @@ func (b *bench) startTrio(ctx context.Context, ts *server, cacheSize int) ([]*se
 // what the test resolver's DNSCrypt costs.
 const plainUpstream = "plain DNS upstream"
 
-// startPlainDnsward starts dnsward forwarding to ts over plain DNS.
-func (b *bench) startPlainDnsward(ctx context.Context, ts *server) (*server, error) {
-	s, err := b.lab.startDnsward(ctx, dnswardOpts{upstream: fmt.Sprintf("udp://127.0.0.1:%d", ts.port), cacheSize: b.opts.cacheSize()})
-	if s != nil {
-		s.variant = plainUpstream
-	}
-	return s, err
-}
-
 // stopAll stops the given servers.
 func (b *bench) stopAll(servers ...*server) {
 	for _, s := range servers {
@@ -191,20 +182,24 @@ func (b *bench) basePhase(ctx context.Context, ts *server) error {
 		return err
 	}
 	b.step("workload 2: cache misses, %d unique names, no upstream delay", b.opts.missNames)
-	plain, err := b.startPlainDnsward(ctx, ts)
-	defer b.stopAll(plain)
-	if err != nil {
+	if b.res.missFast, err = b.missRuns(ctx, ts, servers, b.miss, "miss", "cache misses"); err != nil {
 		return err
 	}
-	b.res.missFast = b.missRuns(ctx, ts, append(servers, plain), b.miss, "miss", "cache misses")
 	return ctx.Err()
 }
 
-// missRuns sends each name of file once to each server and checks a
-// sample of the names that were sent.
-func (b *bench) missRuns(ctx context.Context, ts *server, servers []*server, file, set, workload string) []*runStats {
+// missRuns sends each name of file once to each server, and to a dnsward
+// forwarding to ts over plain DNS that it starts for the purpose, and
+// checks a sample of the names that were sent.
+func (b *bench) missRuns(ctx context.Context, ts *server, servers []*server, file, set, workload string) ([]*runStats, error) {
+	plain, err := b.lab.startDnsward(ctx, dnswardOpts{upstream: fmt.Sprintf("udp://127.0.0.1:%d", ts.port), cacheSize: b.opts.cacheSize()})
+	defer b.stopAll(plain)
+	if err != nil {
+		return nil, err
+	}
+	plain.variant = plainUpstream
 	var out []*runStats
-	for _, s := range servers {
+	for _, s := range append(servers, plain) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -217,7 +212,7 @@ func (b *bench) missRuns(ctx context.Context, ts *server, servers []*server, fil
 		}
 		out = append(out, b.record(workload, st))
 	}
-	return out
+	return out, nil
 }
 
 // variantRuns is workload 3: the cache-hit run again for dnsward with the
@@ -307,12 +302,9 @@ func (b *bench) delayedPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plain, err := b.startPlainDnsward(ctx, ts)
-	defer b.stopAll(plain)
-	if err != nil {
+	if b.res.missSlow, err = b.missRuns(ctx, ts, servers, b.slow, "slow", "cache misses, delayed"); err != nil {
 		return err
 	}
-	b.res.missSlow = b.missRuns(ctx, ts, append(servers, plain), b.slow, "slow", "cache misses, delayed")
 	return ctx.Err()
 }
 
