@@ -49,8 +49,8 @@ type Cache struct {
 	entries *lru.Cache[cacheKey, *cacheEntry]
 	flight  singleflight.Group
 	Next    Stage
-	// prefetch holds the questions to refresh, as fresh queries.
-	prefetch chan *Query
+	// prefetch holds the questions to refresh.
+	prefetch chan cacheKey
 
 	hits, misses, stale, prefetched atomic.Uint64
 }
@@ -91,7 +91,7 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{cfg: cfg, entries: entries, Next: next, prefetch: make(chan *Query, prefetchQueue)}, nil
+	return &Cache{cfg: cfg, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
 }
 
 // Answer serves a live entry, or asks the next stage once for all identical
@@ -162,13 +162,8 @@ func (c *Cache) queuePrefetch(k cacheKey, e *cacheEntry, now time.Time) {
 	if !e.refreshing.CompareAndSwap(false, true) {
 		return
 	}
-	req := new(dns.Msg).SetQuestion(k.name, k.qtype)
-	req.Question[0].Qclass = k.qclass
-	if k.do {
-		req.SetEdns0(dns.DefaultMsgSize, true)
-	}
 	select {
-	case c.prefetch <- &Query{Req: req, Start: now, Proto: "prefetch"}:
+	case c.prefetch <- k:
 	default:
 		e.refreshing.Store(false)
 	}
@@ -183,9 +178,8 @@ func (c *Cache) Run(ctx context.Context) {
 				select {
 				case <-ctx.Done():
 					return
-				case q := <-c.prefetch:
-					k := cacheKey{q.Req.Question[0].Name, q.Req.Question[0].Qtype, q.Req.Question[0].Qclass, q.DO()}
-					if _, err := c.fetch(ctx, k, q); err == nil {
+				case k := <-c.prefetch:
+					if _, err := c.fetch(ctx, k, k.query()); err == nil {
 						c.prefetched.Add(1)
 					}
 				}
@@ -193,6 +187,16 @@ func (c *Cache) Run(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// query is the question k stands for, as a fresh query of the cache's own.
+func (k cacheKey) query() *Query {
+	req := new(dns.Msg).SetQuestion(k.name, k.qtype)
+	req.Question[0].Qclass = k.qclass
+	if k.do {
+		req.SetEdns0(dns.DefaultMsgSize, true)
+	}
+	return &Query{Req: req, Start: time.Now(), Proto: "prefetch"}
 }
 
 // CacheStats are the cache's counters.
