@@ -28,27 +28,40 @@ type Listeners struct {
 func Listen(addrs []string) (*Listeners, error) {
 	ls := &Listeners{}
 	for _, addr := range addrs {
-		ua, err := net.ResolveUDPAddr("udp", addr)
+		pc, l, err := listenPair(addr)
 		if err != nil {
 			ls.Close()
-			return nil, fmt.Errorf("listen %s: %w", addr, err)
+			return nil, err
 		}
-		pc, err := net.ListenUDP("udp", ua)
-		if err != nil {
-			ls.Close()
-			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
-		}
-		_ = pc.SetReadBuffer(udpReadBuffer)
 		ls.UDP = append(ls.UDP, pc)
-		// A port of 0 asks for any port; TCP then takes the one UDP got.
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			ls.Close()
-			return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
-		}
 		ls.TCP = append(ls.TCP, l)
 	}
 	return ls, nil
+}
+
+// listenPair binds UDP and TCP on one port. A port of 0 asks for any port:
+// TCP then takes the one UDP got, and another is tried when that one is
+// free for UDP but taken for TCP.
+func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	for try := 1; ; try++ {
+		pc, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		_ = pc.SetReadBuffer(udpReadBuffer)
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if ua.Port != 0 || try == 10 {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+	}
 }
 
 // Close releases every socket.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ameshkov/dnscrypt/v2"
+	"github.com/dnsward/dnsward/resolver"
 	"github.com/miekg/dns"
 )
 
@@ -79,33 +80,15 @@ func or(s, def string) string {
 	return s
 }
 
-// listenPair binds UDP and TCP on the same port, retrying when a random
-// port is free for UDP but taken for TCP.
+// listenPair binds UDP and TCP on one loopback port the way dnsward does,
+// with a receive buffer large enough that a benchmark's bursts queue
+// instead of being dropped, as at a real resolver.
 func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
-	var lastErr error
-	for range 10 {
-		uaddr, err := net.ResolveUDPAddr("udp", addr)
-		if err != nil {
-			return nil, nil, err
-		}
-		pc, err := net.ListenUDP("udp", uaddr)
-		if err != nil {
-			return nil, nil, err
-		}
-		// Bursts from a benchmark queue instead of being dropped, as at a
-		// real resolver; the kernel caps the size it grants.
-		_ = pc.SetReadBuffer(8 << 20)
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, l, nil
-		}
-		pc.Close()
-		lastErr = err
-		if uaddr.Port != 0 {
-			break
-		}
+	ls, err := resolver.Listen([]string{addr})
+	if err != nil {
+		return nil, nil, fmt.Errorf("testserver: %w", err)
 	}
-	return nil, nil, fmt.Errorf("testserver: listen %s: %w", addr, lastErr)
+	return ls.UDP[0], ls.TCP[0], nil
 }
 
 func (s *Server) startPlain(addr string) error {
