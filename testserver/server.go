@@ -28,8 +28,9 @@ type Server struct {
 	// Stamp is the sdns:// stamp of the DNSCrypt listeners.
 	Stamp string
 
-	delay  atomic.Int64
-	silent atomic.Bool
+	delay    atomic.Int64
+	silent   atomic.Bool
+	keyCache bool
 
 	mu     sync.Mutex
 	counts map[string]int
@@ -53,11 +54,15 @@ type Options struct {
 	Delay time.Duration
 	// Logger receives the DNSCrypt library's logs; nil discards them.
 	Logger *slog.Logger
+	// KeyCache serves DNSCrypt over UDP with each client's shared key
+	// computed once, as production resolvers do, instead of through the
+	// library's Server, which computes it for every query and reply.
+	KeyCache bool
 }
 
 // Start binds and serves until Close.
 func Start(opts Options) (*Server, error) {
-	s := &Server{counts: map[string]int{}}
+	s := &Server{counts: map[string]int{}, keyCache: opts.KeyCache}
 	s.delay.Store(int64(opts.Delay))
 	logger := opts.Logger
 	if logger == nil {
@@ -143,6 +148,12 @@ func (s *Server) serveCrypt(addr string) error {
 	s.serial = max(s.serial+1, cert.Serial)
 	cert.Serial = s.serial
 	cert.Sign(mustHex(rc.PrivateKey))
+	var keyCaching *keyCachingUDP
+	if s.keyCache {
+		if keyCaching, err = newKeyCachingUDP(cert, rc.ProviderName, s.respond); err != nil {
+			return err
+		}
+	}
 	pc, l, err := listenPair(addr)
 	if err != nil {
 		return err
@@ -162,7 +173,11 @@ func (s *Server) serveCrypt(addr string) error {
 		Logger:       s.logger,
 	}
 	s.crypt, s.cryptConns = crypt, []io.Closer{pc, l}
-	s.cryptWG.Go(func() { _ = crypt.ServeUDP(pc) })
+	if keyCaching != nil {
+		s.cryptWG.Go(func() { _ = keyCaching.serve(pc, &s.cryptWG) })
+	} else {
+		s.cryptWG.Go(func() { _ = crypt.ServeUDP(pc) })
+	}
 	s.cryptWG.Go(func() { _ = crypt.ServeTCP(l) })
 	return waitReady(s.CryptAddr, rc.ProviderName)
 }

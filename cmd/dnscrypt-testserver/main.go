@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/dnsward/dnsward/testserver"
 )
@@ -19,15 +18,17 @@ func main() {
 	plain := flag.String("plain", "127.0.0.1:5300", "plain DNS listen `address`")
 	crypt := flag.String("dnscrypt", "127.0.0.1:5443", "DNSCrypt listen `address`")
 	delay := flag.Duration("delay", 0, "delay before every answer, modelling a distant resolver")
+	keyCache := flag.Bool("key-cache", false, "serve DNSCrypt over UDP with each client's shared key computed once, as production resolvers do")
 	flag.Parse()
-	if err := run(*plain, *crypt, *delay); err != nil {
+	opts := testserver.Options{PlainAddr: *plain, CryptAddr: *crypt, Delay: *delay, KeyCache: *keyCache}
+	if err := run(opts); err != nil {
 		fmt.Fprintln(os.Stderr, "dnscrypt-testserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(plain, crypt string, delay time.Duration) error {
-	s, err := testserver.Start(testserver.Options{PlainAddr: plain, CryptAddr: crypt, Delay: delay})
+func run(opts testserver.Options) error {
+	s, err := testserver.Start(opts)
 	if err != nil {
 		return err
 	}

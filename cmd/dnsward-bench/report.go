@@ -69,7 +69,7 @@ func render(res *results) string {
 	w("dnsperf, the test resolver and the server under test share the %d CPUs; dnsperf's own CPU is reported with each run. ", m.CPUs)
 	w("A load average well above zero at the start means other work was running and the figures are low and noisy.\n\n")
 	w("## Set-up\n\n")
-	w("- Test resolver: `bin/dnscrypt-testserver` (plain DNS and DNSCrypt on 127.0.0.1); names under `gen.test.` get a synthesised A record, TTL 300.\n")
+	w("- Test resolver: `bin/dnscrypt-testserver -key-cache` (plain DNS and DNSCrypt on 127.0.0.1); names under `gen.test.` get a synthesised A record, TTL 300. `-key-cache` keeps each client's DNSCrypt shared key, as production resolvers do (encrypted-dns-server's key cache); without it the library's server computes X25519 for every query and reply.\n")
 	w("- dnsward: `bin/dnsward serve` forwarding over **DNSCrypt** (the test resolver's stamp), `cache.size: %d`, `rate_limit.qps: 0` (off), `local.hosts_files: []`, query log off unless said, `metrics.listen` on loopback.\n", o.cacheSize())
 	w("- dnsmasq: `dnsmasq %s`, plain DNS to the test resolver.\n", strings.Join(dnsmasqArgs("PORT", "TESTSERVER_PORT", o.cacheSize(), "$DIR"), " "))
 	w("- unbound: `num-threads: %d`, `so-reuseport: yes`, `local-zone: \"test.\" nodefault`, `forward-zone`s for `test.` and `.` to the test resolver (plain DNS; nothing reaches the root servers), no trust anchor, `do-not-query-localhost: no`, iterator module only, caches 512m/1024m.\n", o.threads)
