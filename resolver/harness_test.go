@@ -96,8 +96,15 @@ func startEnv(t testing.TB, o envOptions) *env {
 	go func() { p.Run(ctx); close(background) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+		// Idle workers must end with the reader, not when their idle
+		// timer runs out.
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("serve still running 5s after its context ended")
 		}
 		<-background
 	})

@@ -42,10 +42,13 @@ type udpServer struct {
 	replyFrom func(oob []byte) []byte
 	oobSize   int
 	waiting   sync.WaitGroup
+	// misses hands a query that must wait on an upstream to an idle
+	// worker; it is unbuffered, so a send succeeds only when one is idle.
+	misses chan func()
 }
 
 func newUDPServer(s *Server, conn *net.UDPConn) (*udpServer, error) {
-	u := &udpServer{s: s, conn: conn}
+	u := &udpServer{s: s, conn: conn, misses: make(chan func())}
 	local, _ := conn.LocalAddr().(*net.UDPAddr)
 	if local != nil && local.IP.To4() != nil {
 		u.bc = ipv4.NewPacketConn(conn)
@@ -97,8 +100,40 @@ func replyFrom(oob []byte) []byte {
 // waiting on upstreams run on every core.
 func (u *udpServer) serve() error {
 	err := u.read()
+	close(u.misses)
 	u.waiting.Wait()
 	return err
+}
+
+// workerIdle is how long a worker waits for another query before it ends.
+const workerIdle = 10 * time.Second
+
+// runInWorker runs job in an idle worker, or in a new one. Workers outlive their
+// query because a new goroutine's stack grows, by copying, on the way down
+// the pipeline to the upstream exchange: a tenth of the CPU of a miss.
+func (u *udpServer) runInWorker(job func()) {
+	select {
+	case u.misses <- job:
+		return
+	default:
+	}
+	u.waiting.Go(func() {
+		job()
+		idle := time.NewTimer(workerIdle)
+		defer idle.Stop()
+		for {
+			select {
+			case job, ok := <-u.misses:
+				if !ok {
+					return
+				}
+				job()
+				idle.Reset(workerIdle)
+			case <-idle.C:
+				return
+			}
+		}
+	})
 }
 
 // read is the reader's loop.
@@ -166,7 +201,7 @@ func (u *udpServer) answer(dst, pkt []byte, addr *net.UDPAddr, oob []byte) ([]by
 		return u.s.reply(dst, q, resp), true
 	}
 	q.NoWait = false
-	u.waiting.Go(func() {
+	u.runInWorker(func() {
 		wire := u.s.reply(nil, q, u.s.answer(q))
 		if _, _, err := u.conn.WriteMsgUDP(wire, oob, addr); err != nil {
 			u.s.Logger.Debug("write failed", "client", q.Client, "err", err)
