@@ -78,9 +78,11 @@ type cacheEntry struct {
 	refreshing atomic.Bool
 }
 
-// fresh is what the coalesced upstream query hands every waiter.
+// fresh is what the coalesced upstream query hands every waiter: the
+// answer, and the entry it was stored as, if it was.
 type fresh struct {
 	msg      *dns.Msg
+	entry    *cacheEntry
 	source   string
 	upstream string
 }
@@ -133,6 +135,12 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		return nil, err
 	}
 	q.Source, q.Upstream = f.source, f.upstream
+	if f.entry != nil {
+		// Answered as a hit is, from the entry's wire form, instead of
+		// copying the message and packing it once more.
+		q.Cached, q.Age = f.entry, 0
+		return f.entry.msg, nil
+	}
 	return f.msg.Copy(), nil
 }
 
@@ -146,7 +154,7 @@ func (c *Cache) fetch(ctx context.Context, k cacheKey, q *Query) (fresh, error) 
 		if err != nil {
 			return nil, err
 		}
-		return fresh{c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
+		return fresh{m, c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
 	})
 	if err != nil {
 		return fresh{}, err
@@ -210,30 +218,29 @@ func (c *Cache) Stats() CacheStats {
 	return CacheStats{c.hits.Load(), c.misses.Load(), c.stale.Load(), c.prefetched.Load(), c.entries.Len()}
 }
 
-// store caches m if it may be, and returns what to answer with: the cached
-// form, whose TTLs are clamped, so the first answer agrees with later ones.
-func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *dns.Msg {
+// store caches m if it may be, and returns its entry, or nil. m is this
+// cache's own, fresh from upstream: whether kept or not, its OPT is dropped
+// and its TTLs clamped, so the first answer agrees with later ones.
+func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	ttl, ok := c.ttl(m)
 	if !ok {
-		return m
+		return nil
 	}
-	// m is this cache's own, fresh from upstream: kept as it is, with its
-	// OPT dropped and its TTLs clamped.
-	stored := m
-	stored.Extra = withoutOPT(stored.Extra)
-	for _, rr := range records(stored) {
+	m.Extra = withoutOPT(m.Extra)
+	for _, rr := range records(m) {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
 	}
-	packed, err := packAnswer(stored, k.name)
+	packed, err := packAnswer(m, k.name)
 	if err != nil {
 		// Served as it came, but not remembered: a message that does not
 		// pack cannot be answered from the cache's wire form.
-		return m
+		return nil
 	}
 	now := time.Now()
-	c.entries.Add(k, &cacheEntry{msg: stored, packed: packed, stored: now, expires: now.Add(ttl), upstream: upstream})
-	return stored
+	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now.Add(ttl), upstream: upstream}
+	c.entries.Add(k, e)
+	return e
 }
 
 // ttl is how long m may be cached, or false when it must not be: positive
