@@ -108,9 +108,9 @@ func (u *udpServer) serve() error {
 // workerIdle is how long a worker waits for another query before it ends.
 const workerIdle = 10 * time.Second
 
-// runInWorker runs job in an idle worker, or in a new one. Workers outlive their
-// query because a new goroutine's stack grows, by copying, on the way down
-// the pipeline to the upstream exchange: a tenth of the CPU of a miss.
+// runInWorker runs job in an idle worker, or in a new one. Workers outlive
+// their query because a new goroutine's stack grows, by copying, on the way
+// down the pipeline to the upstream exchange: a tenth of a miss's CPU.
 func (u *udpServer) runInWorker(job func()) {
 	select {
 	case u.misses <- job:
