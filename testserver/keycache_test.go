@@ -36,7 +36,7 @@ func TestKeyCacheAnswersAsTheLibraryDoes(t *testing.T) {
 	}{{"library server", false}, {"key cache", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startCrypt(t, tc.keyCache)
-			client := &dnscrypt.Client{Net: "udp", Timeout: 2 * time.Second}
+			client := &dnscrypt.Client{Net: "udp", Timeout: 5 * time.Second}
 			info, err := client.Dial(s.Stamp)
 			if err != nil {
 				t.Fatalf("certificate: %v", err)
@@ -115,7 +115,7 @@ func TestKeyCacheComputesOneKeyPerClient(t *testing.T) {
 // not answer, then checks the server still answers a real query.
 func TestKeyCacheIgnoresWhatItCannotAnswer(t *testing.T) {
 	s := startCrypt(t, true)
-	client := &dnscrypt.Client{Net: "udp", Timeout: 2 * time.Second}
+	client := &dnscrypt.Client{Net: "udp", Timeout: 5 * time.Second}
 	info, err := client.Dial(s.Stamp)
 	if err != nil {
 		t.Fatal(err)
