@@ -59,7 +59,7 @@ func TestKeyCacheAnswersAsTheLibraryDoes(t *testing.T) {
 			if !r.Truncated || len(r.Answer) != 0 {
 				t.Fatalf("big answer over UDP: truncated %v with %d records, want truncated and none", r.Truncated, len(r.Answer))
 			}
-			up, err := upstream.NewDNSCrypt(s.Stamp, 2*time.Second)
+			up, err := upstream.NewDNSCrypt(s.Stamp, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
