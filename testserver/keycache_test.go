@@ -63,7 +63,9 @@ func TestKeyCacheAnswersAsTheLibraryDoes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err = up.Exchange(context.Background(), q)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			r, err = up.Exchange(ctx, q)
 			if err != nil {
 				t.Fatalf("dnsward's client: %v", err)
 			}
