@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/dnsward/dnsward/config"
@@ -44,13 +43,13 @@ type reloader struct {
 	pipelineWork, blocksWork, watchWork *task
 }
 
-// run keeps the running configuration's background work going and reloads
-// on SIGHUP until ctx is done, then stops that work.
-func (r *reloader) run(ctx context.Context) {
+// run keeps the running configuration's background work going and runs
+// hangups, the SIGHUP loop, until ctx is done, then stops that work.
+func (r *reloader) run(ctx context.Context, hangups func(context.Context)) {
 	r.pipelineWork = startTask(ctx, r.live.Load().Run)
 	r.blocksWork = startTask(ctx, r.blocks.Run)
 	r.watchWork = startTask(ctx, r.watchNames(r.cfg))
-	onSignal(ctx, syscall.SIGHUP, func() { r.reload(ctx) })
+	hangups(ctx)
 	r.pipelineWork.stop()
 	r.blocksWork.stop()
 	r.watchWork.stop()

@@ -103,14 +103,14 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		})
 	}
 	reloads := &reloader{flags: fs, logger: logger, names: names, live: live, onUpstream: onUpstream, cfg: cfg, blocks: blocks}
-	wg.Go(func() { reloads.run(ctx) })
-	wg.Go(func() {
-		onSignal(ctx, syscall.SIGUSR1, func() {
-			if err := qlog.Reopen(); err != nil {
-				logger.Error("query log reopen", "err", err)
-			}
-		})
+	hangups := onSignal(syscall.SIGHUP, func() { reloads.reload(ctx) })
+	wg.Go(func() { reloads.run(ctx, hangups) })
+	reopens := onSignal(syscall.SIGUSR1, func() {
+		if err := qlog.Reopen(); err != nil {
+			logger.Error("query log reopen", "err", err)
+		}
 	})
+	wg.Go(func() { reopens(ctx) })
 
 	if err := notifyReady(); err != nil {
 		logger.Warn("readiness not reported", "err", err)
@@ -134,17 +134,23 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return nil
 }
 
-// onSignal calls f for every sig until ctx is done.
-func onSignal(ctx context.Context, sig os.Signal, f func()) {
+// onSignal takes over sig at once and returns the loop that calls f for
+// every sig until its context is done. Taking it over before the loop
+// runs matters: a SIGHUP or SIGUSR1 that arrives before signal.Notify gets
+// the default action, which ends the process, and a reload or a log
+// rotation may come as soon as the server answers.
+func onSignal(sig os.Signal, f func()) func(context.Context) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sig)
-	defer signal.Stop(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-			f()
+	return func(ctx context.Context) {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				f()
+			}
 		}
 	}
 }
