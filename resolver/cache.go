@@ -230,6 +230,10 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	for _, rr := range records(m) {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
+		h.Name = shared(h.Name, k.name)
+	}
+	for i := range m.Question {
+		m.Question[i].Name = shared(m.Question[i].Name, k.name)
 	}
 	packed, err := packAnswer(m, k.name)
 	if err != nil {
@@ -241,6 +245,16 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now.Add(ttl), upstream: upstream}
 	c.entries.Add(k, e)
 	return e
+}
+
+// shared returns the key's copy of name when they are equal, so that an
+// entry keeps one copy of its name for its key, its question and the records
+// it owns, instead of one per unpacked field.
+func shared(name, key string) string {
+	if name == key {
+		return key
+	}
+	return name
 }
 
 // ttl is how long m may be cached, or false when it must not be: positive
