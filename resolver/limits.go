@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Limits bound what clients can make the server hold.
@@ -80,4 +81,29 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// tcpWriteTimeout bounds one write to a TCP client: one that stops reading
+// must not hold its connection, and with it the server's shutdown, for
+// ever. miekg/dns documents a WriteTimeout (2s) but never applies it.
+const tcpWriteTimeout = 2 * time.Second
+
+// writeBoundedListener gives every accepted connection a write deadline.
+type writeBoundedListener struct{ net.Listener }
+
+// Accept returns the next connection, its writes bounded.
+func (l writeBoundedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return writeBoundedConn{c}, nil
+}
+
+type writeBoundedConn struct{ net.Conn }
+
+// Write fails once tcpWriteTimeout passes without the client reading.
+func (c writeBoundedConn) Write(b []byte) (int, error) {
+	_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+	return c.Conn.Write(b)
 }

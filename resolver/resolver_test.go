@@ -314,6 +314,72 @@ func TestServeStale(t *testing.T) {
 	}
 }
 
+// TestTCPClientThatStopsReading checks that a TCP client which sends a
+// query and never reads the answer does not keep the server from shutting
+// down. The client's end is a net.Pipe, which buffers nothing: over real
+// loopback TCP the kernel's send buffer (up to 4 MB) takes more answers than
+// one connection may ask for, so the server's write would never block.
+func TestTCPClientThatStopsReading(t *testing.T) {
+	ts := testserver.ForTest(t)
+	p, err := resolver.NewPipeline(resolver.Config{
+		Allowed: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, Upstreams: parseUpstreams(t, ts.Stamp),
+		Attempt: time.Second, Timeout: 2 * time.Second, Cache: resolver.CacheConfig{Size: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	srv := &resolver.Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, &resolver.Listeners{TCP: []net.Listener{l}}) }()
+
+	client, server := net.Pipe()
+	defer client.Close()
+	l.conns <- server
+	query, err := new(dns.Msg).SetQuestion("example.test.", dns.TypeA).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write(append([]byte{byte(len(query) >> 8), byte(len(query))}, query...)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server is now blocked writing the answer
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve still running 15s after its context ended: a client that does not read holds it")
+	}
+}
+
+// pipeListener hands out the server ends of net.Pipe connections.
+type pipeListener struct {
+	conns     chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+
 func TestTCPConnectionLimits(t *testing.T) {
 	ts := testserver.ForTest(t)
 	p, err := resolver.NewPipeline(resolver.Config{

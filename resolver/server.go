@@ -92,7 +92,7 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	var tcp []*dns.Server
 	for _, l := range ls.TCP {
 		tcp = append(tcp, &dns.Server{
-			Listener:      limitListener(l, s.Limits.TCPPerClient, s.Limits.TCPTotal),
+			Listener:      limitListener(writeBoundedListener{l}, s.Limits.TCPPerClient, s.Limits.TCPTotal),
 			Handler:       s,
 			ReadTimeout:   5 * time.Second,
 			IdleTimeout:   func() time.Duration { return 10 * time.Second },
