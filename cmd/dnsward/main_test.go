@@ -92,6 +92,46 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 	}
 }
 
+// TestSignalsWhileDraining sends SIGHUP and SIGUSR1 after SIGTERM, while a
+// query still waits on a slow upstream: the process must finish that query
+// and stop cleanly, not take the signals' defaults (SIGHUP's ends it).
+func TestSignalsWhileDraining(t *testing.T) {
+	ts, err := testserver.Start(testserver.Options{Delay: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.Close() })
+	port := freePort(t)
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp)
+	cmd.Env = append(os.Environ(), "DNSWARD_UPSTREAM_TIMEOUT=4s", "DNSWARD_QUERY_TIMEOUT=5s")
+	lines := start(t, cmd)
+	waitFor(t, lines, "msg=serving")
+	type result struct {
+		r   *dns.Msg
+		err error
+	}
+	answered := make(chan result, 1)
+	go func() {
+		r, _, err := (&dns.Client{Timeout: 8 * time.Second}).Exchange(new(dns.Msg).SetQuestion("slow.gen.test.", dns.TypeA), "127.0.0.1:"+port)
+		answered <- result{r, err}
+	}()
+	time.Sleep(300 * time.Millisecond) // the query now waits on the upstream
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1} {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res := <-answered
+	if res.err != nil || len(res.r.Answer) != 1 {
+		t.Errorf("query in flight at SIGTERM: %v %v", res.err, res.r)
+	}
+	waitFor(t, lines, "msg=stopped")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
 // start runs cmd and streams its standard error, a line at a time.
 func start(t *testing.T, cmd *exec.Cmd) <-chan string {
 	t.Helper()

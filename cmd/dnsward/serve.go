@@ -95,6 +95,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Deferred after wg.Wait, so it runs before it: when Serve fails, the
+	// background work below must end too, or the process would hang on.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if metricsListener != nil {
 		wg.Go(func() {
 			if err := metrics.Serve(ctx, metricsListener, stats.Handler()); err != nil {
@@ -135,15 +139,16 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 // onSignal takes over sig at once and returns the loop that calls f for
-// every sig until its context is done. Taking it over before the loop
-// runs matters: a SIGHUP or SIGUSR1 that arrives before signal.Notify gets
-// the default action, which ends the process, and a reload or a log
-// rotation may come as soon as the server answers.
+// every sig until its context is done, after which sig is ignored. Go's
+// default for SIGHUP ends the process, and for SIGUSR1 drops the signal,
+// so sig is taken over before the server answers, when a reload or a log
+// rotation may already come, and is not handed back to the default while
+// the server drains its queries and the query log.
 func onSignal(sig os.Signal, f func()) func(context.Context) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sig)
 	return func(ctx context.Context) {
-		defer signal.Stop(ch)
+		defer signal.Ignore(sig)
 		for {
 			select {
 			case <-ctx.Done():
