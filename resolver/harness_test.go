@@ -98,17 +98,24 @@ func startEnv(t testing.TB, o envOptions) *env {
 		cancel()
 		// Idle workers must end with the reader, not when their idle
 		// timer runs out.
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("serve still running 5s after its context ended")
-		}
+		waitStopped(t, done, 5*time.Second)
 		<-background
 	})
 	return e
+}
+
+// waitStopped fails t unless Serve, whose result done carries, returns
+// within d of its context ending.
+func waitStopped(t testing.TB, done <-chan error, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(d):
+		t.Errorf("serve still running %s after its context ended", d)
+	}
 }
 
 // ask sends one query over network ("udp" or "tcp") and fails the test on

@@ -347,14 +347,7 @@ func TestTCPClientThatStopsReading(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the server is now blocked writing the answer
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve still running 15s after its context ended: a client that does not read holds it")
-	}
+	waitStopped(t, done, 15*time.Second)
 }
 
 // pipeListener hands out the server ends of net.Pipe connections.
