@@ -28,11 +28,7 @@ func BenchmarkCacheHitUDP(b *testing.B) {
 // DNSCrypt to an in-process resolver that keeps shared keys, as real ones
 // do; its share shows under testserver in a -cpuprofile.
 func BenchmarkCacheMissDNSCrypt(b *testing.B) {
-	ts, err := testserver.Start(testserver.Options{KeyCache: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ts.Close() })
+	ts := testserver.ForTestWith(b, testserver.Options{KeyCache: true})
 	e := startEnv(b, envOptions{upstreams: []string{ts.Stamp}})
 	exchange := udpExchanger(b, e.Addr)
 	exchange(packQuery(b, "warm.gen.test."))

@@ -13,18 +13,6 @@ import (
 	"golang.org/x/crypto/nacl/box"
 )
 
-// startCrypt starts a server whose DNSCrypt UDP is the library's or the
-// key-caching one.
-func startCrypt(t *testing.T, keyCache bool) *Server {
-	t.Helper()
-	s, err := Start(Options{KeyCache: keyCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // TestKeyCacheAnswersAsTheLibraryDoes asks both DNSCrypt servers through
 // the library's client and through dnsward's, including an answer too big
 // for the client's UDP size, which is truncated and fetched again over TCP.
@@ -35,7 +23,7 @@ func TestKeyCacheAnswersAsTheLibraryDoes(t *testing.T) {
 		keyCache bool
 	}{{"library server", false}, {"key cache", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startCrypt(t, tc.keyCache)
+			s := ForTestWith(t, Options{KeyCache: tc.keyCache})
 			client := &dnscrypt.Client{Net: "udp", Timeout: 5 * time.Second}
 			info, err := client.Dial(s.Stamp)
 			if err != nil {
@@ -116,7 +104,7 @@ func TestKeyCacheComputesOneKeyPerClient(t *testing.T) {
 // TestKeyCacheIgnoresWhatItCannotAnswer sends what a DNSCrypt server must
 // not answer, then checks the server still answers a real query.
 func TestKeyCacheIgnoresWhatItCannotAnswer(t *testing.T) {
-	s := startCrypt(t, true)
+	s := ForTestWith(t, Options{KeyCache: true})
 	client := &dnscrypt.Client{Net: "udp", Timeout: 5 * time.Second}
 	info, err := client.Dial(s.Stamp)
 	if err != nil {

@@ -286,7 +286,13 @@ func (s *Server) PlainUDP() string { return "udp://" + s.PlainAddr }
 // and stops it when the test ends.
 func ForTest(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := Start(Options{})
+	return ForTestWith(tb, Options{})
+}
+
+// ForTestWith is ForTest with opts.
+func ForTestWith(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	s, err := Start(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -96,11 +96,7 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 // query still waits on a slow upstream: the process must finish that query
 // and stop cleanly, not take the signals' defaults (SIGHUP's ends it).
 func TestSignalsWhileDraining(t *testing.T) {
-	ts, err := testserver.Start(testserver.Options{Delay: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Close() })
+	ts := testserver.ForTestWith(t, testserver.Options{Delay: 1500 * time.Millisecond})
 	port := freePort(t)
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp)
 	cmd.Env = append(os.Environ(), "DNSWARD_UPSTREAM_TIMEOUT=4s", "DNSWARD_QUERY_TIMEOUT=5s")
