@@ -31,8 +31,8 @@ type batchConn interface {
 
 // udpServer answers one UDP socket. Its reader answers whatever needs no
 // upstream (cache hits, local names, blocked names, refusals) itself,
-// a batch at a time; a query that must wait on an upstream gets its own
-// goroutine, so it never holds up the others.
+// a batch at a time; a query that must wait on an upstream is handed to a
+// worker goroutine (see runInWorker), so it never holds up the others.
 type udpServer struct {
 	s    *Server
 	conn *net.UDPConn
