@@ -186,7 +186,7 @@ func (u *udpServer) read() error {
 }
 
 // answer replies to one datagram now if it can, appending the reply to
-// dst; otherwise it hands the query to its own goroutine, or drops it.
+// dst; otherwise it hands the query to a worker, or drops it.
 func (u *udpServer) answer(dst, pkt []byte, addr *net.UDPAddr, oob []byte) ([]byte, bool) {
 	req, rejected := decodeQuery(pkt)
 	if rejected != nil {
