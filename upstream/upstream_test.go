@@ -339,11 +339,13 @@ func TestDNSCryptRejectsAReplayedReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	m := query("example.test.", dns.TypeA)
-	if _, err := u.Exchange(context.Background(), m); err != nil {
+	if _, err := u.Exchange(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := u.Exchange(context.Background(), m); err == nil || !strings.Contains(err.Error(), "nonce") {
+	if r, err := u.Exchange(ctx, m); err == nil || !strings.Contains(err.Error(), "nonce") {
 		t.Fatalf("replayed reply: %v, %v; want a nonce error", r, err)
 	}
 }
