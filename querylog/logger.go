@@ -29,8 +29,8 @@ const (
 type Logger struct {
 	format  string
 	log     *slog.Logger
-	entries chan Entry
-	prefix  string // random per process, so query ids are unique across restarts
+	entries chan Entry // nil without a sink
+	prefix  string     // random per process, so query ids are unique across restarts
 	file    *fileSink
 	cols    []*collector
 	needFmt [2]bool // spool payloads needed: json, kv
@@ -77,10 +77,9 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 	var rnd [6]byte
 	rand.Read(rnd[:])
 	l := &Logger{
-		format:  cfg.Format,
-		log:     logger,
-		entries: make(chan Entry, cfg.QueueSize),
-		prefix:  hex.EncodeToString(rnd[:]) + "-",
+		format: cfg.Format,
+		log:    logger,
+		prefix: hex.EncodeToString(rnd[:]) + "-",
 	}
 	var err error
 	if cfg.File != "" {
@@ -121,6 +120,10 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 			return nil, fmt.Errorf("querylog: hec %s: %w", hc.URL, err)
 		}
 	}
+	if l.file != nil || len(l.cols) > 0 {
+		// Without a sink nothing would read the queue, so there is none.
+		l.entries = make(chan Entry, cfg.QueueSize)
+	}
 	return l, nil
 }
 
@@ -134,8 +137,8 @@ func fmtIndex(format string) int {
 // Log queues e without ever blocking; when the queue is full the entry is
 // dropped and counted, and Run reports the count.
 func (l *Logger) Log(e Entry) {
-	if l.file == nil && len(l.cols) == 0 {
-		return // nothing would read the records
+	if l.entries == nil {
+		return // no sink
 	}
 	select {
 	case l.entries <- e:
