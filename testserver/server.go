@@ -29,6 +29,7 @@ type Server struct {
 	Stamp string
 
 	delay    atomic.Int64
+	line     *delayLine
 	silent   atomic.Bool
 	keyCache bool
 
@@ -62,13 +63,18 @@ type Options struct {
 
 // Start binds and serves until Close.
 func Start(opts Options) (*Server, error) {
-	s := &Server{counts: map[string]int{}, keyCache: opts.KeyCache}
+	line, err := newDelayLine()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{counts: map[string]int{}, keyCache: opts.KeyCache, line: line}
 	s.delay.Store(int64(opts.Delay))
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := s.startPlain(or(opts.PlainAddr, "127.0.0.1:0")); err != nil {
+		s.line.close()
 		return nil, err
 	}
 	if err := s.startCrypt(or(opts.CryptAddr, "127.0.0.1:0"), logger); err != nil {
@@ -247,7 +253,7 @@ func (s *Server) respond(r *dns.Msg) *dns.Msg {
 		return nil
 	}
 	if d := time.Duration(s.delay.Load()); d > 0 {
-		time.Sleep(d)
+		s.line.sleep(d)
 	}
 	return answer(r)
 }
@@ -268,6 +274,8 @@ func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Close stops every listener and waits for the serve loops to return.
 func (s *Server) Close() error {
+	// Delayed answers go at once, so that no listener waits for them.
+	s.line.close()
 	var errs []error
 	for _, srv := range s.plain {
 		errs = append(errs, srv.Shutdown())
