@@ -124,7 +124,8 @@ func readCounters(srv, upstream *server) (c counters, gaps []string) {
 }
 
 // measure runs spec against srv and records the server's CPU, the kernel
-// drops of srv and of its upstream (the test resolver), and its RSS.
+// drops of srv and of its upstream (the test resolver), and its RSS; srv
+// may be the test resolver itself, which is then counted once.
 func measure(ctx context.Context, srv, upstream *server, variant string, spec perfSpec) *runStats {
 	st := &runStats{Server: srv.name, Variant: variant, Spec: spec}
 	before, gaps := readCounters(srv, upstream)
@@ -146,9 +147,12 @@ func measure(ctx context.Context, srv, upstream *server, variant string, spec pe
 	after, gaps := readCounters(srv, upstream)
 	st.gaps("after the run", gaps)
 	st.ServerCPU = after.serverCPU - before.serverCPU
-	st.UpstreamCPU = after.upstreamCPU - before.upstreamCPU
+	if srv != upstream {
+		st.UpstreamCPU = after.upstreamCPU - before.upstreamCPU
+		st.UpstreamDrops = after.upstreamDrops.since(before.upstreamDrops)
+	}
 	st.OtherCPU = max(0, after.busy-before.busy-st.ServerCPU-st.UpstreamCPU-st.Perf.CPU)
-	st.Drops, st.UpstreamDrops = after.drops.since(before.drops), after.upstreamDrops.since(before.upstreamDrops)
+	st.Drops = after.drops.since(before.drops)
 	st.SysRcvbuf = after.sysRcvbuf - before.sysRcvbuf
 	if st.RSSKiB, err = rssKiB(srv.proc.pid()); err != nil {
 		st.gaps("after the run", []string{fmt.Sprintf("%s RSS: %v", srv.name, err)})

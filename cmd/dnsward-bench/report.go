@@ -93,7 +93,7 @@ func render(res *results) string {
 		res.missFast, find(res.missFast, "dnsmasq"), find(res.missFast, "unbound"), res.tmp)
 	ceiling := float64(o.outstanding) / o.delay.Seconds()
 	section(&b, fmt.Sprintf("2b. Cache misses, %s upstream delay", o.delay),
-		fmt.Sprintf("A second test resolver waits %s before every answer; fresh servers. Ceiling: %d outstanding / %s = %s qps. %s", o.delay, o.outstanding, o.delay, thousands(int64(ceiling)), plainRow),
+		fmt.Sprintf("A second test resolver waits %s before every answer; fresh servers. Ceiling: %d outstanding / %s = %s qps. %s The row `testserver (%s)` is dnsperf asking the test resolver itself: the most this machine's dnsperf gets from it.", o.delay, o.outstanding, o.delay, thousands(int64(ceiling)), plainRow, directRow),
 		res.missSlow, find(res.missSlow, "dnsmasq"), find(res.missSlow, "unbound"), res.tmp)
 	section(&b, "3. dnsward cache hits: query log off / on, blocklist", "The cache-hit run of table 1 again for dnsward; ratios against dnsmasq's and unbound's cache-hit figures of table 1.",
 		res.variants, dm, ub, res.tmp)
@@ -116,6 +116,9 @@ func render(res *results) string {
 	}
 	return b.String()
 }
+
+// directRow names the delayed miss table's run without a forwarder.
+const directRow = "asked directly"
 
 // plainRow explains the miss tables' extra dnsward row.
 const plainRow = "The row `dnsward (" + plainUpstream + ")` is a second dnsward forwarding over plain DNS, as dnsmasq and unbound do: the floors use the DNSCrypt row, and the difference between the two is what the test resolver's DNSCrypt costs."
