@@ -31,6 +31,9 @@ type Config struct {
 // Names is an immutable snapshot of the LAN's names.
 type Names struct {
 	byName map[string][]dns.RR // lowercased FQDN
+	// files is the hosts and leases files' stamp taken before they were
+	// read, so that Watch sees a change made while or after they were.
+	files string
 }
 
 // Lookup returns the records of name for qtype, following CNAMEs inside
@@ -73,7 +76,7 @@ var ErrUnreadable = errors.New("unreadable")
 // returned error, each with file and line, so one typo never hides the
 // rest of a file; an unreadable file is an error wrapping ErrUnreadable.
 func Load(cfg Config) (*Names, error) {
-	b := &builder{names: &Names{byName: map[string][]dns.RR{}}, cfg: cfg}
+	b := &builder{names: &Names{byName: map[string][]dns.RR{}, files: stamp(cfg.files())}, cfg: cfg}
 	var errs []error
 	for i, line := range cfg.Records {
 		if err := b.record(line); err != nil {

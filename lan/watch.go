@@ -6,13 +6,15 @@ import (
 	"time"
 )
 
-// Watch reloads the names whenever a hosts or leases file changes, checking
-// every interval until ctx is done, and hands each result to apply. Polling
-// the modification time is enough at LAN scale and works where inotify does
-// not (files replaced by rename, network file systems).
-func Watch(ctx context.Context, cfg Config, interval time.Duration, apply func(*Names, error)) {
-	files := append(append([]string{}, cfg.HostsFiles...), cfg.LeasesFiles...)
-	last := stamp(files)
+// Watch reloads the names whenever a hosts or leases file has changed since
+// loaded was read from cfg, checking every interval until ctx is done, and
+// hands each result to apply. Starting from loaded's own view of the files,
+// not from when Watch starts, keeps a change made in between. Polling the
+// modification time is enough at LAN scale and works where inotify does not
+// (files replaced by rename, network file systems).
+func Watch(ctx context.Context, cfg Config, loaded *Names, interval time.Duration, apply func(*Names, error)) {
+	files := cfg.files()
+	last := loaded.files
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -26,6 +28,11 @@ func Watch(ctx context.Context, cfg Config, interval time.Duration, apply func(*
 			apply(Load(cfg))
 		}
 	}
+}
+
+// files are the hosts and leases files, whose changes Watch looks for.
+func (c Config) files() []string {
+	return append(append([]string{}, c.HostsFiles...), c.LeasesFiles...)
 }
 
 // stamp summarises the files' sizes and modification times.

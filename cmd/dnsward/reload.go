@@ -48,16 +48,18 @@ type reloader struct {
 func (r *reloader) run(ctx context.Context, hangups func(context.Context)) {
 	r.pipelineWork = startTask(ctx, r.live.Load().Run)
 	r.blocksWork = startTask(ctx, r.blocks.Run)
-	r.watchWork = startTask(ctx, r.watchNames(r.cfg))
+	r.watchWork = startTask(ctx, r.watchNames(r.cfg, r.names.Load()))
 	hangups(ctx)
 	r.pipelineWork.stop()
 	r.blocksWork.stop()
 	r.watchWork.stop()
 }
 
-func (r *reloader) watchNames(cfg *config.Config) func(context.Context) {
+// watchNames watches cfg's hosts and leases files for changes since loaded
+// was read from them.
+func (r *reloader) watchNames(cfg *config.Config, loaded *lan.Names) func(context.Context) {
 	return func(ctx context.Context) {
-		lan.Watch(ctx, lanConfig(cfg), lanPoll, func(n *lan.Names, err error) { applyNames(r.names, n, err, r.logger) })
+		lan.Watch(ctx, lanConfig(cfg), loaded, lanPoll, func(n *lan.Names, err error) { applyNames(r.names, n, err, r.logger) })
 	}
 }
 
@@ -108,7 +110,7 @@ func (r *reloader) reload(ctx context.Context) {
 		r.blocks, r.blocksWork = blocks, startTask(ctx, blocks.Run)
 	}
 	r.watchWork.stop()
-	r.watchWork = startTask(ctx, r.watchNames(cfg))
+	r.watchWork = startTask(ctx, r.watchNames(cfg, n))
 	r.cfg = cfg
 	r.logger.Info("SIGHUP: configuration reloaded; cache emptied", "upstreams", len(cfg.Upstreams), "local_names", n.Len())
 }
