@@ -52,6 +52,7 @@ type options struct {
 	rules          int // rules in the generated blocklist
 	threads        int // unbound's num-threads
 	delay          time.Duration
+	rounds         int // rounds of the delayed cache-miss runs
 	total          time.Duration
 	keep           bool
 }
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rules, "rules", 1000000, "`rules` in the generated blocklist")
 	fs.IntVar(&o.threads, "unbound-threads", runtime.NumCPU(), "unbound's num-threads")
 	fs.DurationVar(&o.delay, "delay", 20*time.Millisecond, "upstream delay of the delayed cache-miss run")
+	fs.IntVar(&o.rounds, "delayed-rounds", 3, "`rounds` of the delayed cache-miss runs, whose median the table shows")
 	fs.DurationVar(&o.total, "timeout", 15*time.Minute, "bound on the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, query files)")
 	quick := fs.Bool("quick", false, "for development: -l 3, -mem-l 10, 50,000 miss names and 300,000 memory names")
@@ -96,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // validate rejects settings no run can be made with.
 func validate(o options) error {
 	if o.limit < 1 || o.clients < 1 || o.outstanding < 1 || o.hot < 20 || o.missNames < 20 ||
-		o.memNames < 20 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 {
+		o.memNames < 20 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 || o.rounds < 1 {
 		return errors.New("counts and limits must be positive (-hot, -miss, -mem at least 20)")
 	}
 	// The delayed run's qps ceiling divides by -delay, and -timeout bounds

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,11 @@ func TestFloors(t *testing.T) {
 			r.missFast[1].Perf.CPU = 10 * time.Second
 			r.missFast[0].Perf.Lost = 5
 		}, [4]string{"met", "inconclusive", "met", "met"}},
+		{"a loss in a round that is not the median", func(r *results) {
+			lossy := run("dnsward", "", 4700)
+			lossy.Perf.Lost = 3
+			r.slowRounds = [][]*runStats{{run("dnsward", "", 4400)}, {r.missSlow[0]}, {lossy}}
+		}, [4]string{"met", "met", "not met", "met"}},
 		{"not measured", func(r *results) { r.halfRate, r.missSlow = nil, nil },
 			[4]string{"met", "met", "not measured", "not measured"}},
 	}
@@ -114,6 +120,38 @@ func TestFloors(t *testing.T) {
 				if f.verdict() == "inconclusive" && !strings.Contains(f.line(), "not judged: ") {
 					t.Errorf("floor %d inconclusive without saying why: %s", i, f.line())
 				}
+			}
+		})
+	}
+}
+
+func TestMedianRuns(t *testing.T) {
+	run := func(server, variant string, qps float64) *runStats {
+		return &runStats{Server: server, Variant: variant, Perf: &perfResult{QPS: qps}}
+	}
+	tests := []struct {
+		name   string
+		rounds [][]*runStats
+		want   []float64 // each label's median qps, in the first round's order
+	}{
+		{"one round", [][]*runStats{{run("dnsward", "", 10), run("dnsmasq", "", 20)}}, []float64{10, 20}},
+		{"three rounds", [][]*runStats{
+			{run("dnsward", "", 30), run("dnsward", "plain", 5)},
+			{run("dnsward", "", 10), run("dnsward", "plain", 7)},
+			{run("dnsward", "", 20), run("dnsward", "plain", 6)},
+		}, []float64{20, 6}},
+		{"two rounds take the lower", [][]*runStats{{run("unbound", "", 9)}, {run("unbound", "", 8)}}, []float64{8}},
+		{"a round cut short", [][]*runStats{{run("dnsward", "", 9), run("dnsmasq", "", 4)}, {run("dnsward", "", 3)}}, []float64{3, 4}},
+		{"no rounds", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []float64
+			for _, r := range medianRuns(tt.rounds) {
+				got = append(got, r.Perf.QPS)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("medianRuns: qps %v, want %v", got, tt.want)
 			}
 		})
 	}
