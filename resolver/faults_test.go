@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -206,5 +207,42 @@ func TestUpstreamQueryIDsVary(t *testing.T) {
 	// Random 16-bit ids: 50 queries share one only rarely, five never.
 	if len(ids) < 45 {
 		t.Fatalf("%d distinct ids in 50 upstream queries", len(ids))
+	}
+}
+
+// TestOutageLogsOnce checks that an upstream that refuses every query
+// (a closed port) gets one line saying it fails and one "query failed"
+// line for many failed queries, each of which still gets its SERVFAIL.
+func TestOutageLogsOnce(t *testing.T) {
+	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.LocalAddr().String()
+	closed.Close()
+	// A file, not a buffer: the handler serialises its writes, and the
+	// group's prober may still write while the test reads.
+	logs, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	e := startEnv(t, envOptions{upstreams: []string{"udp://" + addr}, logger: slog.New(slog.NewTextHandler(logs, nil))})
+	const queries = 10
+	for i := range queries {
+		if r := e.ask(t, "udp", fmt.Sprintf("q%d.example.test.", i), dns.TypeA, false); r.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("query %d: %s, want SERVFAIL", i, dns.RcodeToString[r.Rcode])
+		}
+	}
+	b, err := os.ReadFile(logs.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	if n := strings.Count(out, `msg="query failed"`); n != 1 {
+		t.Errorf("%d query failed lines for %d failed queries, want 1:\n%s", n, queries, out)
+	}
+	if n := strings.Count(out, `msg="upstream failing`); n != 1 {
+		t.Errorf("%d upstream failing lines, want 1:\n%s", n, out)
 	}
 }

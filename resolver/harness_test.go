@@ -29,6 +29,8 @@ type envOptions struct {
 	tune func(*resolver.Config)
 	// done, when set, also sees every answered query.
 	done func(*resolver.Query, *dns.Msg)
+	// logger receives the server's and the pipeline's logs; nil discards.
+	logger *slog.Logger
 }
 
 func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {
@@ -57,9 +59,12 @@ func startEnv(t testing.TB, o envOptions) *env {
 	if o.cache.Size == 0 {
 		o.cache = resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour}
 	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
 	cfg := resolver.Config{
 		Allowed: allowed, Upstreams: ups, Attempt: time.Second, Timeout: 2 * time.Second,
-		Cache: o.cache,
+		Cache: o.cache, Logger: o.logger,
 	}
 	if o.tune != nil {
 		o.tune(&cfg)
@@ -78,7 +83,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 	e := &env{Addr: ls.UDP[0].LocalAddr().String(), Pipeline: p, Answered: make(chan *resolver.Query, 1000)}
 	srv := &resolver.Server{
 		Pipeline: p,
-		Logger:   slog.New(slog.DiscardHandler),
+		Logger:   o.logger,
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			if o.done != nil {
 				o.done(q, resp)

@@ -98,7 +98,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	}
 	newGroup := func(ups []upstream.Upstream) *upstream.Group {
 		g := upstream.NewGroup(ups, cfg.Attempt)
-		g.OnExchange = cfg.OnUpstream
+		g.OnExchange, g.Logger = cfg.OnUpstream, cfg.Logger
 		p.groups = append(p.groups, g)
 		return g
 	}

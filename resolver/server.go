@@ -82,6 +82,8 @@ type Server struct {
 	// Done, when set, is told about every answered query; it must not
 	// change the response.
 	Done func(q *Query, resp *dns.Msg)
+
+	failures sampler
 }
 
 // Serve answers until ctx is done, then stops accepting, lets in-flight
@@ -185,8 +187,10 @@ func (s *Server) answer(q *Query) *dns.Msg {
 			// copy of q, so the forwarder's mark did not reach it.
 			q.Source = "upstream"
 		}
-		s.Logger.Warn("query failed", "client", q.Client, "name", q.Question().Name,
-			"type", dns.TypeToString[q.Question().Qtype], "err", err)
+		if skipped, ok := s.failures.allow(time.Now(), failLogEvery); ok {
+			s.Logger.Warn("query failed", "client", q.Client, "name", q.Question().Name,
+				"type", dns.TypeToString[q.Question().Qtype], "err", err, "failures_not_logged_before", skipped)
+		}
 		return reply(q, dns.RcodeServerFailure)
 	}
 	return resp

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ type Group struct {
 	attempt time.Duration
 	// OnExchange, when set before use, is told about every exchange.
 	OnExchange func(upstream string, took time.Duration, err error)
+	// Logger, when set before use, is told when an upstream starts failing
+	// and when it answers again: once each, however many queries it fails.
+	Logger *slog.Logger
 }
 
 type member struct {
@@ -46,6 +50,8 @@ type member struct {
 	latency   time.Duration // EWMA of successful exchanges
 	failures  int           // consecutive
 	down      bool
+	downSince time.Time
+	reported  bool // the log was told it failed
 	nextProbe time.Time
 	queries   uint64
 	errors    uint64
@@ -123,7 +129,7 @@ func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg, wait time.Durat
 		failed = fmt.Errorf("%s: answered %s", mb.up, dns.RcodeToString[r.Rcode])
 	}
 	took := time.Since(start)
-	mb.record(took, failed)
+	g.logChange(mb, failed, mb.record(took, failed))
 	if g.OnExchange != nil {
 		g.OnExchange(mb.up.String(), took, failed)
 	}
@@ -190,24 +196,53 @@ func (g *Group) order() []*member {
 	return out
 }
 
-func (mb *member) record(took time.Duration, err error) {
+// reportAfter is how many exchanges in a row must fail before the log is
+// told: one lost datagram is not an outage worth a line.
+const reportAfter = 3
+
+// change is what one exchange did to an upstream's health, as the log is
+// told of it.
+type change struct {
+	wentDown, cameBack bool
+	failures           int           // failed exchanges while down, when it came back
+	downFor            time.Duration // when it came back
+}
+
+func (mb *member) record(took time.Duration, err error) change {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	mb.queries++
 	if err != nil {
 		mb.errors++
 		mb.failures++
-		mb.down = true
+		if !mb.down {
+			mb.down, mb.downSince = true, time.Now()
+		}
 		mb.nextProbe = time.Now().Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
-		return
+		c := change{wentDown: mb.failures >= reportAfter && !mb.reported}
+		mb.reported = mb.reported || c.wentDown
+		return c
 	}
+	c := change{cameBack: mb.reported, failures: mb.failures, downFor: time.Since(mb.downSince)}
 	mb.failures = 0
-	mb.down = false
+	mb.down, mb.reported = false, false
 	if mb.latency == 0 {
 		mb.latency = took
-		return
+	} else {
+		mb.latency = time.Duration(ewmaWeight*float64(took) + (1-ewmaWeight)*float64(mb.latency))
 	}
-	mb.latency = time.Duration(ewmaWeight*float64(took) + (1-ewmaWeight)*float64(mb.latency))
+	return c
+}
+
+// logChange tells the logger when mb went down or came back.
+func (g *Group) logChange(mb *member, err error, c change) {
+	switch {
+	case g.Logger == nil:
+	case c.wentDown:
+		g.Logger.Warn("upstream failing: tried after the others, and probed, until it answers again", "upstream", mb.up.String(), "failed_exchanges", reportAfter, "err", err)
+	case c.cameBack:
+		g.Logger.Info("upstream answering again", "upstream", mb.up.String(), "failed_exchanges", c.failures, "down_for", c.downFor.Round(time.Millisecond))
+	}
 }
 
 func (mb *member) dueProbe(now time.Time) bool {

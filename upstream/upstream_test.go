@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -347,5 +348,34 @@ func TestDNSCryptRejectsAReplayedReply(t *testing.T) {
 	}
 	if r, err := u.Exchange(ctx, m); err == nil || !strings.Contains(err.Error(), "nonce") {
 		t.Fatalf("replayed reply: %v, %v; want a nonce error", r, err)
+	}
+}
+
+// TestGroupLogsOutageAndRecoveryOnce checks that a silent upstream gets one
+// line when it starts failing and one when it answers again, however many
+// exchanges failed in between.
+func TestGroupLogsOutageAndRecoveryOnce(t *testing.T) {
+	ts := testserver.ForTest(t)
+	ts.SetSilent(true)
+	var logs bytes.Buffer
+	g := upstream.NewGroup([]upstream.Upstream{&upstream.Plain{Addr: ts.PlainAddr}}, 50*time.Millisecond)
+	g.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	for range 3 {
+		if _, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA)); err == nil {
+			t.Fatal("a silent upstream answered")
+		}
+	}
+	ts.SetSilent(false)
+	for range 2 {
+		if _, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA)); err != nil {
+			t.Fatalf("recovered upstream: %v", err)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, `msg="upstream failing`); n != 1 {
+		t.Errorf("%d upstream failing lines, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, `msg="upstream answering again" upstream=udp://`+ts.PlainAddr+` failed_exchanges=9 `); n != 1 {
+		t.Errorf("want one line saying it answers again after 9 failed exchanges:\n%s", out)
 	}
 }
