@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +32,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	floor := raiseHeapFloor()
+	defer runtime.KeepAlive(floor)
 	logger := cfg.Log.Logger(os.Stderr)
 
 	names := new(atomic.Pointer[lan.Names])
