@@ -4,7 +4,8 @@ package main
 // counts. Without it a small heap, as a small or cold cache has, was
 // collected every 4-8 MB allocated: every 160 ms at 50,000 cache hits a
 // second (548 bytes each), and each collection held up a burst of queries.
-// With it, p99 at that rate fell from 1.8-2.5 ms to 0.9-1.3 ms on two cores.
+// In alternating runs at that rate on two cores, p99 was 1.5-2.5 ms without
+// it and mostly 0.8-1.3 ms with it (BENCHMARKS.md, fourth round).
 // The bytes are never written, so they take no memory (0.6 MB of RSS
 // measured); what it costs is up to this much more garbage held between
 // collections, which a large cache's heap allows anyway.
