@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +19,10 @@ import (
 // poller within the kernel's timer slack instead.
 type delayLine struct {
 	timer *os.File
-	done  chan struct{} // closed when run has returned
+	// raw sets the timer: Fd would put it in blocking mode, out of the
+	// poller that run's Read waits in.
+	raw  syscall.RawConn
+	done chan struct{} // closed when run has returned
 
 	mu      sync.Mutex
 	waits   waitHeap
@@ -36,7 +40,13 @@ func newDelayLine() (*delayLine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testserver: timerfd: %w", err)
 	}
-	l := &delayLine{timer: os.NewFile(uintptr(fd), "timerfd"), done: make(chan struct{})}
+	timer := os.NewFile(uintptr(fd), "timerfd")
+	raw, err := timer.SyscallConn()
+	if err != nil {
+		timer.Close()
+		return nil, fmt.Errorf("testserver: timerfd: %w", err)
+	}
+	l := &delayLine{timer: timer, raw: raw, done: make(chan struct{})}
 	go l.run()
 	return l, nil
 }
@@ -95,12 +105,9 @@ func (l *delayLine) arm(at time.Time) {
 	// fires after the shortest time instead.
 	d := max(time.Until(at), time.Nanosecond)
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
-	// Through SyscallConn: Fd would put the timer in blocking mode, out of
-	// the poller that run's Read waits in.
-	raw, err := l.timer.SyscallConn()
-	if err == nil {
-		cerr := raw.Control(func(fd uintptr) { err = unix.TimerfdSettime(int(fd), 0, &spec, nil) })
-		err = errors.Join(cerr, err)
+	var err error
+	if cerr := l.raw.Control(func(fd uintptr) { err = unix.TimerfdSettime(int(fd), 0, &spec, nil) }); cerr != nil {
+		err = cerr
 	}
 	if err != nil {
 		panic(fmt.Sprintf("testserver: timerfd settime: %v", err))
