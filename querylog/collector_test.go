@@ -609,3 +609,32 @@ func TestHungCollector(t *testing.T) {
 		t.Error("file incomplete")
 	}
 }
+
+// TestRecordsReachDiskWithinASecond logs one record while the collector is
+// down and expects the log file and the spool both synced soon after, not
+// only at shutdown: what a power cut can take is bounded by syncEvery.
+func TestRecordsReachDiskWithinASecond(t *testing.T) {
+	r := newSyslogReceiver(t, "tcp", nil)
+	r.stop()
+	cfg := Config{File: filepath.Join(t.TempDir(), "q.log"), SpoolDir: t.TempDir(), Syslog: []SyslogConfig{syslogSink("tcp", r.addr, "")}}
+	l, _ := start(t, cfg, testLog(t))
+	l.Log(seqEntry(0))
+	waitFor(t, "the record written", func() bool {
+		st := l.Stats().Sinks
+		return st[0].Written == 1 && st[1].Spooled > 0
+	})
+	unsynced := func() (file, spool bool) {
+		l.file.mu.Lock()
+		file = l.file.dirty
+		l.file.mu.Unlock()
+		sp := l.cols[0].spool
+		sp.mu.Lock()
+		spool = sp.dirty
+		sp.mu.Unlock()
+		return file, spool
+	}
+	waitFor(t, "the file and the spool synced", func() bool {
+		file, spool := unsynced()
+		return !file && !spool
+	})
+}

@@ -67,5 +67,7 @@
 // TLS write only means the kernel took the data, so stream records stay
 // replayable for a settling time and are replayed, possibly twice, if the
 // connection dies. A full spool drops new records, counted in [Stats]
-// and reported in the program log.
+// and reported in the program log. The file and the spools are synced to
+// disk about a second after they are written, so a host crash loses at
+// most that second.
 package querylog

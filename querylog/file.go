@@ -34,6 +34,8 @@ type fileSink struct {
 	// compared with it.
 	info    os.FileInfo
 	checked time.Time
+	dirty   bool  // written since the last sync
+	syncErr error // of a file synced as it was closed; sync reports it
 
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -138,6 +140,7 @@ func (s *fileSink) write(b []byte, n int) error {
 			return fmt.Errorf("querylog: write log file: %w", err)
 		}
 		s.size += int64(len(chunk))
+		s.dirty = true
 		s.written.Add(uint64(bytes.Count(chunk, []byte{'\n'})))
 		b = b[len(chunk):]
 	}
@@ -153,8 +156,7 @@ func (s *fileSink) moved() bool {
 
 // rotate shifts path.N-1 … path to path.N … path.1 and starts afresh.
 func (s *fileSink) rotate() error {
-	s.f.Close()
-	s.f = nil
+	s.closeFile()
 	for i := s.maxBackups - 1; i >= 1; i-- {
 		err := os.Rename(s.path+"."+strconv.Itoa(i), s.path+"."+strconv.Itoa(i+1))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -180,20 +182,46 @@ func (s *fileSink) reopen() error {
 // reopenLocked closes the file, if open, and opens path afresh; s.mu is held.
 func (s *fileSink) reopenLocked() error {
 	if s.f != nil {
-		s.f.Close()
-		s.f = nil
+		s.closeFile()
 	}
 	return s.open()
+}
+
+// closeFile syncs and closes the open file: the periodic sync reaches only
+// an open one. A failed sync is kept for sync to report.
+func (s *fileSink) closeFile() {
+	s.syncErr = errors.Join(s.syncErr, s.syncLocked(), s.f.Close())
+	s.f = nil
+}
+
+// sync makes what was written durable; it does nothing when nothing was.
+func (s *fileSink) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := errors.Join(s.syncErr, s.syncLocked())
+	s.syncErr = nil
+	if err != nil {
+		return fmt.Errorf("querylog: log file sync: %w", err)
+	}
+	return nil
+}
+
+func (s *fileSink) syncLocked() error {
+	if !s.dirty || s.f == nil {
+		return nil
+	}
+	s.dirty = false
+	return s.f.Sync()
 }
 
 func (s *fileSink) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	if s.f == nil {
-		return nil
+	if s.f != nil {
+		s.closeFile()
 	}
-	err := s.f.Close()
-	s.f = nil
+	err := s.syncErr
+	s.syncErr = nil
 	return err
 }

@@ -23,6 +23,11 @@ const (
 	// query, and an idle one not at all. The queue holds far more than
 	// arrives in this time at any rate a LAN resolver sees.
 	drainEvery = 5 * time.Millisecond
+	// syncEvery bounds what a host crash or power cut can take from the
+	// file and the spools: records written this long ago are on disk. One
+	// fsync a second per sink costs little even on an SD card; one per
+	// batch would cost hundreds.
+	syncEvery = time.Second
 )
 
 // Logger encodes entries off the query path and feeds the sinks.
@@ -91,6 +96,10 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 		sp, err := openSpool(filepath.Join(cfg.SpoolDir, name), cfg.SpoolMax)
 		if err != nil {
 			return err
+		}
+		if sp.resent != nil {
+			logger.Warn("querylog: spool commit unreadable; sending the whole spool again, so the collector may get duplicates",
+				"collector", name, "err", sp.resent)
 		}
 		l.cols = append(l.cols, &collector{name: name, format: format, spool: sp, t: t, settle: settle, log: logger})
 		l.needFmt[fmtIndex(format)] = true
@@ -172,6 +181,11 @@ func (l *Logger) dispatch(ctx context.Context) {
 	defer report.Stop()
 	pause := time.NewTimer(drainEvery)
 	defer pause.Stop()
+	// sync runs only while something written is not yet synced, so an
+	// idle resolver's encoder stays asleep.
+	syncTimer := time.NewTimer(syncEvery)
+	syncTimer.Stop()
+	syncDue := false
 	var (
 		b       batch
 		reports reporter
@@ -185,12 +199,34 @@ func (l *Logger) dispatch(ctx context.Context) {
 			case <-ctx.Done():
 			}
 			l.drain(&b, &reports, e)
+			if !syncDue {
+				syncTimer.Reset(syncEvery)
+				syncDue = true
+			}
+		case <-syncTimer.C:
+			syncDue = false
+			l.sync(&reports)
 		case <-report.C:
 			reports.report(l)
 		case <-ctx.Done():
+			syncTimer.Stop()
 			l.drain(&b, &reports)
 			reports.report(l)
 			return
+		}
+	}
+}
+
+// sync makes everything written to the file and the spools durable.
+func (l *Logger) sync(rep *reporter) {
+	if l.file != nil {
+		if err := l.file.sync(); err != nil {
+			rep.fail("file", err)
+		}
+	}
+	for _, c := range l.cols {
+		if err := c.spool.sync(); err != nil {
+			rep.fail(c.name, err)
 		}
 	}
 }

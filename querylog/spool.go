@@ -38,7 +38,9 @@ type segment struct {
 // numbered segment files plus a committed read position. Every collector
 // record goes through it, so order survives outages and restarts, and a
 // line leaves it only when its delivery is committed (at-least-once).
-// The data is not fsynced: it survives a crash of dnsward, not of the host.
+// The logger syncs it every second or so (see syncEvery), so a crash of
+// the host loses at most the last second's lines; a crash of dnsward alone
+// loses none.
 type spool struct {
 	dir    string
 	max    int64
@@ -53,7 +55,12 @@ type spool struct {
 	read    pos   // ahead of commit by what is in flight
 	pending int64 // bytes appended and not committed
 	dropped uint64
+	dirty   bool  // appended since the last sync
+	syncErr error // of a segment synced as it was closed; sync reports it
 	ready   chan struct{}
+	// resent says why the spool starts over from its oldest segment
+	// instead of its commit, when it does.
+	resent error
 }
 
 // openSpool resumes the spool in dir from its committed position.
@@ -97,12 +104,16 @@ func (s *spool) load() error {
 	}
 	s.commit = pos{seq: s.segs[0].seq}
 	if b, err := os.ReadFile(s.path(commitFile)); err == nil {
+		// A host crash can leave the commit file empty or torn (it is
+		// replaced, not synced). Sending the spool again is a duplicate
+		// at worst; refusing to start would lose every query's record.
 		var c pos
 		if _, err := fmt.Sscan(string(b), &c.seq, &c.off); err != nil {
-			return fmt.Errorf("commit file: %w", err)
-		}
-		if i := s.index(c.seq); i >= 0 && c.off <= s.segs[i].size {
-			s.commit = c
+			s.resent = fmt.Errorf("commit file %s: %w", s.path(commitFile), err)
+		} else if i := s.index(c.seq); i >= 0 {
+			// A commit past the segment's end means the crash took
+			// delivered lines: nothing after them was sent.
+			s.commit = pos{c.seq, min(c.off, s.segs[i].size)}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -184,12 +195,11 @@ func (s *spool) append(b []byte, n int) (int, error) {
 	}
 	tail := &s.segs[len(s.segs)-1]
 	if tail.size > 0 && tail.size+int64(len(b)) > s.segMax {
-		w, err := os.OpenFile(s.segPath(tail.seq+1), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		w, err := s.nextSegment(tail.seq + 1)
 		if err != nil {
 			s.dropped += uint64(n)
 			return n, fmt.Errorf("querylog: spool: %w", err)
 		}
-		s.w.Close()
 		s.w = w
 		s.segs = append(s.segs, segment{seq: tail.seq + 1})
 		tail = &s.segs[len(s.segs)-1]
@@ -203,11 +213,59 @@ func (s *spool) append(b []byte, n int) (int, error) {
 	tail.size += int64(len(b))
 	s.pending += int64(len(b))
 	s.dropped += uint64(dropped)
+	s.dirty = true
 	select {
 	case s.ready <- struct{}{}:
 	default:
 	}
 	return dropped, nil
+}
+
+// nextSegment creates segment seq for appending, once the current one is
+// synced and closed: the periodic sync reaches only the open segment.
+// The directory is synced too, or a host crash could forget the new file.
+func (s *spool) nextSegment(seq uint64) (*os.File, error) {
+	w, err := os.OpenFile(s.segPath(seq), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(s.dir); err != nil {
+		w.Close()
+		os.Remove(s.segPath(seq))
+		return nil, err
+	}
+	s.syncErr = errors.Join(s.syncErr, s.syncLocked())
+	s.w.Close()
+	return w, nil
+}
+
+// sync makes what was appended durable; it does nothing when nothing was.
+func (s *spool) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncLocked()
+}
+
+func (s *spool) syncLocked() error {
+	err := s.syncErr
+	s.syncErr = nil
+	if s.dirty {
+		s.dirty = false
+		err = errors.Join(err, s.w.Sync())
+	}
+	if err != nil {
+		return fmt.Errorf("querylog: spool sync: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // next returns whole lines after the read position, about limit bytes, and
@@ -320,5 +378,5 @@ func (s *spool) close() error {
 		s.r.Close()
 		s.r = nil
 	}
-	return s.w.Close()
+	return errors.Join(s.syncLocked(), s.w.Close())
 }

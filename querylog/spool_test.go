@@ -121,3 +121,44 @@ func TestSpoolLimit(t *testing.T) {
 		t.Fatalf("%d dropped after commit", n)
 	}
 }
+
+// TestSpoolCommitAfterHostCrash reopens a spool whose commit file a power
+// cut left empty, torn or ahead of the data: the spool still opens, and
+// sends again rather than skipping anything undelivered.
+func TestSpoolCommitAfterHostCrash(t *testing.T) {
+	for _, tc := range []struct {
+		name, commit string
+		want         string // read after reopening
+		resent       bool
+	}{
+		{"intact", "1 30\n", string(lines(3, 10)), false},
+		{"empty", "", string(lines(0, 10)), true},
+		{"torn", "1", string(lines(0, 10)), true},
+		{"garbage", "\x00\x00\x00", string(lines(0, 10)), true},
+		{"ahead of the data", "1 4096\n", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := openSpool(dir, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.append(lines(0, 10), 10)
+			s.close()
+			if err := os.WriteFile(filepath.Join(dir, commitFile), []byte(tc.commit), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			s, err = openSpool(dir, 1<<20)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			defer s.close()
+			if (s.resent != nil) != tc.resent {
+				t.Errorf("resent = %v, want an error: %v", s.resent, tc.resent)
+			}
+			if got, _ := drain(t, s); got != tc.want {
+				t.Errorf("read %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
