@@ -117,6 +117,8 @@ func setKV(r *Record, key, val string) error {
 		r.BlockList = val
 	case "block_rule":
 		r.BlockRule = val
+	case "error":
+		r.Error = val
 	case "name":
 		r.Name = val
 	case "type":

@@ -24,11 +24,14 @@
 //	rcode        response code, e.g. NOERROR, NXDOMAIN, SERVFAIL, REFUSED
 //	source       cache, upstream, local, blocked, stale (served past expiry
 //	             while upstreams fail), refused (client not allowed),
-//	             ratelimited or rebind (rebinding answer refused)
+//	             ratelimited, rebind (rebinding answer refused) or busy
+//	             (SERVFAIL: too many queries already waiting on upstreams)
 //	upstream     optional: the upstream that answered
 //	latency_us   microseconds from arrival to response
 //	block_list   optional: the list that blocked the query
 //	block_rule   optional: the rule in block_list that matched
+//	error        optional: why a SERVFAIL had no upstream answer behind it
+//	             (every upstream failed, or source busy)
 //	name         answer owner name        } present together, only on
 //	type         answer type              } records that carry an answer
 //	data         answer data as text (the IP for A/AAAA, the target for CNAME)

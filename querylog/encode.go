@@ -59,6 +59,10 @@ func appendJSON(b []byte, r *Record) []byte {
 		b = append(b, `,"block_rule":`...)
 		b = appendJSONString(b, r.BlockRule)
 	}
+	if r.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, r.Error)
+	}
 	if r.Type != "" {
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, r.Name)
@@ -154,6 +158,9 @@ func appendKV(b []byte, r *Record) []byte {
 	}
 	if r.BlockRule != "" {
 		b = appendKVField(b, "block_rule", r.BlockRule)
+	}
+	if r.Error != "" {
+		b = appendKVField(b, "error", r.Error)
 	}
 	if r.Type != "" {
 		b = appendKVField(b, "name", r.Name)

@@ -25,6 +25,9 @@ type Entry struct {
 	Latency   time.Duration  // from arrival to response
 	BlockList string         // the list that blocked the query, if blocked
 	BlockRule string         // the rule within BlockList that matched
+	// Error is why the query got SERVFAIL without an upstream answering:
+	// every upstream failed, or too many queries were waiting on them.
+	Error string
 	// Age is how long a cached Response had been held, in seconds; the
 	// TTLs logged are counted down by it, as the client saw them.
 	Age uint32
@@ -47,6 +50,7 @@ type Record struct {
 	LatencyUS  int64      `json:"latency_us"`
 	BlockList  string     `json:"block_list,omitempty"`
 	BlockRule  string     `json:"block_rule,omitempty"`
+	Error      string     `json:"error,omitempty"`
 	Name       string     `json:"name,omitempty"`  // answer owner name
 	Type       string     `json:"type,omitempty"`  // answer type
 	Data       string     `json:"data,omitempty"`  // answer rdata as text
@@ -80,6 +84,7 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		LatencyUS:  e.Latency.Microseconds(),
 		BlockList:  e.BlockList,
 		BlockRule:  e.BlockRule,
+		Error:      e.Error,
 	}
 	if e.Response == nil || len(e.Response.Answer) == 0 {
 		return append(dst, base)

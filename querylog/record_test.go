@@ -58,6 +58,10 @@ func TestRecords(t *testing.T) {
 	blocked := entry(t, "10.0.0.5:5353", "ads.example", dns.TypeA, 0, "ads.example. 10 IN A 0.0.0.0")
 	blocked.Source, blocked.Upstream, blocked.BlockList, blocked.BlockRule = "blocked", "", "stevenblack", "||ads.example^"
 	mapped := entry(t, "[::ffff:10.0.0.5]:5353", "example.com", dns.TypeA, 0, "example.com. 300 IN A 93.184.215.14")
+	busy := servfail
+	busy.Source, busy.Upstream, busy.Error = "busy", "", "too many queries waiting on upstreams"
+	failed := servfail
+	failed.Upstream, failed.Error = "", "all upstreams failed: udp://192.0.2.53:53: i/o timeout\nudp://192.0.2.54:53: connection refused"
 
 	tests := []struct {
 		name string
@@ -123,6 +127,18 @@ func TestRecords(t *testing.T) {
 		}},
 		{"SERVFAIL without response", servfail, []Record{
 			with(func(r *Record) { r.QName, r.QType, r.Rcode = "broken.example", "A", "SERVFAIL" }),
+		}},
+		{"shed", busy, []Record{
+			with(func(r *Record) {
+				r.QName, r.QType, r.Rcode, r.Source, r.Upstream = "broken.example", "A", "SERVFAIL", "busy", ""
+				r.Error = "too many queries waiting on upstreams"
+			}),
+		}},
+		{"every upstream failed", failed, []Record{
+			with(func(r *Record) {
+				r.QName, r.QType, r.Rcode, r.Upstream = "broken.example", "A", "SERVFAIL", ""
+				r.Error = "all upstreams failed: udp://192.0.2.53:53: i/o timeout\nudp://192.0.2.54:53: connection refused"
+			}),
 		}},
 		{"blocked", blocked, []Record{
 			with(func(r *Record) {

@@ -233,6 +233,10 @@ func TestOutageLogsOnce(t *testing.T) {
 		if r := e.ask(t, "udp", fmt.Sprintf("q%d.example.test.", i), dns.TypeA, false); r.Rcode != dns.RcodeServerFailure {
 			t.Fatalf("query %d: %s, want SERVFAIL", i, dns.RcodeToString[r.Rcode])
 		}
+		// The journal is sampled, so each query's own record says why.
+		if q := e.lastSource(t); q.Source != "upstream" || q.Err == nil || !strings.Contains(q.Err.Error(), addr) {
+			t.Errorf("query %d: source %q, err %v: want the upstream and its failure", i, q.Source, q.Err)
+		}
 	}
 	b, err := os.ReadFile(logs.Name())
 	if err != nil {

@@ -20,10 +20,12 @@ type Query struct {
 	Proto  string // "udp" or "tcp"
 	Start  time.Time
 
-	Source    string // "cache", "upstream", "blocked", "local", "refused"
+	Source    string // "cache", "upstream", "blocked", "local", "refused"…
 	Upstream  string
 	BlockList string
 	BlockRule string
+	// Err is why the pipeline failed, when the answer is its SERVFAIL.
+	Err error
 
 	// NoWait asks for an answer only if one can be given without waiting
 	// on an upstream; otherwise the pipeline fails with ErrWouldWait and
@@ -84,6 +86,7 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 		Age:       q.age(resp),
 		BlockList: q.BlockList,
 		BlockRule: q.BlockRule,
+		Error:     errorText(q.Err),
 	}
 }
 
@@ -99,4 +102,11 @@ func (q *Query) age(resp *dns.Msg) uint32 {
 		return q.Age
 	}
 	return 0
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -182,7 +182,13 @@ func (s *Server) answer(q *Query) *dns.Msg {
 		return nil
 	}
 	if err != nil {
-		if q.Source == "" {
+		q.Err = err
+		switch {
+		case errors.Is(err, ErrBusy):
+			// dnsward shed the query; no upstream was asked, so the
+			// log must not blame one.
+			q.Source = "busy"
+		case q.Source == "":
 			// Only asking upstream fails this way; the cache asked on a
 			// copy of q, so the forwarder's mark did not reach it.
 			q.Source = "upstream"

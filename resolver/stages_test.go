@@ -1,6 +1,7 @@
 package resolver_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -267,6 +268,18 @@ func TestUpstreamInflightCap(t *testing.T) {
 	}
 	if counts[dns.RcodeSuccess] != 2 || counts[dns.RcodeServerFailure] != 4 {
 		t.Fatalf("rcodes %v: want 2 answered and 4 SERVFAIL with 2 upstream slots", counts)
+	}
+	// The log says dnsward shed the four, not that an upstream failed.
+	sources := map[string]int{}
+	for range 6 {
+		q := e.lastSource(t)
+		sources[q.Source]++
+		if shed := errors.Is(q.Err, resolver.ErrBusy); shed != (q.Source == "busy") {
+			t.Errorf("%s: source %s, err %v", q.Question().Name, q.Source, q.Err)
+		}
+	}
+	if sources["busy"] != 4 || sources["upstream"] != 2 {
+		t.Errorf("sources %v: want 4 busy and 2 upstream", sources)
 	}
 	// Slots come back once the answers are in.
 	if r := e.ask(t, "udp", "later.gen.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
