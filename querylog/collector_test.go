@@ -87,7 +87,8 @@ func (r *syslogReceiver) start() {
 			r.t.Fatal(err)
 		}
 		r.addr = r.pc.LocalAddr().String()
-		r.wg.Go(r.readPackets)
+		pc := r.pc // stop clears r.pc
+		r.wg.Go(func() { r.readPackets(pc) })
 		return
 	}
 	if r.ln, err = net.Listen("tcp", r.addr); err != nil {
@@ -131,10 +132,10 @@ func (r *syslogReceiver) stop() {
 	r.wg.Wait()
 }
 
-func (r *syslogReceiver) readPackets() {
+func (r *syslogReceiver) readPackets(pc net.PacketConn) {
 	buf := make([]byte, 65536)
 	for {
-		n, _, err := r.pc.ReadFrom(buf)
+		n, _, err := pc.ReadFrom(buf)
 		if err != nil {
 			return
 		}
@@ -429,6 +430,26 @@ func uniqueQIDs(recs []Record) map[string]bool {
 		m[r.QID] = true
 	}
 	return m
+}
+
+// TestSyslogUDPOutage logs while a UDP collector's port is closed. The
+// host answers each datagram with ICMP port unreachable, which the
+// connected socket reports on a later read or write: what was sent before
+// it must be replayed once the collector is back, not counted delivered.
+func TestSyslogUDPOutage(t *testing.T) {
+	r := newSyslogReceiver(t, "udp", nil)
+	r.stop()
+	l, stop := start(t, Config{SpoolDir: t.TempDir(), Syslog: []SyslogConfig{syslogSink("udp", r.addr, "")}}, testLog(t))
+	const n = 10
+	for i := range n {
+		l.Log(seqEntry(i))
+		time.Sleep(20 * time.Millisecond) // one datagram per send
+	}
+	time.Sleep(time.Second)
+	r.start()
+	waitFor(t, "every record after the outage", func() bool { return len(uniqueQIDs(r.received())) == n })
+	stop()
+	checkSeq(t, r.received(), n)
 }
 
 func TestSyslogUDP(t *testing.T) {

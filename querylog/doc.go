@@ -69,7 +69,9 @@
 // at least once and in order. An HTTP 2xx confirms HEC delivery. A TCP or
 // TLS write only means the kernel took the data, so stream records stay
 // replayable for a settling time and are replayed, possibly twice, if the
-// connection dies. A full spool drops new records, counted in [Stats]
+// connection dies. UDP records likewise stay replayable until an ICMP
+// error (port or host unreachable) would have come back; a datagram lost
+// without one is lost. A full spool drops new records, counted in [Stats]
 // and reported in the program log. The file and the spools are synced to
 // disk about a second after they are written, so a host crash loses at
 // most that second.

@@ -110,7 +110,7 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 		if err == nil {
 			settle := streamSettle
 			if sc.Network == "udp" {
-				settle = 0
+				settle = udpSettle
 			}
 			err = add(syslogName(sc), cfg.Format, t, settle)
 		}

@@ -44,9 +44,10 @@ type collector struct {
 	format string // payload format of the spooled lines
 	spool  *spool
 	t      transport
-	// settle is how long sent data stays replayable: for stream transports
-	// a successful write only means the kernel took it, and a collector
-	// that dies loses what it had not read yet.
+	// settle is how long sent data stays replayable: a successful write
+	// only means the kernel took it. A stream collector that dies loses
+	// what it had not read yet; a datagram to a closed port or a host that
+	// is down is lost, and the kernel says so only later.
 	settle  time.Duration
 	log     *slog.Logger
 	written atomic.Uint64

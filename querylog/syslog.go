@@ -21,6 +21,16 @@ const (
 	writeTimeout = 30 * time.Second
 	// streamSettle: see collector.settle.
 	streamSettle = 2 * time.Second
+	// udpSettle keeps datagrams replayable until the kernel has had time
+	// to say they were lost: an ICMP error, reported on a later read or
+	// write of the connected socket, comes a round trip later when the
+	// port is closed, and about 3 s later (ARP giving up) when the
+	// collector's host is down on the LAN.
+	udpSettle = 5 * time.Second
+	// udpFinishWait is how long shutdown waits for a port-unreachable
+	// error before counting the last datagrams delivered: many LAN round
+	// trips, and short enough not to slow a restart.
+	udpFinishWait = 100 * time.Millisecond
 	// udpMax keeps a datagram within the UDP limit; RFC 5426 allows
 	// truncation, and a record this large is a pathological TXT answer.
 	udpMax = 65000
@@ -117,12 +127,9 @@ func (t *syslogTransport) send(ctx context.Context, lines [][]byte) error {
 }
 
 // check reads with a tiny deadline: a timeout means the connection is
-// still open; EOF or an error (a reset) means the receiver went away and
-// may not have read what was sent.
+// still open; EOF or an error (a reset, or over UDP an ICMP unreachable)
+// means the receiver went away and may not have read what was sent.
 func (t *syslogTransport) check() error {
-	if t.cfg.Network == "udp" {
-		return nil
-	}
 	if t.conn == nil {
 		return errors.New("syslog: not connected")
 	}
@@ -139,7 +146,10 @@ func (t *syslogTransport) check() error {
 // does only after reading everything.
 func (t *syslogTransport) finish(ctx context.Context) error {
 	if t.cfg.Network == "udp" {
-		return nil
+		if !sleep(ctx, udpFinishWait) {
+			return ctx.Err()
+		}
+		return t.check()
 	}
 	if t.conn == nil {
 		return errors.New("syslog: not connected")
