@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,8 +35,10 @@ type fileSink struct {
 	// compared with it.
 	info    os.FileInfo
 	checked time.Time
-	dirty   bool  // written since the last sync
-	syncErr error // of a file synced as it was closed; sync reports it
+	dirty   bool // written since the last sync
+	// closeErr is from syncing or closing a file as it was replaced;
+	// sync reports it.
+	closeErr error
 
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -55,15 +58,42 @@ func (s *fileSink) open() error {
 		return fmt.Errorf("querylog: open log file: %w", err)
 	}
 	info, err := f.Stat()
+	var size int64
+	if err == nil {
+		size, err = endLine(f, info.Size())
+	}
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("querylog: open log file: %w", err)
 	}
-	s.f, s.size, s.began, s.info = f, info.Size(), time.Now(), info
+	// The file may be new (a rotation, a restart after logrotate): its
+	// name must survive a crash as well as its records.
+	s.closeErr = errors.Join(s.closeErr, syncDir(filepath.Dir(s.path)))
+	s.f, s.size, s.began, s.info = f, size, time.Now(), info
 	if s.size > 0 {
 		s.began = firstRecordTime(s.path, s.began)
 	}
 	return nil
+}
+
+// endLine ends a last line that a crash cut short, so that the next
+// record starts a line of its own instead of being glued to it. It
+// returns the file's size after.
+func endLine(f *os.File, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	r, err := os.Open(f.Name())
+	if err != nil {
+		return size, err
+	}
+	defer r.Close()
+	var last [1]byte
+	if _, err := r.ReadAt(last[:], size-1); err != nil || last[0] == '\n' {
+		return size, err
+	}
+	n, err := f.Write([]byte{'\n'})
+	return size + int64(n), err
 }
 
 // firstRecordTime is the time of the first record in the file at path, or
@@ -190,7 +220,7 @@ func (s *fileSink) reopenLocked() error {
 // closeFile syncs and closes the open file: the periodic sync reaches only
 // an open one. A failed sync is kept for sync to report.
 func (s *fileSink) closeFile() {
-	s.syncErr = errors.Join(s.syncErr, s.syncLocked(), s.f.Close())
+	s.closeErr = errors.Join(s.closeErr, s.syncLocked(), s.f.Close())
 	s.f = nil
 }
 
@@ -198,10 +228,10 @@ func (s *fileSink) closeFile() {
 func (s *fileSink) sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := errors.Join(s.syncErr, s.syncLocked())
-	s.syncErr = nil
+	err := errors.Join(s.closeErr, s.syncLocked())
+	s.closeErr = nil
 	if err != nil {
-		return fmt.Errorf("querylog: log file sync: %w", err)
+		return fmt.Errorf("querylog: log file: %w", err)
 	}
 	return nil
 }
@@ -221,7 +251,7 @@ func (s *fileSink) close() error {
 	if s.f != nil {
 		s.closeFile()
 	}
-	err := s.syncErr
-	s.syncErr = nil
+	err := s.closeErr
+	s.closeErr = nil
 	return err
 }

@@ -185,6 +185,7 @@ func (l *Logger) dispatch(ctx context.Context) {
 	// idle resolver's encoder stays asleep.
 	syncTimer := time.NewTimer(syncEvery)
 	syncTimer.Stop()
+	defer syncTimer.Stop()
 	syncDue := false
 	var (
 		b       batch
@@ -209,7 +210,6 @@ func (l *Logger) dispatch(ctx context.Context) {
 		case <-report.C:
 			reports.report(l)
 		case <-ctx.Done():
-			syncTimer.Stop()
 			l.drain(&b, &reports)
 			reports.report(l)
 			return

@@ -26,6 +26,11 @@ func start(tb testing.TB, cfg Config, log *slog.Logger) (*Logger, func() error) 
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
+	return l, run(tb, l)
+}
+
+// run runs l; the returned stop ends Run and returns its error.
+func run(tb testing.TB, l *Logger) func() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
@@ -39,7 +44,7 @@ func start(tb testing.TB, cfg Config, log *slog.Logger) (*Logger, func() error) 
 		return runErr
 	}
 	tb.Cleanup(func() { stop() })
-	return l, stop
+	return stop
 }
 
 // readRecords parses every line of files, failing on any line that does
@@ -392,4 +397,31 @@ func BenchmarkLogFile(b *testing.B) {
 	}
 	info, _ := os.Stat(path)
 	b.ReportMetric(float64(info.Size())/float64(2*b.N), "B/record")
+}
+
+// TestTornLastLine starts on a log file whose last line a crash cut short:
+// the next record must start a line of its own, not be glued to it.
+func TestTornLastLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.log")
+	if err := os.WriteFile(path, []byte(`{"v":1,"ts":"2026-11-23T09:30`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l, stop := start(t, Config{File: path}, nil)
+	l.Log(sharedEntry(0, 0))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn, recs, ok := strings.Cut(string(b), "\n")
+	if !ok || torn != `{"v":1,"ts":"2026-11-23T09:30` || !strings.HasSuffix(recs, "\n") {
+		t.Fatalf("file %q: want the torn line ended, then the records", b)
+	}
+	for line := range strings.Lines(recs) {
+		if _, err := ParseLine([]byte(line)); err != nil {
+			t.Errorf("record after the torn line: %v", err)
+		}
+	}
 }

@@ -115,7 +115,7 @@ func (c *collector) flush(parent context.Context) {
 	if err != nil {
 		c.log.Warn("querylog: final delivery failed; records stay spooled", "sink", c.name, "err", err)
 	}
-	if c.settle > 0 && (err != nil || c.t.finish(ctx) != nil) {
+	if c.settle > 0 && (err != nil || len(c.inflight) > 0 && c.t.finish(ctx) != nil) {
 		return // unconfirmed: replayed on the next start
 	}
 	if err := c.commit(len(c.inflight)); err != nil {

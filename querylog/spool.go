@@ -56,7 +56,7 @@ type spool struct {
 	pending int64 // bytes appended and not committed
 	dropped uint64
 	dirty   bool  // appended since the last sync
-	syncErr error // of a segment synced as it was closed; sync reports it
+	syncErr error // syncing the last segment or the directory at a switch; sync reports it
 	ready   chan struct{}
 	// resent says why the spool starts over from its oldest segment
 	// instead of its commit, when it does.
@@ -104,16 +104,14 @@ func (s *spool) load() error {
 	}
 	s.commit = pos{seq: s.segs[0].seq}
 	if b, err := os.ReadFile(s.path(commitFile)); err == nil {
-		// A host crash can leave the commit file empty or torn (it is
-		// replaced, not synced). Sending the spool again is a duplicate
-		// at worst; refusing to start would lose every query's record.
-		var c pos
-		if _, err := fmt.Sscan(string(b), &c.seq, &c.off); err != nil {
+		// A host crash can leave the commit file empty, torn or ahead
+		// of the segments (it is replaced, not synced). Sending the
+		// spool again is a duplicate at worst; refusing to start, or
+		// resuming mid-line, would lose records.
+		if c, err := s.parseCommit(b); err != nil {
 			s.resent = fmt.Errorf("commit file %s: %w", s.path(commitFile), err)
-		} else if i := s.index(c.seq); i >= 0 {
-			// A commit past the segment's end means the crash took
-			// delivered lines: nothing after them was sent.
-			s.commit = pos{c.seq, min(c.off, s.segs[i].size)}
+		} else {
+			s.commit = c
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -126,6 +124,41 @@ func (s *spool) load() error {
 	tail := s.segs[len(s.segs)-1]
 	s.w, err = os.OpenFile(s.segPath(tail.seq), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	return err
+}
+
+// parseCommit reads a commit mark: "<segment> <offset>\n", naming an
+// existing segment and the start of a line in it. A mark past the
+// segment's end means the crash took delivered lines, so it resumes at the
+// end: nothing after them was sent.
+func (s *spool) parseCommit(b []byte) (pos, error) {
+	var c pos
+	line, ok := bytes.CutSuffix(b, []byte{'\n'})
+	if !ok {
+		return c, errors.New("no line end: torn")
+	}
+	if _, err := fmt.Sscanf(string(line), "%d %d", &c.seq, &c.off); err != nil {
+		return c, err
+	}
+	i := s.index(c.seq)
+	if i < 0 {
+		return c, fmt.Errorf("segment %d is missing", c.seq)
+	}
+	c.off = min(c.off, s.segs[i].size)
+	if c.off > 0 {
+		f, err := os.Open(s.segPath(c.seq))
+		if err != nil {
+			return c, err
+		}
+		defer f.Close()
+		var prev [1]byte
+		if _, err := f.ReadAt(prev[:], c.off-1); err != nil {
+			return c, err
+		}
+		if prev[0] != '\n' {
+			return c, fmt.Errorf("offset %d is inside a line", c.off)
+		}
+	}
+	return c, nil
 }
 
 // trimTail cuts a line torn by a crash mid-write, which would otherwise be
@@ -229,12 +262,9 @@ func (s *spool) nextSegment(seq uint64) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(s.dir); err != nil {
-		w.Close()
-		os.Remove(s.segPath(seq))
-		return nil, err
-	}
-	s.syncErr = errors.Join(s.syncErr, s.syncLocked())
+	// Neither failure loses a record now, so neither fails the append:
+	// failing it would drop every batch from here on.
+	s.syncErr = errors.Join(s.syncErr, syncDir(s.dir), s.syncLocked())
 	s.w.Close()
 	return w, nil
 }
@@ -243,20 +273,20 @@ func (s *spool) nextSegment(seq uint64) (*os.File, error) {
 func (s *spool) sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.syncLocked()
-}
-
-func (s *spool) syncLocked() error {
-	err := s.syncErr
+	err := errors.Join(s.syncErr, s.syncLocked())
 	s.syncErr = nil
-	if s.dirty {
-		s.dirty = false
-		err = errors.Join(err, s.w.Sync())
-	}
 	if err != nil {
 		return fmt.Errorf("querylog: spool sync: %w", err)
 	}
 	return nil
+}
+
+func (s *spool) syncLocked() error {
+	if !s.dirty {
+		return nil
+	}
+	s.dirty = false
+	return s.w.Sync()
 }
 
 func syncDir(dir string) error {
@@ -378,5 +408,7 @@ func (s *spool) close() error {
 		s.r.Close()
 		s.r = nil
 	}
-	return errors.Join(s.syncLocked(), s.w.Close())
+	err := errors.Join(s.syncErr, s.syncLocked(), s.w.Close())
+	s.syncErr = nil
+	return err
 }

@@ -1,6 +1,7 @@
 package querylog
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,6 +136,9 @@ func TestSpoolCommitAfterHostCrash(t *testing.T) {
 		{"empty", "", string(lines(0, 10)), true},
 		{"torn", "1", string(lines(0, 10)), true},
 		{"garbage", "\x00\x00\x00", string(lines(0, 10)), true},
+		{"torn, still a number", "1 3", string(lines(0, 10)), true},
+		{"inside a line", "1 3\n", string(lines(0, 10)), true},
+		{"segment missing", "7 0\n", string(lines(0, 10)), true},
 		{"ahead of the data", "1 4096\n", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,5 +164,42 @@ func TestSpoolCommitAfterHostCrash(t *testing.T) {
 				t.Errorf("read %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSinksSync checks what the logger's periodic sync relies on: a write
+// marks the file and the spool unsynced, and sync clears the mark.
+func TestSinksSync(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := openSpool(filepath.Join(dir, "spool"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	f, err := openFileSink(filepath.Join(dir, "q.log"), 0, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	unsynced := func() (bool, bool) {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return sp.dirty, f.dirty
+	}
+	if s, fl := unsynced(); s || fl {
+		t.Fatalf("unsynced before any write: spool %v, file %v", s, fl)
+	}
+	sp.append(lines(0, 1), 1)
+	f.write(lines(0, 1), 1)
+	if s, fl := unsynced(); !s || !fl {
+		t.Fatalf("after a write: spool unsynced %v, file unsynced %v", s, fl)
+	}
+	if err := errors.Join(sp.sync(), f.sync()); err != nil {
+		t.Fatal(err)
+	}
+	if s, fl := unsynced(); s || fl {
+		t.Fatalf("after sync: spool unsynced %v, file unsynced %v", s, fl)
 	}
 }
