@@ -241,7 +241,7 @@ func (s *fileSink) syncLocked() error {
 		return nil
 	}
 	s.dirty = false
-	return s.f.Sync()
+	return fsync(s.f)
 }
 
 func (s *fileSink) close() error {

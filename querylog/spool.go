@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // defaultSegMax bounds a segment so that delivered data is freed from disk
@@ -286,7 +287,7 @@ func (s *spool) syncLocked() error {
 		return nil
 	}
 	s.dirty = false
-	return s.w.Sync()
+	return fsync(s.w)
 }
 
 func syncDir(dir string) error {
@@ -295,7 +296,17 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return fsync(d)
+}
+
+// fsync syncs f. EINVAL means f is something that cannot be synced, and
+// holds nothing to make durable: a pipe or a terminal (a query log file
+// of /dev/stdout, say), or a directory of /proc.
+func fsync(f *os.File) error {
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
 }
 
 // next returns whole lines after the read position, about limit bytes, and

@@ -3,6 +3,7 @@ package querylog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +202,29 @@ func TestSinksSync(t *testing.T) {
 	}
 	if s, fl := unsynced(); s || fl {
 		t.Fatalf("after sync: spool unsynced %v, file unsynced %v", s, fl)
+	}
+}
+
+// TestSyncPipe logs to a pipe, as "file: /dev/stdout" does under a
+// supervisor: it has nothing to sync, and that is not an error to report
+// every second.
+func TestSyncPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	go io.Copy(io.Discard, r)
+	f, err := openFileSink(fmt.Sprintf("/proc/self/fd/%d", w.Fd()), 0, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	if err := f.write(lines(0, 1), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sync(); err != nil {
+		t.Fatalf("sync of a pipe: %v", err)
 	}
 }
