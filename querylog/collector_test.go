@@ -662,11 +662,11 @@ func TestRecordsReachDiskWithinASecond(t *testing.T) {
 	})
 	unsynced := func() (file, spool bool) {
 		l.file.mu.Lock()
-		file = l.file.dirty
+		file = l.file.unsynced.dirty
 		l.file.mu.Unlock()
 		sp := l.cols[0].spool
 		sp.mu.Lock()
-		spool = sp.dirty
+		spool = sp.unsynced.dirty
 		sp.mu.Unlock()
 		return file, spool
 	}

@@ -33,12 +33,9 @@ type fileSink struct {
 	began time.Time
 	// info identifies the open file; checked is when path was last
 	// compared with it.
-	info    os.FileInfo
-	checked time.Time
-	dirty   bool // written since the last sync
-	// closeErr is from syncing or closing a file as it was replaced;
-	// sync reports it.
-	closeErr error
+	info     os.FileInfo
+	checked  time.Time
+	unsynced unsynced
 
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -68,7 +65,7 @@ func (s *fileSink) open() error {
 	}
 	// The file may be new (a rotation, a restart after logrotate): its
 	// name must survive a crash as well as its records.
-	s.closeErr = errors.Join(s.closeErr, syncDir(filepath.Dir(s.path)))
+	s.unsynced.hold(syncDir(filepath.Dir(s.path)))
 	s.f, s.size, s.began, s.info = f, size, time.Now(), info
 	if s.size > 0 {
 		s.began = firstRecordTime(s.path, s.began)
@@ -170,7 +167,7 @@ func (s *fileSink) write(b []byte, n int) error {
 			return fmt.Errorf("querylog: write log file: %w", err)
 		}
 		s.size += int64(len(chunk))
-		s.dirty = true
+		s.unsynced.dirty = true
 		s.written.Add(uint64(bytes.Count(chunk, []byte{'\n'})))
 		b = b[len(chunk):]
 	}
@@ -220,7 +217,7 @@ func (s *fileSink) reopenLocked() error {
 // closeFile syncs and closes the open file: the periodic sync reaches only
 // an open one. A failed sync is kept for sync to report.
 func (s *fileSink) closeFile() {
-	s.closeErr = errors.Join(s.closeErr, s.syncLocked(), s.f.Close())
+	s.unsynced.hold(s.unsynced.syncFile(s.f), s.f.Close())
 	s.f = nil
 }
 
@@ -228,20 +225,7 @@ func (s *fileSink) closeFile() {
 func (s *fileSink) sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := errors.Join(s.closeErr, s.syncLocked())
-	s.closeErr = nil
-	if err != nil {
-		return fmt.Errorf("querylog: log file: %w", err)
-	}
-	return nil
-}
-
-func (s *fileSink) syncLocked() error {
-	if !s.dirty || s.f == nil {
-		return nil
-	}
-	s.dirty = false
-	return fsync(s.f)
+	return s.unsynced.report(s.f, "log file")
 }
 
 func (s *fileSink) close() error {
@@ -251,7 +235,5 @@ func (s *fileSink) close() error {
 	if s.f != nil {
 		s.closeFile()
 	}
-	err := s.closeErr
-	s.closeErr = nil
-	return err
+	return s.unsynced.report(nil, "log file")
 }

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // defaultSegMax bounds a segment so that delivered data is freed from disk
@@ -47,18 +46,17 @@ type spool struct {
 	max    int64
 	segMax int64
 
-	mu      sync.Mutex
-	segs    []segment // ascending; the last one is appended to
-	w       *os.File
-	r       *os.File // open for reading segment rseq
-	rseq    uint64
-	commit  pos
-	read    pos   // ahead of commit by what is in flight
-	pending int64 // bytes appended and not committed
-	dropped uint64
-	dirty   bool  // appended since the last sync
-	syncErr error // syncing the last segment or the directory at a switch; sync reports it
-	ready   chan struct{}
+	mu       sync.Mutex
+	segs     []segment // ascending; the last one is appended to
+	w        *os.File
+	r        *os.File // open for reading segment rseq
+	rseq     uint64
+	commit   pos
+	read     pos   // ahead of commit by what is in flight
+	pending  int64 // bytes appended and not committed
+	dropped  uint64
+	unsynced unsynced
+	ready    chan struct{}
 	// resent says why the spool starts over from its oldest segment
 	// instead of its commit, when it does.
 	resent error
@@ -247,7 +245,7 @@ func (s *spool) append(b []byte, n int) (int, error) {
 	tail.size += int64(len(b))
 	s.pending += int64(len(b))
 	s.dropped += uint64(dropped)
-	s.dirty = true
+	s.unsynced.dirty = true
 	select {
 	case s.ready <- struct{}{}:
 	default:
@@ -265,7 +263,7 @@ func (s *spool) nextSegment(seq uint64) (*os.File, error) {
 	}
 	// Neither failure loses a record now, so neither fails the append:
 	// failing it would drop every batch from here on.
-	s.syncErr = errors.Join(s.syncErr, syncDir(s.dir), s.syncLocked())
+	s.unsynced.hold(syncDir(s.dir), s.unsynced.syncFile(s.w))
 	s.w.Close()
 	return w, nil
 }
@@ -274,39 +272,7 @@ func (s *spool) nextSegment(seq uint64) (*os.File, error) {
 func (s *spool) sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := errors.Join(s.syncErr, s.syncLocked())
-	s.syncErr = nil
-	if err != nil {
-		return fmt.Errorf("querylog: spool sync: %w", err)
-	}
-	return nil
-}
-
-func (s *spool) syncLocked() error {
-	if !s.dirty {
-		return nil
-	}
-	s.dirty = false
-	return fsync(s.w)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return fsync(d)
-}
-
-// fsync syncs f. EINVAL means f is something that cannot be synced, and
-// holds nothing to make durable: a pipe or a terminal (a query log file
-// of /dev/stdout, say), or a directory of /proc.
-func fsync(f *os.File) error {
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	return s.unsynced.report(s.w, "spool "+s.dir)
 }
 
 // next returns whole lines after the read position, about limit bytes, and
@@ -419,7 +385,5 @@ func (s *spool) close() error {
 		s.r.Close()
 		s.r = nil
 	}
-	err := errors.Join(s.syncErr, s.syncLocked(), s.w.Close())
-	s.syncErr = nil
-	return err
+	return errors.Join(s.unsynced.report(s.w, "spool "+s.dir), s.w.Close())
 }

@@ -187,7 +187,7 @@ func TestSinksSync(t *testing.T) {
 		defer sp.mu.Unlock()
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return sp.dirty, f.dirty
+		return sp.unsynced.dirty, f.unsynced.dirty
 	}
 	if s, fl := unsynced(); s || fl {
 		t.Fatalf("unsynced before any write: spool %v, file %v", s, fl)
