@@ -213,17 +213,21 @@ func (mb *member) record(took time.Duration, err error) change {
 	defer mb.mu.Unlock()
 	mb.queries++
 	if err != nil {
+		now := time.Now()
 		mb.errors++
 		mb.failures++
 		if !mb.down {
-			mb.down, mb.downSince = true, time.Now()
+			mb.down, mb.downSince = true, now
 		}
-		mb.nextProbe = time.Now().Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
+		mb.nextProbe = now.Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
 		c := change{wentDown: mb.failures >= reportAfter && !mb.reported}
 		mb.reported = mb.reported || c.wentDown
 		return c
 	}
-	c := change{cameBack: mb.reported, failures: mb.failures, downFor: time.Since(mb.downSince)}
+	var c change
+	if mb.reported {
+		c = change{cameBack: true, failures: mb.failures, downFor: time.Since(mb.downSince)}
+	}
 	mb.failures = 0
 	mb.down, mb.reported = false, false
 	if mb.latency == 0 {
