@@ -124,17 +124,12 @@ func roundsNote(rounds [][]*runStats, medians []*runStats) string {
 	if len(rounds) < 2 {
 		return ""
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Every server ran in each of %d rounds, one after the other, each round on names no server had been asked; each row is the server's median round. Every round's qps:", len(rounds))
-	for i, m := range medians {
-		sep := ","
-		if i == 0 {
-			sep = ""
-		}
-		fmt.Fprintf(&b, "%s %s %s", sep, m.label(), roundsQPS(rounds, m.label()))
+	var each []string
+	for _, m := range medians {
+		each = append(each, m.label()+" "+roundsQPS(rounds, m.label()))
 	}
-	b.WriteString(".")
-	return b.String()
+	return fmt.Sprintf("Every server ran in each of %d rounds, one after the other, each round on names no server had been asked; each row is the server's median round. Every round's qps: %s.",
+		len(rounds), strings.Join(each, ", "))
 }
 
 // roundsQPS is "a / b / c", the qps of label's run in each round.
