@@ -60,8 +60,10 @@ type perfResult struct {
 	// must count: leaving them out would flatter a server that drops.
 	Latencies []float64
 	Timeouts  int64
-	// CPU is dnsperf's own user plus system time.
-	CPU time.Duration
+	// CPU is dnsperf's own user plus system time; BusiestThreadPct is its
+	// busiest thread's CPU in % of one core (see busiestThread).
+	CPU              time.Duration
+	BusiestThreadPct float64
 }
 
 // P99 is the 99th percentile latency of a verbose run, in seconds, a lost
@@ -124,7 +126,12 @@ func runPerf(ctx context.Context, s perfSpec) (*perfResult, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dnsperf: %w", err)
 	}
+	stopSampling := make(chan struct{})
+	busiest := make(chan float64, 1)
+	go func() { busiest <- busiestThread(cmd.Process.Pid, stopSampling) }()
 	werr := cmd.Wait()
+	close(stopSampling)
+	busiestPct := <-busiest
 	var cpu time.Duration
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -133,7 +140,7 @@ func runPerf(ctx context.Context, s perfSpec) (*perfResult, error) {
 		return nil, err
 	}
 	res, perr := parsePerf(out)
-	res.CPU = cpu
+	res.CPU, res.BusiestThreadPct = cpu, busiestPct
 	if werr != nil {
 		return res, fmt.Errorf("dnsperf %s: %w: %s", strings.Join(s.args(), " "), werr, lastLines(stderr.String(), 5))
 	}

@@ -45,12 +45,14 @@ func (r *runStats) cpuPct(cpu time.Duration) float64 {
 	return 100 * cpu.Seconds() / r.Wall.Seconds()
 }
 
-// cpuCell is "server / dnsperf / test resolver / other" in % of one core.
+// cpuCell is "server / dnsperf (its busiest thread) / test resolver /
+// other" in % of one core.
 func (r *runStats) cpuCell() string {
 	if len(r.Gaps) > 0 {
 		return unread
 	}
-	return fmt.Sprintf("%.0f / %.0f / %.0f / %.0f", r.cpuPct(r.ServerCPU), r.cpuPct(r.Perf.CPU), r.cpuPct(r.UpstreamCPU), r.cpuPct(r.OtherCPU))
+	return fmt.Sprintf("%.0f / %.0f (%.0f) / %.0f / %.0f", r.cpuPct(r.ServerCPU), r.cpuPct(r.Perf.CPU), r.Perf.BusiestThreadPct,
+		r.cpuPct(r.UpstreamCPU), r.cpuPct(r.OtherCPU))
 }
 
 // perAnswerCell is the server's and the test resolver's CPU time per

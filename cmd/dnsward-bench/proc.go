@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,6 +142,77 @@ func parseStatCPU(stat string) (time.Duration, error) {
 		return 0, fmt.Errorf("proc stat: %w", err)
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// threadSampleEvery is how often busiestThread reads a process's threads.
+const threadSampleEvery = 250 * time.Millisecond
+
+// threadTimes is the CPU time so far of each thread of pid, by thread id.
+// A thread that ends between listing and reading is left out.
+func threadTimes(pid int) (map[string]time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	times := make(map[string]time.Duration, len(tasks))
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if cpu, err := parseStatCPU(string(b)); err == nil {
+			times[t.Name()] = cpu
+		}
+	}
+	return times, nil
+}
+
+// busiestThread follows pid's threads until done is closed and returns the
+// CPU use of the busiest one, in % of one core, over the time it was seen.
+// dnsperf sends and receives on separate threads, so its total CPU can
+// pass one core while neither thread is the bottleneck; one thread near a
+// full core is what says dnsperf, not the server, set the pace.
+func busiestThread(pid int, done <-chan struct{}) float64 {
+	first, last := map[string]cpuSample{}, map[string]cpuSample{}
+	tick := time.NewTicker(threadSampleEvery)
+	defer tick.Stop()
+	for {
+		if times, err := threadTimes(pid); err == nil {
+			now := time.Now()
+			for tid, cpu := range times {
+				if _, seen := first[tid]; !seen {
+					first[tid] = cpuSample{cpu, now}
+				}
+				last[tid] = cpuSample{cpu, now}
+			}
+		}
+		select {
+		case <-done:
+			return busiestOf(first, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// cpuSample is a thread's CPU time so far, and when it was read.
+type cpuSample struct {
+	cpu time.Duration
+	at  time.Time
+}
+
+// busiestOf is the highest CPU use, in % of one core, of any thread between
+// its first and last sample. A thread seen for under a second is left
+// out: ten-millisecond clock ticks say too little over a shorter time.
+func busiestOf(first, last map[string]cpuSample) float64 {
+	busiest := 0.0
+	for tid, l := range last {
+		f := first[tid]
+		if window := l.at.Sub(f.at); window >= time.Second {
+			busiest = max(busiest, 100*(l.cpu-f.cpu).Seconds()/window.Seconds())
+		}
+	}
+	return busiest
 }
 
 // rssKiB is a process's resident set size (VmRSS) in KiB.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,49 @@ func TestHarnessEnvDropsDnswardVariables(t *testing.T) {
 	}
 	if !slices.Contains(env, "KEEP_ME=1") {
 		t.Errorf("other variables dropped: %v", env)
+	}
+}
+
+func TestBusiestOf(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	tests := []struct {
+		name        string
+		first, last map[string]cpuSample
+		want        float64
+	}{
+		{"none", nil, nil, 0},
+		{"the busier of two threads",
+			map[string]cpuSample{"1": {0, at(0)}, "2": {time.Second, at(0)}},
+			map[string]cpuSample{"1": {time.Second, at(4 * time.Second)}, "2": {4 * time.Second, at(4 * time.Second)}},
+			75},
+		{"counted from its first sample, not from zero",
+			map[string]cpuSample{"1": {5 * time.Second, at(time.Second)}},
+			map[string]cpuSample{"1": {7 * time.Second, at(3 * time.Second)}},
+			100},
+		{"a thread seen for under a second is left out",
+			map[string]cpuSample{"1": {0, at(0)}, "2": {0, at(0)}},
+			map[string]cpuSample{"1": {time.Second, at(2 * time.Second)}, "2": {900 * time.Millisecond, at(900 * time.Millisecond)}},
+			50},
+	}
+	for _, tt := range tests {
+		if got := busiestOf(tt.first, tt.last); got != tt.want {
+			t.Errorf("%s: busiestOf = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestThreadTimes reads this test's own threads: the main thread's id is
+// the process id, and a Go program runs more than one thread.
+func TestThreadTimes(t *testing.T) {
+	times, err := threadTimes(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := times[strconv.Itoa(os.Getpid())]; !ok || len(times) < 2 {
+		t.Errorf("threadTimes(self) = %v: want thread %d among several", times, os.Getpid())
+	}
+	if _, err := threadTimes(-1); err == nil {
+		t.Error("threadTimes(-1): no error")
 	}
 }

@@ -87,9 +87,11 @@ func TestFloors(t *testing.T) {
 			[4]string{"met", "met", "met", "not met"}},
 		{"lost without per-query lines", func(r *results) { r.halfRate[0].Perf.Lost = 1 },
 			[4]string{"met", "met", "met", "not met"}},
-		{"dnsperf at 95% of a core", func(r *results) { r.hits[1].Perf.CPU = 9500 * time.Millisecond },
+		{"a dnsperf thread at 95% of a core", func(r *results) { r.hits[1].Perf.BusiestThreadPct = 95 },
 			[4]string{"inconclusive", "met", "met", "met"}},
-		{"dnsperf just under 95%", func(r *results) { r.hits[1].Perf.CPU = 9490 * time.Millisecond },
+		{"a dnsperf thread just under 95%", func(r *results) { r.hits[1].Perf.BusiestThreadPct = 94.9 },
+			[4]string{"met", "met", "met", "met"}},
+		{"dnsperf over a core in all, no thread busy", func(r *results) { r.hits[1].Perf.CPU = 11 * time.Second },
 			[4]string{"met", "met", "met", "met"}},
 		{"other work above 25%", func(r *results) { r.missSlow[0].OtherCPU = 2600 * time.Millisecond },
 			[4]string{"met", "met", "inconclusive", "met"}},
@@ -98,7 +100,7 @@ func TestFloors(t *testing.T) {
 		{"counters not read", func(r *results) { r.halfRate[0].Gaps = []string{"could not read dnsward CPU"} },
 			[4]string{"met", "met", "met", "inconclusive"}},
 		{"inconclusive rather than not met", func(r *results) {
-			r.missFast[1].Perf.CPU = 10 * time.Second
+			r.missFast[1].Perf.BusiestThreadPct = 100
 			r.missFast[0].Perf.Lost = 5
 		}, [4]string{"met", "inconclusive", "met", "met"}},
 		{"a loss in a round that is not the median", func(r *results) {
