@@ -48,9 +48,10 @@ func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
 		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	for try := 1; ; try++ {
+		// net's errors already say "listen udp ADDR: ...".
 		pc, err := net.ListenUDP("udp", ua)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, nil, err
 		}
 		_ = pc.SetReadBuffer(udpReadBuffer)
 		l, err := net.Listen("tcp", pc.LocalAddr().String())
@@ -59,7 +60,7 @@ func listenPair(addr string) (*net.UDPConn, net.Listener, error) {
 		}
 		pc.Close()
 		if ua.Port != 0 || try == 10 {
-			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+			return nil, nil, err
 		}
 	}
 }
