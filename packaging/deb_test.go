@@ -15,20 +15,21 @@ import (
 
 // TestDebianPackage runs test-deb.sh, which builds the .deb for amd64 and
 // arm64, lints it and installs, upgrades, removes and purges it in a freshly
-// bootstrapped Debian root. It runs in CI, which is root on Debian; anywhere
+// bootstrapped Debian root, then boots that root with systemd-nspawn to run
+// the unit under systemd. It runs in CI, which is root on Debian; anywhere
 // else it says what it lacks and skips.
 func TestDebianPackage(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to bootstrap a Debian root, chroot and install into it (CI runs as root)")
 	}
 	var missing []string
-	for _, tool := range []string{"dpkg-deb", "help2man", "lintian", "debootstrap", "unshare", "chroot", "dig", "make"} {
+	for _, tool := range []string{"dpkg-deb", "help2man", "lintian", "debootstrap", "unshare", "chroot", "dig", "make", "systemd-nspawn", "nsenter", "pgrep"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
 	}
 	if len(missing) > 0 {
-		t.Skipf("Debian tools missing: %s (apt-get install debootstrap dnsutils help2man lintian make)", strings.Join(missing, ", "))
+		t.Skipf("Debian tools missing: %s (apt-get install debootstrap dnsutils help2man lintian make systemd-container)", strings.Join(missing, ", "))
 	}
 
 	// The script's builds use the go that runs this test, wherever PATH points.

@@ -14,10 +14,12 @@
 #                        exists, written when it does not. For working on the
 #                        package; CI bootstraps every time.
 #
-# What needs a booted systemd (the unit's sandbox, postinst starting the
-# service) cannot run in a chroot; the unit is checked with systemd-analyze
-# instead, and its User=, Group=, capabilities, umask and directories are
-# reproduced with setpriv to run its ExecStartPre= and ExecStart= commands.
+# In the chroot the unit is checked with systemd-analyze, and its User=,
+# Group=, capabilities, umask and directories are reproduced with setpriv
+# to run its ExecStartPre= and ExecStart= commands. Then systemd-nspawn boots
+# the root with systemd as init, where the unit runs with its whole sandbox
+# (the system call filter, ProtectSystem= and the rest) and postinst meets a
+# running systemd.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,9 +70,11 @@ make_unit_dirs() {
 		"$root/var/log/$(unit_value LogsDirectory)"
 }
 
-# dig's status and answer, or the reason there is none.
+# dig's status and answer, or the reason there is none; dig runs in the
+# network namespace net_argv enters, if any.
+net_argv=()
 ask() { # NAME [SERVER]
-	dig "@${2:-127.0.0.1}" -p 53 +time=1 +tries=1 "$1" A 2>&1 | sed -n 's/.*status: \([A-Z]*\),.*/\1/p; /^;; ANSWER SECTION:/{n;p}'
+	"${net_argv[@]}" dig "@${2:-127.0.0.1}" -p 53 +time=1 +tries=1 "$1" A 2>&1 | sed -n 's/.*status: \([A-Z]*\),.*/\1/p; /^;; ANSWER SECTION:/{n;p}'
 }
 # Tries a command every 0.2s for up to 10s.
 poll() {
@@ -295,6 +299,91 @@ inside() {
 	in_root dnsward check-config --config "$conf" >/dev/null || fail "check-config after reinstall"
 }
 
+# --- Booted: the root as a container whose init is systemd.
+
+# Runs a command in every namespace of the booted container.
+in_boot() { nsenter --target "$boot_init" --all /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
+# timeout's child is systemd-nspawn, whose child is the container's init.
+find_init() {
+	local nspawn
+	nspawn=$(pgrep -P "$boot_pid" -x systemd-nspawn) && boot_init=$(pgrep -P "$nspawn" -x systemd)
+}
+unit_prop() { in_boot systemctl show --property="$1" --value dnsward.service; }
+unit_active() { [[ $(unit_prop ActiveState) == active ]]; }
+# Waits up to 30s for the unit to be active; a boot takes a few seconds.
+wait_active() { # WHAT
+	for _ in $(seq 150); do
+		unit_active && return 0
+		sleep 0.2
+	done
+	in_boot systemctl status --no-pager dnsward.service >&2 || true
+	in_boot journalctl --no-pager -u dnsward.service -n 30 >&2 || true
+	fail "$1: dnsward.service is $(unit_prop ActiveState), not active, after 30s (status and journal above)"
+}
+boot_journal() { in_boot journalctl --no-pager -o cat -u dnsward.service; }
+journal_has() { boot_journal | grep -q -- "$1"; }
+main_status() { # FIELD of /proc/MAINPID/status in the container
+	in_boot awk -v f="$1:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$(unit_prop MainPID)/status"
+}
+
+booted() {
+	local uid main qlog=/var/log/dnsward/queries.log
+	cp "$cur_deb" "$root/var/tmp/cur.deb"
+
+	step "systemd-nspawn boots the root; systemd starts dnsward.service and gets READY=1"
+	timeout --kill-after=10 180 systemd-nspawn --quiet --directory="$root" --boot --private-network \
+		--register=no --keep-unit --console=passive >"$work/boot.log" 2>&1 &
+	boot_pid=$!
+	poll find_init || fail "the container's systemd did not start within 10s: $(tail -n 5 "$work/boot.log")"
+	wait_active "after boot"
+	net_argv=(nsenter --target "$boot_init" --net)
+
+	step "under systemd: the dnsward user, CAP_NET_BIND_SERVICE alone, no_new_privs, the system call filter"
+	uid=$(in_boot id -u dnsward)
+	[[ $(main_status Uid) == "$uid $uid $uid $uid" ]] || fail "the unit's dnsward runs with uids $(main_status Uid), want $uid"
+	[[ $(main_status CapEff) == 0000000000000400 ]] || fail "the unit's dnsward has capabilities $(main_status CapEff)"
+	[[ $(main_status NoNewPrivs) == 1 ]] || fail "the unit's dnsward runs without no_new_privs"
+	# 2 is SECCOMP_MODE_FILTER: SystemCallFilter= is in force, and dnsward runs under it.
+	[[ $(main_status Seccomp) == 2 ]] || fail "the unit's dnsward has seccomp mode $(main_status Seccomp), want 2 (filter)"
+
+	step "under systemd: it answers on port 53 and logs the query, 0640 dnsward:dnsward"
+	[[ $(ask teredo.ipv6.microsoft.com) == NXDOMAIN ]] || fail "under systemd, teredo.ipv6.microsoft.com got: $(ask teredo.ipv6.microsoft.com)"
+	poll in_boot grep -q '"qname":"teredo.ipv6.microsoft.com".*"source":"blocked"' "$qlog" ||
+		fail "under systemd, the query is not in $qlog within 10s"
+	[[ $(in_boot stat -c '%a %U:%G' "$qlog") == "640 dnsward:dnsward" ]] || fail "under systemd, $qlog is $(in_boot stat -c '%a %U:%G' "$qlog")"
+
+	step "systemctl reload: the same process reads the lists and local names again"
+	main=$(unit_prop MainPID)
+	in_boot systemctl reload dnsward.service || fail "systemctl reload failed"
+	poll journal_has 'SIGHUP: reloading blocklists and local names' || {
+		boot_journal | tail -n 20 >&2
+		fail "no reload in dnsward's journal within 10s (its end is above)"
+	}
+	[[ $(unit_prop MainPID) == "$main" ]] && unit_active || fail "systemctl reload restarted or stopped dnsward"
+
+	step "dpkg -i over the running service: postinst restarts it"
+	in_boot dpkg -i /var/tmp/cur.deb </dev/null >"$work/boot-dpkg.out" 2>&1 || {
+		cat "$work/boot-dpkg.out"
+		fail "dpkg -i in the booted root failed (output above)"
+	}
+	wait_active "after dpkg -i"
+	[[ $(unit_prop MainPID) != "$main" ]] || fail "postinst did not restart dnsward (same main PID $main)"
+	[[ $(ask teredo.ipv6.microsoft.com) == NXDOMAIN ]] || fail "after the restart, teredo.ipv6.microsoft.com got: $(ask teredo.ipv6.microsoft.com)"
+
+	step "systemctl stop: dnsward exits cleanly, having logged no warning"
+	in_boot systemctl stop dnsward.service || fail "systemctl stop failed"
+	[[ $(unit_prop ActiveState) == inactive && $(unit_prop Result) == success ]] ||
+		fail "after stop the unit is $(unit_prop ActiveState), result $(unit_prop Result)"
+	! boot_journal | grep -E 'level=(WARN|ERROR)' || fail "dnsward logged warnings or errors under systemd (above)"
+
+	# systemd-nspawn halts the container cleanly on SIGTERM, which timeout
+	# passes on; systemctl poweroff would first ask logind over D-Bus,
+	# which this root has not.
+	kill -TERM "$boot_pid"
+	wait "$boot_pid" || fail "the container did not power off cleanly: $(tail -n 5 "$work/boot.log")"
+	boot_pid=
+}
+
 if [[ ${1:-} == --inside ]]; then
 	inside
 	exit 0
@@ -303,8 +392,8 @@ fi
 # --- Outside: build, lint, bootstrap, then the install steps in namespaces.
 
 [[ $(id -u) == 0 ]] || fail "run as root: it bootstraps a Debian root and installs into it"
-for tool in dpkg-deb help2man lintian debootstrap unshare chroot dig make; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install debootstrap dnsutils help2man lintian make)"
+for tool in dpkg-deb help2man lintian debootstrap unshare chroot dig make systemd-nspawn nsenter pgrep; do
+	command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install debootstrap dnsutils help2man lintian make systemd-container)"
 done
 export GO=${GO:-go}
 # A `make test` around this must not pass its jobserver to the inner make.
@@ -324,6 +413,11 @@ bounded() { # SECS CMD...
 	return "$rc"
 }
 cleanup() {
+	# Stopping timeout stops systemd-nspawn, which shuts the container down.
+	if [[ -n ${boot_pid:-} ]]; then
+		kill -TERM "$boot_pid" 2>/dev/null || true
+		wait "$boot_pid" || true
+	fi
 	if [[ -n ${bounded_pid:-} ]]; then
 		kill -TERM "$bounded_pid" 2>/dev/null || true
 		wait "$bounded_pid" || true
@@ -426,5 +520,6 @@ fi
 
 export outer_seconds=$SECONDS
 bounded 300 unshare --net --mount --pid --fork --kill-child --mount-proc "$BASH" "$self" --inside
+booted
 
 step "all checks passed in ${SECONDS}s"
