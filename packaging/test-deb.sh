@@ -212,7 +212,7 @@ inside() {
 	[[ -s $root$qlog.1 ]] || fail "logrotate did not move $qlog to $qlog.1"
 	expect_mode "$qlog" 640 dnsward:dnsward
 	kill -USR1 "$pid"
-	sleep 0.5
+	wait_grep 'SIGUSR1: query log reopened' "$log" "SIGUSR1"
 	ask teredo.trex.fi >/dev/null
 	wait_grep '"qname":"teredo.trex.fi"' "$root$qlog" "query log after SIGUSR1"
 	! grep -q '"qname":"teredo.trex.fi"' "$root$qlog.1" || fail "dnsward kept writing to the rotated file after SIGUSR1"
@@ -361,6 +361,17 @@ booted() {
 	}
 	[[ $(unit_prop MainPID) == "$main" ]] && unit_active || fail "systemctl reload restarted or stopped dnsward"
 
+	step "logrotate under systemd: its postrotate finds dnsward's PID over D-Bus and the log is reopened"
+	in_boot logrotate --force /etc/logrotate.d/dnsward || fail "logrotate failed under systemd"
+	# Only the signal handler says this; a log moved away without the
+	# signal is reopened silently.
+	poll journal_has 'SIGUSR1: query log reopened' || {
+		boot_journal | tail -n 20 >&2
+		fail "logrotate's postrotate did not reach dnsward within 10s (its journal's end is above)"
+	}
+	in_boot test -s "$qlog.1" || fail "under systemd, logrotate did not move $qlog to $qlog.1"
+	[[ $(in_boot stat -c '%a %U:%G' "$qlog") == "640 dnsward:dnsward" ]] || fail "after rotation, $qlog is $(in_boot stat -c '%a %U:%G' "$qlog")"
+
 	step "dpkg -i over the running service: postinst restarts it"
 	in_boot dpkg -i /var/tmp/cur.deb </dev/null >"$work/boot-dpkg.out" 2>&1 || {
 		cat "$work/boot-dpkg.out"
@@ -500,8 +511,10 @@ mirror=${DEB_TEST_MIRROR:-$(host_mirror | awk 'NR == 1')}
 mirror=${mirror:-http://deb.debian.org/debian}
 
 # Besides minbase: the package's Depends (dpkg -i does not fetch them),
-# logrotate to rotate for real, systemd for systemd-analyze.
-include=adduser,iproute2,procps,logrotate,systemd
+# logrotate to rotate for real, systemd for systemd-analyze and to boot,
+# and D-Bus, which a standard install has and through which logrotate's
+# postrotate, running as dnsward, asks systemd for the service's PID.
+include=adduser,iproute2,procps,logrotate,systemd,dbus
 if [[ -n ${DEB_TEST_ROOT_CACHE:-} && -f $DEB_TEST_ROOT_CACHE ]]; then
 	step "fresh root from $DEB_TEST_ROOT_CACHE"
 	mkdir "$root"

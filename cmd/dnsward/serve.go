@@ -115,7 +115,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	reopens := onSignal(syscall.SIGUSR1, func() {
 		if err := qlog.Reopen(); err != nil {
 			logger.Error("query log reopen", "err", err)
+			return
 		}
+		// Said once per rotation, so an admin sees that logrotate's
+		// postrotate reached dnsward.
+		logger.Info("SIGUSR1: query log reopened")
 	})
 	wg.Go(func() { reopens(ctx) })
 
