@@ -39,7 +39,8 @@ step() { printf '\n== [%3ds] %s\n' "$SECONDS" "$*"; }
 # root, debs and the versions come from the outer run's environment.
 # Commands are argv arrays, not functions, so that `CMD... &` makes $! the
 # server itself (chroot, env, setpriv and sh each exec the next).
-# in_root_argv is set at the start of inside().
+# in_root_argv is set at the start of inside(), and by booted() to enter
+# the booted container instead.
 in_root() { "${in_root_argv[@]}" "$@"; }
 unit_value() { # KEY: the last KEY= in the installed unit
 	sed -n "s/^$1=//p" "$root/lib/systemd/system/dnsward.service" | tail -n 1
@@ -76,14 +77,17 @@ net_argv=()
 ask() { # NAME [SERVER]
 	"${net_argv[@]}" dig "@${2:-127.0.0.1}" -p 53 +time=1 +tries=1 "$1" A 2>&1 | sed -n 's/.*status: \([A-Z]*\),.*/\1/p; /^;; ANSWER SECTION:/{n;p}'
 }
-# Tries a command every 0.2s for up to 10s.
-poll() {
-	for _ in $(seq 50); do
+# Tries a command every 0.2s for up to SECS seconds.
+poll_for() { # SECS CMD...
+	local tries=$(($1 * 5))
+	shift
+	for _ in $(seq "$tries"); do
 		"$@" && return 0
 		sleep 0.2
 	done
 	return 1
 }
+poll() { poll_for 10 "$@"; }
 # Waits for the server with PID to answer NAME with any status.
 wait_answer() { # PID NAME PROGRAM_LOG [SERVER]
 	answered() {
@@ -109,8 +113,8 @@ expect_mode() { # PATH MODE OWNER:GROUP
 	got=$(mode_owner "$1") || fail "$1 is missing"
 	[[ $got == "$2 $3" ]] || fail "$1 is $got, want $2 $3"
 }
-proc_status() { # PID FIELD: the field's values from /proc/PID/status, space-separated
-	awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"
+proc_status() { # PID FIELD: the field's values from /proc/PID/status in the root, space-separated
+	in_root awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"
 }
 expect_identity() { # PID UID CAPEFF: real, effective, saved and fs uid; effective capabilities
 	local uids caps
@@ -301,30 +305,22 @@ inside() {
 
 # --- Booted: the root as a container whose init is systemd.
 
-# Runs a command in every namespace of the booted container.
-in_boot() { nsenter --target "$boot_init" --all /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
 # timeout's child is systemd-nspawn, whose child is the container's init.
 find_init() {
 	local nspawn
 	nspawn=$(pgrep -P "$boot_pid" -x systemd-nspawn) && boot_init=$(pgrep -P "$nspawn" -x systemd)
 }
-unit_prop() { in_boot systemctl show --property="$1" --value dnsward.service; }
+unit_prop() { in_root systemctl show --property="$1" --value dnsward.service; }
 unit_active() { [[ $(unit_prop ActiveState) == active ]]; }
 # Waits up to 30s for the unit to be active; a boot takes a few seconds.
 wait_active() { # WHAT
-	for _ in $(seq 150); do
-		unit_active && return 0
-		sleep 0.2
-	done
-	in_boot systemctl status --no-pager dnsward.service >&2 || true
-	in_boot journalctl --no-pager -u dnsward.service -n 30 >&2 || true
+	poll_for 30 unit_active && return 0
+	in_root systemctl status --no-pager dnsward.service >&2 || true
+	in_root journalctl --no-pager -u dnsward.service -n 30 >&2 || true
 	fail "$1: dnsward.service is $(unit_prop ActiveState), not active, after 30s (status and journal above)"
 }
-boot_journal() { in_boot journalctl --no-pager -o cat -u dnsward.service; }
+boot_journal() { in_root journalctl --no-pager -o cat -u dnsward.service; }
 journal_has() { boot_journal | grep -q -- "$1"; }
-main_status() { # FIELD of /proc/MAINPID/status in the container
-	in_boot awk -v f="$1:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$(unit_prop MainPID)/status"
-}
 
 booted() {
 	local uid main qlog=/var/log/dnsward/queries.log
@@ -335,26 +331,28 @@ booted() {
 		--register=no --keep-unit --console=passive >"$work/boot.log" 2>&1 &
 	boot_pid=$!
 	poll find_init || fail "the container's systemd did not start within 10s: $(tail -n 5 "$work/boot.log")"
-	wait_active "after boot"
+	# From here on the root's commands run in the container's namespaces,
+	# and dig in its network.
+	in_root_argv=(nsenter --target "$boot_init" --all /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8)
 	net_argv=(nsenter --target "$boot_init" --net)
+	wait_active "after boot"
 
 	step "under systemd: the dnsward user, CAP_NET_BIND_SERVICE alone, no_new_privs, the system call filter"
-	uid=$(in_boot id -u dnsward)
-	[[ $(main_status Uid) == "$uid $uid $uid $uid" ]] || fail "the unit's dnsward runs with uids $(main_status Uid), want $uid"
-	[[ $(main_status CapEff) == 0000000000000400 ]] || fail "the unit's dnsward has capabilities $(main_status CapEff)"
-	[[ $(main_status NoNewPrivs) == 1 ]] || fail "the unit's dnsward runs without no_new_privs"
+	main=$(unit_prop MainPID)
+	uid=$(in_root id -u dnsward)
+	expect_identity "$main" "$uid" 0000000000000400
+	[[ $(proc_status "$main" NoNewPrivs) == 1 ]] || fail "the unit's dnsward runs without no_new_privs"
 	# 2 is SECCOMP_MODE_FILTER: SystemCallFilter= is in force, and dnsward runs under it.
-	[[ $(main_status Seccomp) == 2 ]] || fail "the unit's dnsward has seccomp mode $(main_status Seccomp), want 2 (filter)"
+	[[ $(proc_status "$main" Seccomp) == 2 ]] || fail "the unit's dnsward has seccomp mode $(proc_status "$main" Seccomp), want 2 (filter)"
 
 	step "under systemd: it answers on port 53 and logs the query, 0640 dnsward:dnsward"
 	[[ $(ask teredo.ipv6.microsoft.com) == NXDOMAIN ]] || fail "under systemd, teredo.ipv6.microsoft.com got: $(ask teredo.ipv6.microsoft.com)"
-	poll in_boot grep -q '"qname":"teredo.ipv6.microsoft.com".*"source":"blocked"' "$qlog" ||
+	poll in_root grep -q '"qname":"teredo.ipv6.microsoft.com".*"source":"blocked"' "$qlog" ||
 		fail "under systemd, the query is not in $qlog within 10s"
-	[[ $(in_boot stat -c '%a %U:%G' "$qlog") == "640 dnsward:dnsward" ]] || fail "under systemd, $qlog is $(in_boot stat -c '%a %U:%G' "$qlog")"
+	expect_mode "$qlog" 640 dnsward:dnsward
 
 	step "systemctl reload: the same process reads the lists and local names again"
-	main=$(unit_prop MainPID)
-	in_boot systemctl reload dnsward.service || fail "systemctl reload failed"
+	in_root systemctl reload dnsward.service || fail "systemctl reload failed"
 	poll journal_has 'SIGHUP: reloading blocklists and local names' || {
 		boot_journal | tail -n 20 >&2
 		fail "no reload in dnsward's journal within 10s (its end is above)"
@@ -362,18 +360,18 @@ booted() {
 	[[ $(unit_prop MainPID) == "$main" ]] && unit_active || fail "systemctl reload restarted or stopped dnsward"
 
 	step "logrotate under systemd: its postrotate finds dnsward's PID over D-Bus and the log is reopened"
-	in_boot logrotate --force /etc/logrotate.d/dnsward || fail "logrotate failed under systemd"
+	in_root logrotate --force /etc/logrotate.d/dnsward || fail "logrotate failed under systemd"
 	# Only the signal handler says this; a log moved away without the
 	# signal is reopened silently.
 	poll journal_has 'SIGUSR1: query log reopened' || {
 		boot_journal | tail -n 20 >&2
 		fail "logrotate's postrotate did not reach dnsward within 10s (its journal's end is above)"
 	}
-	in_boot test -s "$qlog.1" || fail "under systemd, logrotate did not move $qlog to $qlog.1"
-	[[ $(in_boot stat -c '%a %U:%G' "$qlog") == "640 dnsward:dnsward" ]] || fail "after rotation, $qlog is $(in_boot stat -c '%a %U:%G' "$qlog")"
+	in_root test -s "$qlog.1" || fail "under systemd, logrotate did not move $qlog to $qlog.1"
+	expect_mode "$qlog" 640 dnsward:dnsward
 
 	step "dpkg -i over the running service: postinst restarts it"
-	in_boot dpkg -i /var/tmp/cur.deb </dev/null >"$work/boot-dpkg.out" 2>&1 || {
+	in_root dpkg -i /var/tmp/cur.deb </dev/null >"$work/boot-dpkg.out" 2>&1 || {
 		cat "$work/boot-dpkg.out"
 		fail "dpkg -i in the booted root failed (output above)"
 	}
@@ -382,7 +380,7 @@ booted() {
 	[[ $(ask teredo.ipv6.microsoft.com) == NXDOMAIN ]] || fail "after the restart, teredo.ipv6.microsoft.com got: $(ask teredo.ipv6.microsoft.com)"
 
 	step "systemctl stop: dnsward exits cleanly, having logged no warning"
-	in_boot systemctl stop dnsward.service || fail "systemctl stop failed"
+	in_root systemctl stop dnsward.service || fail "systemctl stop failed"
 	[[ $(unit_prop ActiveState) == inactive && $(unit_prop Result) == success ]] ||
 		fail "after stop the unit is $(unit_prop ActiveState), result $(unit_prop Result)"
 	! boot_journal | grep -E 'level=(WARN|ERROR)' || fail "dnsward logged warnings or errors under systemd (above)"
