@@ -236,7 +236,11 @@ func TestMalformedPacketsDoNotDisturbOthers(t *testing.T) {
 	twoQuestions := new(dns.Msg).SetQuestion("example.test.", dns.TypeA)
 	twoQuestions.Question = append(twoQuestions.Question, twoQuestions.Question[0])
 	packed, _ := twoQuestions.Pack()
-	for _, junk := range [][]byte{{0x00}, []byte("not dns at all, just bytes"), packed, make([]byte, 600)} {
+	// A query padded past the largest query read is cut short, and must
+	// not be answered from its first 4,096 bytes.
+	oversized, _ := new(dns.Msg).SetQuestion("example.test.", dns.TypeA).Pack()
+	oversized = append(oversized, make([]byte, 5000)...)
+	for _, junk := range [][]byte{{0x00}, []byte("not dns at all, just bytes"), packed, make([]byte, 600), oversized} {
 		if _, err := conn.Write(junk); err != nil {
 			t.Fatal(err)
 		}
@@ -437,22 +441,37 @@ func TestTCPConnectionLimits(t *testing.T) {
 // any other.
 func TestWildcardListenerRepliesFromQueriedAddress(t *testing.T) {
 	ts := testserver.ForTest(t)
-	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, listen: "0.0.0.0:0"})
-	_, port, _ := net.SplitHostPort(e.Addr)
-	for _, host := range []string{"127.0.0.1", "127.0.0.2"} {
-		for range 2 { // an upstream answer, then a cached one
-			conn, err := net.Dial("udp", net.JoinHostPort(host, port))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &dns.Client{Timeout: 2 * time.Second}
-			r, _, err := c.ExchangeWithConn(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), &dns.Conn{Conn: conn})
-			conn.Close()
-			if err != nil {
-				t.Fatalf("query to %s: %v", host, err)
-			}
-			if len(r.Answer) == 0 {
-				t.Fatalf("query to %s: no answer: %v", host, r)
+	for _, tt := range []struct {
+		listen string
+		hosts  []string
+	}{
+		{"0.0.0.0:0", []string{"127.0.0.1", "127.0.0.2"}},
+		// Dual-stack: IPv4 clients arrive as ::ffff:127.0.0.1.
+		{"[::]:0", []string{"127.0.0.1", "127.0.0.2", "::1"}},
+	} {
+		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, listen: tt.listen})
+		_, port, _ := net.SplitHostPort(e.Addr)
+		for _, host := range tt.hosts {
+			for range 2 { // an upstream answer, then a cached one
+				conn, err := net.Dial("udp", net.JoinHostPort(host, port))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := &dns.Client{Timeout: 2 * time.Second}
+				r, _, err := c.ExchangeWithConn(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), &dns.Conn{Conn: conn})
+				conn.Close()
+				if err != nil {
+					t.Fatalf("%s: query to %s: %v", tt.listen, host, err)
+				}
+				if len(r.Answer) == 0 {
+					t.Fatalf("%s: query to %s: no answer: %v", tt.listen, host, r)
+				}
+				// The log names the client by the address and port it
+				// sent from.
+				client := e.lastSource(t).Client
+				if want := conn.LocalAddr().(*net.UDPAddr).AddrPort(); client.Addr().Unmap() != want.Addr() || client.Port() != want.Port() {
+					t.Fatalf("%s: query from %s recorded as from %s", tt.listen, want, client)
+				}
 			}
 		}
 	}

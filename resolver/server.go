@@ -270,12 +270,14 @@ func (s *Server) finish(q *Query, m *dns.Msg, limit int) {
 	m.Truncate(limit)
 }
 
+// addrPort is a TCP client's address without its IPv6 zone, as UDP's
+// are: no netip.Prefix contains a zoned address, so a link-local client
+// (fe80::1%eth0) would be refused though fe80::/10 is allowed.
 func addrPort(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		return a.AddrPort()
-	case *net.TCPAddr:
-		return a.AddrPort()
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
 	}
-	return netip.AddrPort{}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port())
 }

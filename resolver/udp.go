@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -22,21 +23,13 @@ const (
 	maxQuery = 4096
 )
 
-// batchConn reads and writes many datagrams per system call (recvmmsg and
-// sendmmsg); ipv4.PacketConn and ipv6.PacketConn both are one.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
 // udpServer answers one UDP socket. Its reader answers whatever needs no
 // upstream (cache hits, local names, blocked names, refusals) itself,
 // a batch at a time; a query that must wait on an upstream is handed to a
 // worker goroutine (see runInWorker), so it never holds up the others.
 type udpServer struct {
-	s    *Server
-	conn *net.UDPConn
-	bc   batchConn
+	s  *Server
+	rc syscall.RawConn
 	// replyFrom is set for a socket bound to a wildcard address, which
 	// must answer from the address each query was sent to.
 	replyFrom func(oob []byte) []byte
@@ -48,13 +41,12 @@ type udpServer struct {
 }
 
 func newUDPServer(s *Server, conn *net.UDPConn) (*udpServer, error) {
-	u := &udpServer{s: s, conn: conn, misses: make(chan func())}
-	local, _ := conn.LocalAddr().(*net.UDPAddr)
-	if local != nil && local.IP.To4() != nil {
-		u.bc = ipv4.NewPacketConn(conn)
-	} else {
-		u.bc = ipv6.NewPacketConn(conn)
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
 	}
+	u := &udpServer{s: s, rc: rc, misses: make(chan func())}
+	local, _ := conn.LocalAddr().(*net.UDPAddr)
 	if local == nil || !local.IP.IsUnspecified() {
 		return u, nil
 	}
@@ -138,18 +130,18 @@ func (u *udpServer) runInWorker(job func()) {
 
 // read is the reader's loop.
 func (u *udpServer) read() error {
-	in := make([]ipv4.Message, batchSize)
-	out := make([]ipv4.Message, 0, batchSize)
+	in, out := newBatchIO(u.rc, batchSize), newBatchIO(u.rc, batchSize)
+	bufs := make([][]byte, batchSize)
+	oobs := make([][]byte, batchSize)
 	replies := make([][]byte, batchSize)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxQuery)}
-		if u.oobSize > 0 {
-			in[i].OOB = make([]byte, u.oobSize)
-		}
+	for i := range bufs {
+		bufs[i] = make([]byte, maxQuery)
+		oobs[i] = make([]byte, u.oobSize)
 		replies[i] = make([]byte, 0, dns.MinMsgSize)
 	}
+	sends := make([]outgoing, 0, batchSize)
 	for {
-		n, err := u.bc.ReadBatch(in, 0)
+		n, err := in.recv(bufs, oobs)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -160,34 +152,31 @@ func (u *udpServer) read() error {
 			}
 			return err
 		}
-		out = out[:0]
-		for i := range in[:n] {
-			m := &in[i]
-			if m.Flags&syscall.MSG_TRUNC != 0 {
+		sends = sends[:0]
+		for i := range n {
+			size, truncated := in.size(i)
+			client := in.peer(i)
+			if truncated || !client.IsValid() {
 				continue
 			}
 			var oob []byte
 			if u.replyFrom != nil {
-				oob = u.replyFrom(m.OOB[:m.NN])
+				oob = u.replyFrom(oobs[i][:in.oobLen(i)])
 			}
-			addr, _ := m.Addr.(*net.UDPAddr)
-			if addr == nil {
-				continue
-			}
-			wire, ok := u.answer(replies[i][:0], m.Buffers[0][:m.N], addr, oob)
+			wire, ok := u.answer(replies[i][:0], bufs[i][:size], client, in.from(i), oob)
 			if !ok {
 				continue
 			}
 			replies[i] = wire[:0]
-			out = append(out, ipv4.Message{Buffers: [][]byte{wire}, OOB: oob, Addr: addr})
+			sends = append(sends, outgoing{wire: wire, oob: oob, to: in.from(i), client: client})
 		}
-		u.write(out)
+		u.write(out, sends)
 	}
 }
 
 // answer replies to one datagram now if it can, appending the reply to
 // dst; otherwise it hands the query to a worker, or drops it.
-func (u *udpServer) answer(dst, pkt []byte, addr *net.UDPAddr, oob []byte) ([]byte, bool) {
+func (u *udpServer) answer(dst, pkt []byte, client netip.AddrPort, from *sockaddr, oob []byte) ([]byte, bool) {
 	req, rejected := decodeQuery(pkt)
 	if rejected != nil {
 		wire, err := rejected.PackBuffer(dst[:cap(dst)])
@@ -196,26 +185,26 @@ func (u *udpServer) answer(dst, pkt []byte, addr *net.UDPAddr, oob []byte) ([]by
 	if req == nil {
 		return nil, false
 	}
-	q := &Query{Req: req, Start: time.Now(), Client: addr.AddrPort(), Proto: "udp", NoWait: true}
+	q := &Query{Req: req, Start: time.Now(), Client: client, Proto: "udp", NoWait: true}
 	if resp := u.s.answer(q); resp != nil {
 		return u.s.reply(dst, q, resp), true
 	}
 	q.NoWait = false
+	// from is the reader's, and reused by its next batch.
+	to := *from
 	u.runInWorker(func() {
 		wire := u.s.reply(nil, q, u.s.answer(q))
-		if _, _, err := u.conn.WriteMsgUDP(wire, oob, addr); err != nil {
-			u.s.Logger.Debug("write failed", "client", q.Client, "err", err)
-		}
+		u.write(newBatchIO(u.rc, 1), []outgoing{{wire: wire, oob: oob, to: &to, client: client}})
 	})
 	return nil, false
 }
 
-// write sends every reply of a batch, skipping one the kernel refuses.
-func (u *udpServer) write(out []ipv4.Message) {
+// write sends every reply, skipping one the kernel refuses.
+func (u *udpServer) write(b *batchIO, out []outgoing) {
 	for len(out) > 0 {
-		n, err := u.bc.WriteBatch(out, 0)
+		n, err := b.send(out)
 		if err != nil {
-			u.s.Logger.Debug("write failed", "client", out[0].Addr, "err", err)
+			u.s.Logger.Debug("write failed", "client", out[0].client, "err", err)
 			n = max(n, 1)
 		}
 		out = out[n:]
