@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	floor := raiseHeapFloor()
+	floor := tuneCollector()
 	defer runtime.KeepAlive(floor)
 	logger := cfg.Log.Logger(os.Stderr)
 
