@@ -45,7 +45,11 @@ const (
 // Cache answers repeated questions from memory and coalesces identical
 // questions in flight into one upstream query.
 type Cache struct {
-	cfg     CacheConfig
+	cfg CacheConfig
+	// epoch is when the cache's clock started: its times are durations
+	// since, on the monotonic clock, which a stepped wall clock (NTP on a
+	// board with no RTC) does not move.
+	epoch   time.Time
 	entries *lru.Cache[cacheKey, *cacheEntry]
 	flight  singleflight.Group
 	Next    Stage
@@ -69,10 +73,11 @@ type cacheEntry struct {
 	msg *dns.Msg // TTLs as stored, never mutated
 	// packed is msg in wire form with offsets of its TTLs, so that a hit
 	// is answered by patching bytes instead of copying and packing msg.
-	packed   *packedAnswer
-	stored   time.Time
-	expires  time.Time
-	upstream string
+	packed packedAnswer
+	// stored and expires are times on the cache's clock, which are 8
+	// bytes each where a time.Time takes 24, in every cached name.
+	stored, expires time.Duration
+	upstream        string
 	// asked counts hits; refreshing is set once a prefetch is queued.
 	asked      atomic.Uint32
 	refreshing atomic.Bool
@@ -93,7 +98,7 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{cfg: cfg, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
+	return &Cache{cfg: cfg, epoch: time.Now(), entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
 }
 
 // Answer serves a live entry, or asks the next stage once for all identical
@@ -103,10 +108,10 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	question := q.Question()
 	k := cacheKey{strings.ToLower(question.Name), question.Qtype, question.Qclass, q.DO()}
-	now := time.Now()
+	now := c.now()
 	var old *cacheEntry
 	if e, ok := c.entries.Get(k); ok {
-		if now.Before(e.expires) {
+		if now < e.expires {
 			c.hits.Add(1)
 			q.Source, q.Upstream = "cache", e.upstream
 			q.Cached, q.Age = e, e.age(now)
@@ -115,7 +120,7 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 			}
 			return e.msg, nil
 		}
-		if now.Before(e.expires.Add(c.cfg.ServeStale)) {
+		if now < e.expires+c.cfg.ServeStale {
 			old = e
 		} else {
 			c.entries.Remove(k)
@@ -163,8 +168,8 @@ func (c *Cache) fetch(ctx context.Context, k cacheKey, q *Query) (fresh, error) 
 }
 
 // queuePrefetch queues a refresh of a popular entry near its expiry, once.
-func (c *Cache) queuePrefetch(k cacheKey, e *cacheEntry, now time.Time) {
-	if e.asked.Add(1) < prefetchHits || e.expires.Sub(now) > e.expires.Sub(e.stored)/10 {
+func (c *Cache) queuePrefetch(k cacheKey, e *cacheEntry, now time.Duration) {
+	if e.asked.Add(1) < prefetchHits || e.expires-now > (e.expires-e.stored)/10 {
 		return
 	}
 	if !e.refreshing.CompareAndSwap(false, true) {
@@ -241,8 +246,8 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 		// pack cannot be answered from the cache's wire form.
 		return nil
 	}
-	now := time.Now()
-	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now.Add(ttl), upstream: upstream}
+	now := c.now()
+	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now + ttl, upstream: upstream}
 	c.entries.Add(k, e)
 	return e
 }
@@ -281,10 +286,13 @@ func (c *Cache) ttl(m *dns.Msg) (time.Duration, bool) {
 	return ttl, ttl >= time.Second
 }
 
+// now is the time on the cache's clock.
+func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
+
 // age is how long the entry has been held, in whole seconds rounded up, so
 // that a TTL counted down by it never outlives the entry.
-func (e *cacheEntry) age(now time.Time) uint32 {
-	return uint32((now.Sub(e.stored) + time.Second - 1) / time.Second)
+func (e *cacheEntry) age(now time.Duration) uint32 {
+	return uint32((now - e.stored + time.Second - 1) / time.Second)
 }
 
 // aged copies the entry's message with every TTL counted down by age.
