@@ -109,7 +109,9 @@ type outgoing struct {
 func (b *batchIO) send(out []outgoing) (int, error) {
 	for i, o := range out {
 		h, s := &b.hdrs[i].hdr, &b.slots[i]
-		s.iov.Base = &o.wire[0]
+		// SliceData, not &o.wire[0]: an empty reply (both packings
+		// failed) goes out as an empty datagram instead of a panic.
+		s.iov.Base = unsafe.SliceData(o.wire)
 		s.iov.SetLen(len(o.wire))
 		h.Name = (*byte)(unsafe.Pointer(o.to))
 		h.Namelen = unix.SizeofSockaddrInet6
