@@ -37,7 +37,8 @@ type udpServer struct {
 	waiting   sync.WaitGroup
 	// misses hands a query that must wait on an upstream to an idle
 	// worker; it is unbuffered, so a send succeeds only when one is idle.
-	misses chan func()
+	misses       chan func()
+	readFailures sampler
 }
 
 func newUDPServer(s *Server, conn *net.UDPConn) (*udpServer, error) {
@@ -147,10 +148,11 @@ func (u *udpServer) read() error {
 				return nil
 			}
 			var errno syscall.Errno
-			if errors.As(err, &errno) && errno.Temporary() {
-				continue
+			if !errors.As(err, &errno) {
+				return err
 			}
-			return err
+			u.readFailed(errno)
+			continue
 		}
 		sends = sends[:0]
 		for i := range n {
@@ -172,6 +174,24 @@ func (u *udpServer) read() error {
 		}
 		u.write(out, sends)
 	}
+}
+
+// readFailedPause is how long the reader waits after a failed read that is
+// not merely interrupted, so that a lasting error is not retried in a
+// busy loop.
+const readFailedPause = 10 * time.Millisecond
+
+// readFailed notes a failed read. A kernel error on a UDP read, such as
+// ENOMEM or ENOBUFS under memory pressure, passes; ending the server for
+// it would take the LAN's DNS down with it.
+func (u *udpServer) readFailed(errno syscall.Errno) {
+	if errno.Temporary() {
+		return
+	}
+	if skipped, ok := u.readFailures.allow(time.Now(), failLogEvery); ok {
+		u.s.Logger.Warn("udp read failed, retrying", "err", errno, "failures_not_logged_before", skipped)
+	}
+	time.Sleep(readFailedPause)
 }
 
 // answer replies to one datagram now if it can, appending the reply to
