@@ -58,7 +58,8 @@ func newUDPServer(s *Server, conn *net.UDPConn) (*udpServer, error) {
 	if err6 != nil && err4 != nil {
 		return nil, err4
 	}
-	u.oobSize = max(len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface)), len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface)))
+	// Room for both: an IPv4 query on a dual-stack socket brings both.
+	u.oobSize = len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface)) + len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface))
 	u.replyFrom = replyFrom
 	return u, nil
 }
