@@ -53,20 +53,24 @@ func newBatchIO(rc syscall.RawConn, size int) *batchIO {
 // arrived. datagram i is then bufs[i][:b.size(i)], from b.peer(i).
 func (b *batchIO) recv(bufs, oobs [][]byte) (int, error) {
 	for i, buf := range bufs {
-		h, s := &b.hdrs[i].hdr, &b.slots[i]
-		s.iov.Base = &buf[0]
-		s.iov.SetLen(len(buf))
-		h.Name = (*byte)(unsafe.Pointer(&s.name))
-		h.Namelen = uint32(unsafe.Sizeof(s.name))
-		h.Control = nil
-		h.SetControllen(0)
-		if len(oobs[i]) > 0 {
-			h.Control = &oobs[i][0]
-			h.SetControllen(len(oobs[i]))
-		}
-		h.Flags = 0
+		b.fill(i, buf, &b.slots[i].name, unix.SizeofSockaddrInet6, oobs[i])
 	}
 	return b.call(b.rc.Read, unix.SYS_RECVMMSG, len(bufs))
+}
+
+// fill points header i at buf, at the address name of namelen bytes and
+// at oob. SliceData, not &buf[0]: an empty reply (both packings failed)
+// goes out as an empty datagram instead of a panic, and no oob means no
+// control message.
+func (b *batchIO) fill(i int, buf []byte, name *sockaddr, namelen uint32, oob []byte) {
+	h, s := &b.hdrs[i].hdr, &b.slots[i]
+	s.iov.Base = unsafe.SliceData(buf)
+	s.iov.SetLen(len(buf))
+	h.Name = (*byte)(unsafe.Pointer(name))
+	h.Namelen = namelen
+	h.Control = unsafe.SliceData(oob)
+	h.SetControllen(len(oob))
+	h.Flags = 0
 }
 
 // size is the length of datagram i read, and whether it was cut short.
@@ -108,23 +112,11 @@ type outgoing struct {
 // returns how many went out before it.
 func (b *batchIO) send(out []outgoing) (int, error) {
 	for i, o := range out {
-		h, s := &b.hdrs[i].hdr, &b.slots[i]
-		// SliceData, not &o.wire[0]: an empty reply (both packings
-		// failed) goes out as an empty datagram instead of a panic.
-		s.iov.Base = unsafe.SliceData(o.wire)
-		s.iov.SetLen(len(o.wire))
-		h.Name = (*byte)(unsafe.Pointer(o.to))
-		h.Namelen = unix.SizeofSockaddrInet6
+		namelen := uint32(unix.SizeofSockaddrInet6)
 		if o.to.Family == unix.AF_INET {
-			h.Namelen = unix.SizeofSockaddrInet4
+			namelen = unix.SizeofSockaddrInet4
 		}
-		h.Control = nil
-		h.SetControllen(0)
-		if len(o.oob) > 0 {
-			h.Control = &o.oob[0]
-			h.SetControllen(len(o.oob))
-		}
-		h.Flags = 0
+		b.fill(i, o.wire, o.to, namelen, o.oob)
 	}
 	return b.call(b.rc.Write, unix.SYS_SENDMMSG, len(out))
 }
