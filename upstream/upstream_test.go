@@ -153,6 +153,15 @@ func TestGroupProbesRecoveryInBackground(t *testing.T) {
 	flaky := testserver.ForTest(t)
 	flaky.SetSilent(true)
 	g := upstream.NewGroup([]upstream.Upstream{&upstream.Plain{Addr: flaky.PlainAddr}}, 100*time.Millisecond)
+	answered := make(chan struct{}, 1)
+	g.OnExchange = func(_ string, _ time.Duration, err error) {
+		if err == nil {
+			select {
+			case answered <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if _, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA)); err == nil {
 		t.Fatal("a silent upstream answered")
 	}
@@ -160,18 +169,26 @@ func TestGroupProbesRecoveryInBackground(t *testing.T) {
 		t.Fatal("failed upstream not marked down")
 	}
 	flaky.SetSilent(false)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { g.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); g.Status()[0].Down; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("recovered upstream still down")
-		}
+	runGroup(t, g)
+	select {
+	case <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no probe was answered in 10 s")
+	}
+	if g.Status()[0].Down {
+		t.Error("upstream still down after answering a probe")
 	}
 	if n := flaky.Queries("."); n < 1 {
 		t.Errorf("no probe reached the upstream")
 	}
+}
+
+// runGroup runs g's background upkeep until the test ends.
+func runGroup(t *testing.T, g *upstream.Group) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // TestDNSCryptFollowsKeyRotation rotates the resolver's key abruptly (no
@@ -184,8 +201,10 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ask := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// A query made with the old key is never answered, so its wait is
+	// short; the others wait long enough for a loaded machine.
+	ask := func(wait time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		r, err := u.Exchange(ctx, query("example.test.", dns.TypeA))
 		if err == nil && len(r.Answer) != 1 {
@@ -193,18 +212,18 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 		}
 		return err
 	}
-	if err := ask(); err != nil {
+	if err := ask(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := ts.RotateCert(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ask(); err == nil {
+	if err := ask(300 * time.Millisecond); err == nil {
 		t.Fatal("the old key still works: the rotation was not real")
 	}
 	u.Maintain(context.Background())
 	for i := range 3 {
-		if err := ask(); err != nil {
+		if err := ask(5 * time.Second); err != nil {
 			t.Fatalf("query %d after rotation: %v", i, err)
 		}
 	}
@@ -214,22 +233,52 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 // may still get the late reply, so it must not be used again.
 func TestDNSCryptLateReplyDoesNotReachTheNextQuery(t *testing.T) {
 	ts := testserver.ForTest(t)
-	u, err := upstream.Parse(ts.Stamp, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The relay keeps the reply to the query asked while hold is set until
+	// release, and closes sent once it has sent it on.
+	var hold atomic.Bool
+	held, release, sent := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	addr := relay(t, ts.CryptAddr, func(reply []byte, send func([]byte)) {
+		if hold.Swap(false) {
+			select {
+			case held <- struct{}{}:
+			case <-t.Context().Done():
+				return
+			}
+			select {
+			case <-release:
+			case <-t.Context().Done():
+				return
+			}
+			defer close(sent)
+		}
+		send(reply)
+	})
+	u := relayedDNSCrypt(t, ts, addr)
 	if _, err := u.Exchange(context.Background(), query("example.test.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
-	ts.SetDelay(300 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err = u.Exchange(ctx, query("www.example.test.", dns.TypeA))
-	cancel()
-	if err == nil {
-		t.Fatal("a query past its deadline succeeded")
+	hold.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := u.Exchange(ctx, query("www.example.test.", dns.TypeA))
+		errc <- err
+	}()
+	wait := func(c <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
-	ts.SetDelay(0)
-	time.Sleep(400 * time.Millisecond) // the late reply has arrived
+	wait(held, "the relay to hold the reply")
+	cancel() // the query gives up before its reply comes
+	if err := <-errc; err == nil {
+		t.Fatal("a query given up on succeeded")
+	}
+	close(release)
+	wait(sent, "the late reply to be sent")
 	for i := range 5 {
 		name := fmt.Sprintf("n%d.gen.test.", i)
 		r, err := u.Exchange(context.Background(), query(name, dns.TypeA))
@@ -283,10 +332,9 @@ func TestGroupRetriesALostDatagram(t *testing.T) {
 	}
 }
 
-// replayingProxy relays datagrams to addr, but answers every DNSCrypt
-// query after the first with the first one's reply, as someone on the
-// path replaying an old answer would.
-func replayingProxy(t *testing.T, addr string) string {
+// relay forwards datagrams to addr one at a time and hands each reply to
+// pass, which sends it, or something else, back to the asker with send.
+func relay(t *testing.T, addr string, pass func(reply []byte, send func([]byte))) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -301,7 +349,6 @@ func replayingProxy(t *testing.T, addr string) string {
 	go func() {
 		defer close(done)
 		buf := make([]byte, 4096)
-		var first []byte
 		for {
 			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
@@ -314,32 +361,43 @@ func replayingProxy(t *testing.T, addr string) string {
 			if n, err = up.Read(buf); err != nil {
 				continue
 			}
-			reply := buf[:n]
-			if bytes.HasPrefix(reply, []byte("r6fnvWj8")) { // the resolver magic of an encrypted reply
-				if first == nil {
-					first = bytes.Clone(reply)
-				}
-				reply = first
-			}
-			_, _ = pc.WriteTo(reply, from)
+			pass(buf[:n], func(reply []byte) { _, _ = pc.WriteTo(reply, from) })
 		}
 	}()
 	return pc.LocalAddr().String()
+}
+
+// relayedDNSCrypt is ts's DNSCrypt resolver reached through addr.
+func relayedDNSCrypt(t *testing.T, ts *testserver.Server, addr string) upstream.Upstream {
+	t.Helper()
+	stamp, err := dnsstamps.NewServerStampFromString(ts.Stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp.ServerAddrStr = addr
+	u, err := upstream.Parse(stamp.String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // A replayed reply decrypts with the same key; when the query repeats the
 // id and the question, only the nonce shows it answers another query.
 func TestDNSCryptRejectsAReplayedReply(t *testing.T) {
 	ts := testserver.ForTest(t)
-	stamp, err := dnsstamps.NewServerStampFromString(ts.Stamp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stamp.ServerAddrStr = replayingProxy(t, ts.CryptAddr)
-	u, err := upstream.Parse(stamp.String(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The relay answers every DNSCrypt query after the first with the
+	// first one's reply, as someone on the path replaying an old answer would.
+	var first []byte
+	u := relayedDNSCrypt(t, ts, relay(t, ts.CryptAddr, func(reply []byte, send func([]byte)) {
+		if bytes.HasPrefix(reply, []byte("r6fnvWj8")) { // the resolver magic of an encrypted reply
+			if first == nil {
+				first = bytes.Clone(reply)
+			}
+			reply = first
+		}
+		send(reply)
+	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	m := query("example.test.", dns.TypeA)
