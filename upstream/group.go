@@ -46,12 +46,15 @@ type Group struct {
 type member struct {
 	up Upstream
 
-	mu        sync.Mutex
-	latency   time.Duration // EWMA of successful exchanges
-	failures  int           // consecutive
+	mu      sync.Mutex
+	latency time.Duration // EWMA of successful exchanges
+	// failures counts the failed exchanges in a row, leaving out those
+	// sent before the latest answer arrived (see record).
+	failures  int
 	down      bool
 	downSince time.Time
-	reported  bool // the log was told it failed
+	reported  bool      // the log was told it failed
+	answered  time.Time // when the latest answer arrived
 	nextProbe time.Time
 	queries   uint64
 	errors    uint64
@@ -122,16 +125,16 @@ func (mb *member) firstWait(attempt time.Duration) time.Duration {
 func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg, wait time.Duration) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	start := time.Now()
+	sent := time.Now()
 	r, err := mb.up.Exchange(ctx, m)
 	failed := err
 	if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
 		failed = fmt.Errorf("%s: answered %s", mb.up, dns.RcodeToString[r.Rcode])
 	}
-	took := time.Since(start)
-	g.logChange(mb, failed, mb.record(took, failed))
+	done := time.Now()
+	g.logChange(mb, failed, mb.record(sent, done, failed))
 	if g.OnExchange != nil {
-		g.OnExchange(mb.up.String(), took, failed)
+		g.OnExchange(mb.up.String(), done.Sub(sent), failed)
 	}
 	return r, err
 }
@@ -208,28 +211,42 @@ type change struct {
 	downFor            time.Duration // when it came back
 }
 
-func (mb *member) record(took time.Duration, err error) change {
+// record notes one exchange, sent and done at the times given. A failure
+// of an exchange sent before the latest answer arrived is left out: the
+// upstream has answered since, so it says nothing about the upstream now.
+// This is the log's hysteresis: when a hung upstream comes back, the
+// exchanges still in flight from the outage fail after its first answer,
+// and counting them would report it failing again, then back, over and
+// over, until they had all timed out.
+func (mb *member) record(sent, done time.Time, err error) change {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	mb.queries++
 	if err != nil {
-		now := time.Now()
 		mb.errors++
+		if sent.Before(mb.answered) {
+			return change{}
+		}
 		mb.failures++
 		if !mb.down {
-			mb.down, mb.downSince = true, now
+			mb.down, mb.downSince = true, done
 		}
-		mb.nextProbe = now.Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
+		mb.nextProbe = done.Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
 		c := change{wentDown: mb.failures >= reportAfter && !mb.reported}
 		mb.reported = mb.reported || c.wentDown
 		return c
 	}
 	var c change
 	if mb.reported {
-		c = change{cameBack: true, failures: mb.failures, downFor: time.Since(mb.downSince)}
+		c = change{cameBack: true, failures: mb.failures, downFor: done.Sub(mb.downSince)}
+	}
+	if done.After(mb.answered) {
+		// Exchanges end out of order; the latest answer is what counts.
+		mb.answered = done
 	}
 	mb.failures = 0
 	mb.down, mb.reported = false, false
+	took := done.Sub(sent)
 	if mb.latency == 0 {
 		mb.latency = took
 	} else {

@@ -437,3 +437,74 @@ func TestGroupLogsOutageAndRecoveryOnce(t *testing.T) {
 		t.Errorf("want one line saying it answers again after 9 failed exchanges:\n%s", out)
 	}
 }
+
+// TestGroupLogsOneOutageWhenAHungUpstreamReturns hangs an upstream with
+// queries in flight, brings it back, and lets those queries fail after its
+// first answer, as a hung DNSCrypt resolver's do when it returns: the log
+// must still have one line saying it fails and one saying it is back, not
+// a pair for every three of them.
+func TestGroupLogsOneOutageWhenAHungUpstreamReturns(t *testing.T) {
+	ts := testserver.ForTest(t)
+	u, err := upstream.Parse(ts.Stamp, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Asked outside the group (which fetches the DNSCrypt
+	// certificate), so the group has measured no latency and
+	// every try waits the whole minute, ended only by the test.
+	if _, err := u.Exchange(context.Background(), query("example.test.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	g := upstream.NewGroup([]upstream.Upstream{u}, time.Minute)
+	g.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	// hung starts n queries for name, waits until the upstream
+	// has them all, and returns what makes them give up.
+	hung := func(name string, n int) (giveUp func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, _, err := g.Exchange(ctx, query(name, dns.TypeA))
+				errs <- err
+			}()
+		}
+		waitUntil(t, fmt.Sprintf("%d queries for %s to reach the upstream", n, name), func() bool { return ts.Queries(name) >= n })
+		return func() {
+			cancel()
+			for range n {
+				if err := <-errs; err == nil {
+					t.Errorf("%s: a hung upstream answered", name)
+				}
+			}
+		}
+	}
+	answer := func(name string) {
+		t.Helper()
+		if _, _, err := g.Exchange(context.Background(), query(name, dns.TypeA)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	ts.SetSilent(true)
+	hung("failed.gen.test.", 3)() // reported failing
+	late := hung("late.gen.test.", 3)
+	ts.SetSilent(false)
+	answer("back.gen.test.") // reported answering again
+	late()                   // sent before that answer: not an outage
+	answer("after.gen.test.")
+	out := logs.String()
+	failing, back := strings.Count(out, `msg="upstream failing`), strings.Count(out, `msg="upstream answering again"`)
+	if failing != 1 || back != 1 {
+		t.Errorf("%d failing and %d answering again lines, want 1 of each:\n%s", failing, back, out)
+	}
+}
+
+// waitUntil polls cond until it holds, and fails the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
