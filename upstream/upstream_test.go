@@ -75,13 +75,30 @@ func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
 func TestExchangeHonoursContext(t *testing.T) {
 	ts := testserver.ForTest(t)
 	ts.SetSilent(true)
-	for _, raw := range []string{ts.Stamp, ts.PlainUDP()} {
-		u, _ := upstream.Parse(raw, time.Second)
+	for i, raw := range []string{ts.Stamp, ts.PlainUDP(), "tcp://" + ts.PlainAddr} {
+		u, err := upstream.Parse(raw, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		_, err := u.Exchange(ctx, query("example.test.", dns.TypeA))
+		_, err = u.Exchange(ctx, query("example.test.", dns.TypeA))
 		cancel()
 		if err == nil {
 			t.Errorf("%s: a silent server answered", u)
+		}
+		// Given up on, with no deadline, the exchange ends at once
+		// with the context's error, not its own timeout's.
+		name := fmt.Sprintf("cancel%d.gen.test.", i)
+		ctx, cancel = context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := u.Exchange(ctx, query(name, dns.TypeA))
+			errc <- err
+		}()
+		waitUntil(t, "the query to reach "+u.String(), func() bool { return ts.Queries(name) == 1 })
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: error %v, want context.Canceled", u, err)
 		}
 	}
 }
