@@ -56,7 +56,7 @@ func TestRecordReportsOutagesNotLosses(t *testing.T) {
 			mb := &member{}
 			var down, back []int
 			for i, x := range tt.exchanges {
-				c := mb.record(at(x.sent), at(x.done), x.err)
+				c := mb.record(at(x.sent), at(x.done), x.err, false)
 				if c.wentDown {
 					down = append(down, i+1)
 				}
@@ -68,5 +68,46 @@ func TestRecordReportsOutagesNotLosses(t *testing.T) {
 				t.Errorf("reported down at %v and back at %v, want %v and %v", down, back, tt.down, tt.back)
 			}
 		})
+	}
+}
+
+// TestDueProbe checks when Run probes a failing upstream: a second after
+// it failed, then with backoff, but every outageProbe while all are down.
+func TestDueProbe(t *testing.T) {
+	epoch := time.Now()
+	at := func(ms int) time.Time { return epoch.Add(time.Duration(ms) * time.Millisecond) }
+	lost := errors.New("timeout")
+	tests := []struct {
+		name   string
+		probes int // failed probes after the first failure, each 10 ms apart
+		now    int // milliseconds after the last failure
+		outage bool
+		due    bool
+	}{
+		{"just failed", 0, 999, false, false},
+		{"a second after", 0, 1000, false, true},
+		{"probe failed, backing off", 1, 1500, false, false},
+		{"probe failed, backed off", 1, 2000, false, true},
+		{"three probes failed", 3, 7999, false, false},
+		{"three probes failed, all down", 3, 1000, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mb := &member{}
+			mb.record(at(0), at(5), lost, false)
+			last := 5
+			for i := range tt.probes {
+				last = 10*(i+1) + 5
+				mb.record(at(last-5), at(last), lost, true)
+			}
+			if due := mb.dueProbe(at(last+tt.now), tt.outage); due != tt.due {
+				t.Errorf("due %v, want %v", due, tt.due)
+			}
+		})
+	}
+	mb := &member{}
+	mb.record(at(0), at(5), nil, false)
+	if mb.dueProbe(at(60000), true) {
+		t.Error("an answering upstream is due a probe")
 	}
 }

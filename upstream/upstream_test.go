@@ -525,3 +525,79 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestGroupFailsAtOnceWhileAllDown takes every upstream down: once each has
+// failed and a background probe has confirmed it, a query fails at once,
+// asking none of them, with an error naming each, and the probes notice
+// when they answer again.
+func TestGroupFailsAtOnceWhileAllDown(t *testing.T) {
+	a, b := testserver.ForTest(t), testserver.ForTest(t)
+	var ups []upstream.Upstream
+	for _, raw := range []string{a.PlainUDP(), b.Stamp} {
+		u, err := upstream.Parse(raw, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, u)
+	}
+	a.SetSilent(true)
+	b.SetSilent(true)
+	g := upstream.NewGroup(ups, 100*time.Millisecond)
+	runGroup(t, g)
+	var err error
+	for i := 0; !errors.Is(err, upstream.ErrAllDown); i++ {
+		if i == 20 {
+			t.Fatalf("after %d failed queries: %v; want the upstreams known down", i, err)
+		}
+		if _, _, err = g.Exchange(context.Background(), query(fmt.Sprintf("slow%d.gen.test.", i), dns.TypeA)); err == nil {
+			t.Fatal("a silent upstream answered")
+		}
+	}
+	const name = "fast.gen.test."
+	_, _, err = g.Exchange(context.Background(), query(name, dns.TypeA))
+	if !errors.Is(err, upstream.ErrAllDown) {
+		t.Fatalf("error %v, want ErrAllDown", err)
+	}
+	for _, u := range ups {
+		if !strings.Contains(err.Error(), u.String()) {
+			t.Errorf("error %q does not name %s", err, u)
+		}
+	}
+	if n := a.Queries(name) + b.Queries(name); n != 0 {
+		t.Errorf("upstreams known down were asked %d times", n)
+	}
+	a.SetSilent(false)
+	b.SetSilent(false)
+	waitUntil(t, "the probes to find the upstreams back", func() bool {
+		_, _, err := g.Exchange(context.Background(), query("back.gen.test.", dns.TypeA))
+		return err == nil
+	})
+}
+
+// TestGroupErrorNamesEveryUpstream gives up on a query while the first
+// upstream has it: the error must name the second too, never asked.
+func TestGroupErrorNamesEveryUpstream(t *testing.T) {
+	a, b := testserver.ForTest(t), testserver.ForTest(t)
+	a.SetSilent(true)
+	ups := []upstream.Upstream{&upstream.Plain{Addr: a.PlainAddr}, &upstream.Plain{Addr: b.PlainAddr}}
+	g := upstream.NewGroup(ups, time.Minute)
+	const name = "named.gen.test."
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := g.Exchange(ctx, query(name, dns.TypeA))
+		errc <- err
+	}()
+	waitUntil(t, "the query to reach the first upstream", func() bool { return a.Queries(name) == 1 })
+	cancel()
+	err := <-errc
+	if err == nil {
+		t.Fatal("a silent upstream answered")
+	}
+	for _, u := range ups {
+		if !strings.Contains(err.Error(), u.String()) {
+			t.Errorf("error %q does not name %s", err, u)
+		}
+	}
+}
