@@ -113,6 +113,9 @@ func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dn
 	} else {
 		d.release(conn)
 	}
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err() // clearer than the deadline it set off
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s over %s: %w", d, network, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,6 +20,11 @@ const ewmaWeight = 0.2
 // maxBackoff caps the wait between probes of a failing upstream.
 const maxBackoff = 30 * time.Second
 
+// outageProbe is the most a known-down upstream waits for its next probe
+// while every upstream is known down: no query is answered from upstream
+// until one of them answers a probe, so there is no load to spare it.
+const outageProbe = time.Second
+
 // probeTick is how often Run looks for upstreams due a probe.
 const probeTick = 250 * time.Millisecond
 
@@ -29,8 +35,9 @@ const rounds = 3
 const firstTry = 250 * time.Millisecond
 
 // Group sends each query to its fastest healthy upstream and fails over to
-// the next on error or timeout. A failed upstream is skipped by queries
-// and probed in the background until it answers again.
+// the next on error or timeout. A failed upstream is tried last by queries
+// and probed in the background until it answers again; while every
+// upstream is known down, queries fail at once with ErrAllDown.
 type Group struct {
 	members []*member
 	// attempt bounds one upstream's try, so a silent upstream leaves time
@@ -45,17 +52,29 @@ type Group struct {
 
 type member struct {
 	up Upstream
+	// busy is held by Run's upkeep of this upstream, so that a hung
+	// upstream's probes neither pile up nor hold up the others'.
+	busy atomic.Bool
 
-	mu        sync.Mutex
-	latency   time.Duration // EWMA of successful exchanges
-	failures  int           // consecutive
-	down      bool
-	downSince time.Time
-	reported  bool // the log was told it failed
-	nextProbe time.Time
-	queries   uint64
-	errors    uint64
+	mu      sync.Mutex
+	latency time.Duration // EWMA of successful exchanges
+	// failures counts the failed exchanges in a row, leaving out those
+	// sent before the latest answer arrived (see record).
+	failures   int
+	downSince  time.Time // when the first of those failures ended
+	reported   bool      // the log was told it failed
+	answered   time.Time // when the latest answer arrived
+	probeFails int       // failed probes since then
+	probed     time.Time // when the latest failed probe ended
+	lastErr    error
+	queries    uint64
+	errors     uint64
 }
+
+// ErrAllDown is returned, wrapped with each upstream's last error, while
+// every upstream of a group is known down: waiting for them would only
+// delay the client's SERVFAIL (or stale answer).
+var ErrAllDown = errors.New("every upstream is down; probing them in the background")
 
 // NewGroup tries each upstream for at most attempt per query.
 func NewGroup(ups []Upstream, attempt time.Duration) *Group {
@@ -70,8 +89,12 @@ func NewGroup(ups []Upstream, attempt time.Duration) *Group {
 // A SERVFAIL or REFUSED answer moves on to the next upstream but is returned
 // when no upstream does better. When every upstream fails, they are tried
 // again, up to rounds times within ctx, so one lost datagram costs the
-// client a retry rather than its answer.
+// client a retry rather than its answer. While every upstream is known
+// down it fails at once with ErrAllDown, asking none of them.
 func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, error) {
+	if err := g.outage(); err != nil {
+		return nil, nil, err
+	}
 	var errs []error
 	for round := range rounds {
 		errs = errs[:0]
@@ -79,14 +102,16 @@ func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, e
 		var fallbackFrom Upstream
 		for _, mb := range g.order() {
 			if ctx.Err() != nil {
-				errs = append(errs, ctx.Err())
-				break
+				// Named, as every other upstream's error is: the log
+				// line must say which upstreams the query never reached.
+				errs = append(errs, fmt.Errorf("%s: not asked: %w", mb.up, ctx.Err()))
+				continue
 			}
 			wait := g.attempt
 			if round == 0 {
 				wait = mb.firstWait(wait)
 			}
-			r, err := g.try(ctx, mb, m, wait)
+			r, err := g.try(ctx, mb, m, wait, false)
 			if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
 				fallback, fallbackFrom = r, mb.up
 				continue
@@ -118,27 +143,31 @@ func (mb *member) firstWait(attempt time.Duration) time.Duration {
 	return min(attempt, max(firstTry, 4*mb.latency))
 }
 
-// try asks one upstream, waiting at most wait, and records the outcome.
-func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg, wait time.Duration) (*dns.Msg, error) {
+// try asks one upstream, waiting at most wait, and records the outcome;
+// probe marks Run's probes, which alone can show an upstream known down.
+func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg, wait time.Duration, probe bool) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	start := time.Now()
+	sent := time.Now()
 	r, err := mb.up.Exchange(ctx, m)
 	failed := err
 	if err == nil && (r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused) {
 		failed = fmt.Errorf("%s: answered %s", mb.up, dns.RcodeToString[r.Rcode])
 	}
-	took := time.Since(start)
-	g.logChange(mb, failed, mb.record(took, failed))
+	done := time.Now()
+	g.logChange(mb, failed, mb.record(sent, done, failed, probe))
 	if g.OnExchange != nil {
-		g.OnExchange(mb.up.String(), took, failed)
+		g.OnExchange(mb.up.String(), done.Sub(sent), failed)
 	}
 	return r, err
 }
 
 // Run probes failed upstreams with backoff until ctx is done, so that
 // finding out whether one has recovered never costs a client its time.
+// Each upstream's upkeep runs on its own, so a hung one delays no other.
 func (g *Group) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	t := time.NewTicker(probeTick)
 	defer t.Stop()
 	for {
@@ -146,17 +175,48 @@ func (g *Group) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			outage := g.outage() != nil
 			for _, mb := range g.members {
-				if m, ok := mb.up.(maintainer); ok {
-					m.Maintain(ctx)
+				if mb.busy.Swap(true) {
+					continue
 				}
-				if mb.dueProbe(now) {
-					probe := new(dns.Msg).SetQuestion(".", dns.TypeNS)
-					_, _ = g.try(ctx, mb, probe, g.attempt)
-				}
+				wg.Go(func() {
+					defer mb.busy.Store(false)
+					g.upkeep(ctx, mb, now, outage)
+				})
 			}
 		}
 	}
+}
+
+// upkeep does an upstream's background upkeep and probes it when due.
+func (g *Group) upkeep(ctx context.Context, mb *member, now time.Time, outage bool) {
+	if m, ok := mb.up.(maintainer); ok {
+		m.Maintain(ctx)
+	}
+	if mb.dueProbe(now, outage) {
+		probe := new(dns.Msg).SetQuestion(".", dns.TypeNS)
+		_, _ = g.try(ctx, mb, probe, g.attempt, true)
+	}
+}
+
+// outage returns ErrAllDown, with every upstream's last error, when every
+// upstream is known down, and nil otherwise.
+func (g *Group) outage() error {
+	var errs []error
+	for _, mb := range g.members {
+		mb.mu.Lock()
+		out, err := mb.knownDown(), mb.lastErr
+		mb.mu.Unlock()
+		if !out {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrAllDown, errors.Join(errs...))
 }
 
 // maintainer is an upstream with background upkeep, such as re-fetching a
@@ -177,7 +237,7 @@ func (g *Group) order() []*member {
 	rs := make([]ranked, len(g.members))
 	for i, mb := range g.members {
 		mb.mu.Lock()
-		rs[i] = ranked{mb, mb.down, mb.latency}
+		rs[i] = ranked{mb, mb.failures > 0, mb.latency}
 		mb.mu.Unlock()
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
@@ -208,34 +268,57 @@ type change struct {
 	downFor            time.Duration // when it came back
 }
 
-func (mb *member) record(took time.Duration, err error) change {
+// record notes one exchange, sent and done at the times given. A failure
+// of an exchange sent before the latest answer arrived is left out: the
+// upstream has answered since, so it says nothing about the upstream now.
+// This is the log's hysteresis: when a hung upstream comes back, the
+// exchanges still in flight from the outage fail after its first answer,
+// and counting them would report it failing again, then back, over and
+// over, until they had all timed out.
+func (mb *member) record(sent, done time.Time, err error, probe bool) change {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	mb.queries++
 	if err != nil {
-		now := time.Now()
 		mb.errors++
-		mb.failures++
-		if !mb.down {
-			mb.down, mb.downSince = true, now
+		if sent.Before(mb.answered) {
+			return change{}
 		}
-		mb.nextProbe = now.Add(min(time.Second<<min(mb.failures-1, 5), maxBackoff))
+		if mb.failures == 0 {
+			mb.downSince = done
+		}
+		mb.failures++
+		mb.lastErr = err
+		if probe {
+			mb.probeFails++
+			mb.probed = done
+		}
 		c := change{wentDown: mb.failures >= reportAfter && !mb.reported}
 		mb.reported = mb.reported || c.wentDown
 		return c
 	}
 	var c change
 	if mb.reported {
-		c = change{cameBack: true, failures: mb.failures, downFor: time.Since(mb.downSince)}
+		c = change{cameBack: true, failures: mb.failures, downFor: done.Sub(mb.downSince)}
 	}
-	mb.failures = 0
-	mb.down, mb.reported = false, false
+	if done.After(mb.answered) {
+		// Exchanges end out of order; the latest answer is what counts.
+		mb.answered = done
+	}
+	mb.failures, mb.reported, mb.probeFails, mb.lastErr = 0, false, 0, nil
+	took := done.Sub(sent)
 	if mb.latency == 0 {
 		mb.latency = took
 	} else {
 		mb.latency = time.Duration(ewmaWeight*float64(took) + (1-ewmaWeight)*float64(mb.latency))
 	}
 	return c
+}
+
+// knownDown is whether mb's failure was reported and a probe has failed
+// since: an outage, not a few unlucky queries. mb.mu must be held.
+func (mb *member) knownDown() bool {
+	return mb.reported && mb.probeFails > 0
 }
 
 // logChange tells the logger when mb went down or came back.
@@ -249,10 +332,23 @@ func (g *Group) logChange(mb *member, err error, c change) {
 	}
 }
 
-func (mb *member) dueProbe(now time.Time) bool {
+// dueProbe is whether a failing mb is due a probe at now: a second after
+// it failed, then with backoff after each failed probe, but at least every
+// outageProbe while every upstream is known down.
+func (mb *member) dueProbe(now time.Time, outage bool) bool {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	return mb.down && !now.Before(mb.nextProbe)
+	if mb.failures == 0 {
+		return false
+	}
+	from, wait := mb.downSince, time.Second
+	if mb.probeFails > 0 {
+		from, wait = mb.probed, min(time.Second<<min(mb.probeFails, 5), maxBackoff)
+	}
+	if outage {
+		wait = min(wait, outageProbe)
+	}
+	return !now.Before(from.Add(wait))
 }
 
 // Status describes one upstream's health for logs and stats.
@@ -270,7 +366,7 @@ func (g *Group) Status() []Status {
 	out := make([]Status, len(g.members))
 	for i, mb := range g.members {
 		mb.mu.Lock()
-		out[i] = Status{mb.up.String(), mb.latency, mb.failures, mb.down, mb.queries, mb.errors}
+		out[i] = Status{mb.up.String(), mb.latency, mb.failures, mb.failures > 0, mb.queries, mb.errors}
 		mb.mu.Unlock()
 	}
 	return out

@@ -27,8 +27,7 @@ func (p *Plain) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 }
 
 func (p *Plain) ask(ctx context.Context, network string, m *dns.Msg) (*dns.Msg, error) {
-	c := &dns.Client{Net: network, UDPSize: EDNSSize}
-	r, _, err := c.ExchangeContext(ctx, m, p.Addr)
+	r, err := p.exchange(ctx, network, m)
 	if err == nil {
 		err = check(m, r)
 	}
@@ -36,6 +35,24 @@ func (p *Plain) ask(ctx context.Context, network string, m *dns.Msg) (*dns.Msg, 
 		return nil, fmt.Errorf("%s over %s: %w", p, network, err)
 	}
 	return r, nil
+}
+
+// exchange is dns.Client's, which heeds ctx's deadline but not its
+// cancellation: closing the connection then ends the wait at once.
+func (p *Plain) exchange(ctx context.Context, network string, m *dns.Msg) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, UDPSize: EDNSSize}
+	co, err := c.DialContext(ctx, p.Addr)
+	if err != nil {
+		return nil, err
+	}
+	defer co.Close()
+	stop := context.AfterFunc(ctx, func() { co.Close() })
+	defer stop()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, co)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return r, err
 }
 
 // String is the upstream URL.

@@ -16,7 +16,8 @@ import (
 
 // Upstream is one resolver that answers queries.
 type Upstream interface {
-	// Exchange sends m and returns the response that matches it.
+	// Exchange sends m and returns the response that matches it; its
+	// errors name the upstream, as the group's errors join them.
 	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
 	// String names the upstream in logs and query-log records.
 	String() string

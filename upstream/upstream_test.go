@@ -75,13 +75,30 @@ func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
 func TestExchangeHonoursContext(t *testing.T) {
 	ts := testserver.ForTest(t)
 	ts.SetSilent(true)
-	for _, raw := range []string{ts.Stamp, ts.PlainUDP()} {
-		u, _ := upstream.Parse(raw, time.Second)
+	for i, raw := range []string{ts.Stamp, ts.PlainUDP(), "tcp://" + ts.PlainAddr} {
+		u, err := upstream.Parse(raw, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		_, err := u.Exchange(ctx, query("example.test.", dns.TypeA))
+		_, err = u.Exchange(ctx, query("example.test.", dns.TypeA))
 		cancel()
 		if err == nil {
 			t.Errorf("%s: a silent server answered", u)
+		}
+		// Given up on, with no deadline, the exchange ends at once
+		// with the context's error, not its own timeout's.
+		name := fmt.Sprintf("cancel%d.gen.test.", i)
+		ctx, cancel = context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := u.Exchange(ctx, query(name, dns.TypeA))
+			errc <- err
+		}()
+		waitUntil(t, "the query to reach "+u.String(), func() bool { return ts.Queries(name) == 1 })
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: error %v, want context.Canceled", u, err)
 		}
 	}
 }
@@ -153,6 +170,15 @@ func TestGroupProbesRecoveryInBackground(t *testing.T) {
 	flaky := testserver.ForTest(t)
 	flaky.SetSilent(true)
 	g := upstream.NewGroup([]upstream.Upstream{&upstream.Plain{Addr: flaky.PlainAddr}}, 100*time.Millisecond)
+	answered := make(chan struct{}, 1)
+	g.OnExchange = func(_ string, _ time.Duration, err error) {
+		if err == nil {
+			select {
+			case answered <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if _, _, err := g.Exchange(context.Background(), query("example.test.", dns.TypeA)); err == nil {
 		t.Fatal("a silent upstream answered")
 	}
@@ -160,18 +186,26 @@ func TestGroupProbesRecoveryInBackground(t *testing.T) {
 		t.Fatal("failed upstream not marked down")
 	}
 	flaky.SetSilent(false)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { g.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); g.Status()[0].Down; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("recovered upstream still down")
-		}
+	runGroup(t, g)
+	select {
+	case <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no probe was answered in 10 s")
+	}
+	if g.Status()[0].Down {
+		t.Error("upstream still down after answering a probe")
 	}
 	if n := flaky.Queries("."); n < 1 {
 		t.Errorf("no probe reached the upstream")
 	}
+}
+
+// runGroup runs g's background upkeep until the test ends.
+func runGroup(t *testing.T, g *upstream.Group) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // TestDNSCryptFollowsKeyRotation rotates the resolver's key abruptly (no
@@ -184,8 +218,10 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ask := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// A query made with the old key is never answered, so its wait is
+	// short; the others wait long enough for a loaded machine.
+	ask := func(wait time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		r, err := u.Exchange(ctx, query("example.test.", dns.TypeA))
 		if err == nil && len(r.Answer) != 1 {
@@ -193,18 +229,18 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 		}
 		return err
 	}
-	if err := ask(); err != nil {
+	if err := ask(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := ts.RotateCert(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ask(); err == nil {
+	if err := ask(300 * time.Millisecond); err == nil {
 		t.Fatal("the old key still works: the rotation was not real")
 	}
 	u.Maintain(context.Background())
 	for i := range 3 {
-		if err := ask(); err != nil {
+		if err := ask(5 * time.Second); err != nil {
 			t.Fatalf("query %d after rotation: %v", i, err)
 		}
 	}
@@ -214,22 +250,52 @@ func TestDNSCryptFollowsKeyRotation(t *testing.T) {
 // may still get the late reply, so it must not be used again.
 func TestDNSCryptLateReplyDoesNotReachTheNextQuery(t *testing.T) {
 	ts := testserver.ForTest(t)
-	u, err := upstream.Parse(ts.Stamp, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The relay keeps the reply to the query asked while hold is set until
+	// release, and closes sent once it has sent it on.
+	var hold atomic.Bool
+	held, release, sent := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	addr := relay(t, ts.CryptAddr, func(reply []byte, send func([]byte)) {
+		if hold.Swap(false) {
+			select {
+			case held <- struct{}{}:
+			case <-t.Context().Done():
+				return
+			}
+			select {
+			case <-release:
+			case <-t.Context().Done():
+				return
+			}
+			defer close(sent)
+		}
+		send(reply)
+	})
+	u := relayedDNSCrypt(t, ts, addr)
 	if _, err := u.Exchange(context.Background(), query("example.test.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
-	ts.SetDelay(300 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err = u.Exchange(ctx, query("www.example.test.", dns.TypeA))
-	cancel()
-	if err == nil {
-		t.Fatal("a query past its deadline succeeded")
+	hold.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := u.Exchange(ctx, query("www.example.test.", dns.TypeA))
+		errc <- err
+	}()
+	wait := func(c <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
-	ts.SetDelay(0)
-	time.Sleep(400 * time.Millisecond) // the late reply has arrived
+	wait(held, "the relay to hold the reply")
+	cancel() // the query gives up before its reply comes
+	if err := <-errc; err == nil {
+		t.Fatal("a query given up on succeeded")
+	}
+	close(release)
+	wait(sent, "the late reply to be sent")
 	for i := range 5 {
 		name := fmt.Sprintf("n%d.gen.test.", i)
 		r, err := u.Exchange(context.Background(), query(name, dns.TypeA))
@@ -283,10 +349,9 @@ func TestGroupRetriesALostDatagram(t *testing.T) {
 	}
 }
 
-// replayingProxy relays datagrams to addr, but answers every DNSCrypt
-// query after the first with the first one's reply, as someone on the
-// path replaying an old answer would.
-func replayingProxy(t *testing.T, addr string) string {
+// relay forwards datagrams to addr one at a time and hands each reply to
+// pass, which sends it, or something else, back to the asker with send.
+func relay(t *testing.T, addr string, pass func(reply []byte, send func([]byte))) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -301,7 +366,6 @@ func replayingProxy(t *testing.T, addr string) string {
 	go func() {
 		defer close(done)
 		buf := make([]byte, 4096)
-		var first []byte
 		for {
 			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
@@ -314,32 +378,43 @@ func replayingProxy(t *testing.T, addr string) string {
 			if n, err = up.Read(buf); err != nil {
 				continue
 			}
-			reply := buf[:n]
-			if bytes.HasPrefix(reply, []byte("r6fnvWj8")) { // the resolver magic of an encrypted reply
-				if first == nil {
-					first = bytes.Clone(reply)
-				}
-				reply = first
-			}
-			_, _ = pc.WriteTo(reply, from)
+			pass(buf[:n], func(reply []byte) { _, _ = pc.WriteTo(reply, from) })
 		}
 	}()
 	return pc.LocalAddr().String()
+}
+
+// relayedDNSCrypt is ts's DNSCrypt resolver reached through addr.
+func relayedDNSCrypt(t *testing.T, ts *testserver.Server, addr string) upstream.Upstream {
+	t.Helper()
+	stamp, err := dnsstamps.NewServerStampFromString(ts.Stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp.ServerAddrStr = addr
+	u, err := upstream.Parse(stamp.String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // A replayed reply decrypts with the same key; when the query repeats the
 // id and the question, only the nonce shows it answers another query.
 func TestDNSCryptRejectsAReplayedReply(t *testing.T) {
 	ts := testserver.ForTest(t)
-	stamp, err := dnsstamps.NewServerStampFromString(ts.Stamp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stamp.ServerAddrStr = replayingProxy(t, ts.CryptAddr)
-	u, err := upstream.Parse(stamp.String(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The relay answers every DNSCrypt query after the first with the
+	// first one's reply, as someone on the path replaying an old answer would.
+	var first []byte
+	u := relayedDNSCrypt(t, ts, relay(t, ts.CryptAddr, func(reply []byte, send func([]byte)) {
+		if bytes.HasPrefix(reply, []byte("r6fnvWj8")) { // the resolver magic of an encrypted reply
+			if first == nil {
+				first = bytes.Clone(reply)
+			}
+			reply = first
+		}
+		send(reply)
+	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	m := query("example.test.", dns.TypeA)
@@ -377,5 +452,152 @@ func TestGroupLogsOutageAndRecoveryOnce(t *testing.T) {
 	}
 	if n := strings.Count(out, `msg="upstream answering again" upstream=udp://`+ts.PlainAddr+` failed_exchanges=9 `); n != 1 {
 		t.Errorf("want one line saying it answers again after 9 failed exchanges:\n%s", out)
+	}
+}
+
+// TestGroupLogsOneOutageWhenAHungUpstreamReturns hangs an upstream with
+// queries in flight, brings it back, and lets those queries fail after its
+// first answer, as a hung DNSCrypt resolver's do when it returns: the log
+// must still have one line saying it fails and one saying it is back, not
+// a pair for every three of them.
+func TestGroupLogsOneOutageWhenAHungUpstreamReturns(t *testing.T) {
+	ts := testserver.ForTest(t)
+	u, err := upstream.Parse(ts.Stamp, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Asked outside the group (which fetches the DNSCrypt
+	// certificate), so the group has measured no latency and
+	// every try waits the whole minute, ended only by the test.
+	if _, err := u.Exchange(context.Background(), query("example.test.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	g := upstream.NewGroup([]upstream.Upstream{u}, time.Minute)
+	g.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	// hung starts n queries for name, waits until the upstream
+	// has them all, and returns what makes them give up.
+	hung := func(name string, n int) (giveUp func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, _, err := g.Exchange(ctx, query(name, dns.TypeA))
+				errs <- err
+			}()
+		}
+		waitUntil(t, fmt.Sprintf("%d queries for %s to reach the upstream", n, name), func() bool { return ts.Queries(name) >= n })
+		return func() {
+			cancel()
+			for range n {
+				if err := <-errs; err == nil {
+					t.Errorf("%s: a hung upstream answered", name)
+				}
+			}
+		}
+	}
+	answer := func(name string) {
+		t.Helper()
+		if _, _, err := g.Exchange(context.Background(), query(name, dns.TypeA)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	ts.SetSilent(true)
+	hung("failed.gen.test.", 3)() // reported failing
+	late := hung("late.gen.test.", 3)
+	ts.SetSilent(false)
+	answer("back.gen.test.") // reported answering again
+	late()                   // sent before that answer: not an outage
+	answer("after.gen.test.")
+	out := logs.String()
+	failing, back := strings.Count(out, `msg="upstream failing`), strings.Count(out, `msg="upstream answering again"`)
+	if failing != 1 || back != 1 {
+		t.Errorf("%d failing and %d answering again lines, want 1 of each:\n%s", failing, back, out)
+	}
+}
+
+// waitUntil polls cond until it holds, and fails the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
+
+// TestGroupFailsAtOnceWhileAllDown takes every upstream down: once each has
+// failed and a background probe has confirmed it, a query fails at once,
+// asking none of them, with an error naming each, and the probes notice
+// when they answer again.
+func TestGroupFailsAtOnceWhileAllDown(t *testing.T) {
+	a, b := testserver.ForTest(t), testserver.ForTest(t)
+	var ups []upstream.Upstream
+	for _, raw := range []string{a.PlainUDP(), b.Stamp} {
+		u, err := upstream.Parse(raw, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, u)
+	}
+	a.SetSilent(true)
+	b.SetSilent(true)
+	g := upstream.NewGroup(ups, 100*time.Millisecond)
+	runGroup(t, g)
+	var err error
+	for i := 0; !errors.Is(err, upstream.ErrAllDown); i++ {
+		if i == 20 {
+			t.Fatalf("after %d failed queries: %v; want the upstreams known down", i, err)
+		}
+		if _, _, err = g.Exchange(context.Background(), query(fmt.Sprintf("slow%d.gen.test.", i), dns.TypeA)); err == nil {
+			t.Fatal("a silent upstream answered")
+		}
+	}
+	const name = "fast.gen.test."
+	_, _, err = g.Exchange(context.Background(), query(name, dns.TypeA))
+	if !errors.Is(err, upstream.ErrAllDown) {
+		t.Fatalf("error %v, want ErrAllDown", err)
+	}
+	for _, u := range ups {
+		if !strings.Contains(err.Error(), u.String()) {
+			t.Errorf("error %q does not name %s", err, u)
+		}
+	}
+	if n := a.Queries(name) + b.Queries(name); n != 0 {
+		t.Errorf("upstreams known down were asked %d times", n)
+	}
+	a.SetSilent(false)
+	b.SetSilent(false)
+	waitUntil(t, "the probes to find the upstreams back", func() bool {
+		_, _, err := g.Exchange(context.Background(), query("back.gen.test.", dns.TypeA))
+		return err == nil
+	})
+}
+
+// TestGroupErrorNamesEveryUpstream gives up on a query while the first
+// upstream has it: the error must name the second too, never asked.
+func TestGroupErrorNamesEveryUpstream(t *testing.T) {
+	a, b := testserver.ForTest(t), testserver.ForTest(t)
+	a.SetSilent(true)
+	ups := []upstream.Upstream{&upstream.Plain{Addr: a.PlainAddr}, &upstream.Plain{Addr: b.PlainAddr}}
+	g := upstream.NewGroup(ups, time.Minute)
+	const name = "named.gen.test."
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := g.Exchange(ctx, query(name, dns.TypeA))
+		errc <- err
+	}()
+	waitUntil(t, "the query to reach the first upstream", func() bool { return a.Queries(name) == 1 })
+	cancel()
+	err := <-errc
+	if err == nil {
+		t.Fatal("a silent upstream answered")
+	}
+	for _, u := range ups {
+		if !strings.Contains(err.Error(), u.String()) {
+			t.Errorf("error %q does not name %s", err, u)
+		}
 	}
 }
