@@ -119,6 +119,8 @@ type Options struct {
 	NetNS int
 	// Now is the clock of the failure-log rate limit; nil is time.Now.
 	Now func() time.Time
+
+	batchMax int // adds per batch, maxBatch if zero; BenchmarkAdd sets 1
 }
 
 // Stats counts the adds since New.
@@ -145,7 +147,7 @@ type Feeder struct {
 	addTimeout time.Duration
 	now        func() time.Time
 	log        *slog.Logger
-	batchMax   int // maxBatch; 1 in the benchmark that measures batching
+	batchMax   int
 
 	reqs      chan *request
 	quit      chan struct{}
@@ -178,6 +180,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Feeder, error
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.batchMax <= 0 || opts.batchMax > maxBatch {
+		opts.batchMax = maxBatch
+	}
 	var nl *netlink.Conn
 	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(opts.NetNS),
 		nftables.WithSockOptions(func(c *netlink.Conn) error { nl = c; return nil }))
@@ -191,7 +196,7 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Feeder, error
 		addTimeout: opts.AddTimeout,
 		now:        opts.Now,
 		log:        logger,
-		batchMax:   maxBatch,
+		batchMax:   opts.batchMax,
 		reqs:       make(chan *request, maxBatch),
 		quit:       make(chan struct{}),
 		stopped:    make(chan struct{}),
@@ -361,7 +366,8 @@ func (f *Feeder) Sets(name string) *Target {
 // addresses into the IPv6 sets of the rule covering name, with a timeout of
 // ttl plus the grace where the set has the timeout flag. It returns when the
 // kernel has answered, or with ErrLate after AddTimeout (or ctx's end), in
-// which case the add still completes.
+// which case the add still completes; only an add that cannot even be
+// queued for that long is dropped (and counted as failed).
 func (f *Feeder) Add(ctx context.Context, name string, addrs []netip.Addr, ttl time.Duration) error {
 	t := f.Sets(name)
 	if t == nil || !t.takes(addrs) {
@@ -370,23 +376,43 @@ func (f *Feeder) Add(ctx context.Context, name string, addrs []netip.Addr, ttl t
 	r := &request{t: t, addrs: addrs, timeout: max(ttl+f.grace, minTimeout), done: make(chan error, 1)}
 	timer := time.NewTimer(f.addTimeout)
 	defer timer.Stop()
+	// Queue first when there is room: a select would pick at random between
+	// the room and a wait already over, and drop the add.
 	select {
 	case f.reqs <- r:
-	case <-f.quit:
-		return ErrClosed
-	case <-timer.C:
-		return f.lateAdd(name)
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		select {
+		case f.reqs <- r:
+		case <-f.quit:
+			return ErrClosed
+		case <-timer.C:
+			return f.dropped(t)
+		case <-ctx.Done():
+			return f.dropped(t)
+		}
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-timer.C:
-		return f.lateAdd(name)
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	select {
+	case err := <-r.done: // answered as the wait ended
+		return err
+	default:
+		f.late.Add(1)
+		f.logFailure("nftset: add slower than the wait; the answer went out first", t.Domain, nil)
+		return ErrLate
+	}
+}
+
+// dropped counts and logs an add that never got into the queue.
+func (f *Feeder) dropped(t *Target) error {
+	f.failed.Add(1)
+	err := errors.New("queue full for the whole wait")
+	f.logFailure("nftset: add dropped", t.Domain, err)
+	return fmt.Errorf("nftset %s: add: %w", t.Domain, err)
 }
 
 // takes reports whether any of addrs has a set to go to.
@@ -397,12 +423,6 @@ func (t *Target) takes(addrs []netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func (f *Feeder) lateAdd(name string) error {
-	f.late.Add(1)
-	f.logFailure("nftset: add slower than the wait; the answer went out first", name, nil)
-	return ErrLate
 }
 
 // Stats returns the counts of adds since New.
