@@ -491,39 +491,46 @@ func (f *Feeder) finish(r *request, err error) {
 }
 
 func (f *Feeder) send(reqs ...*request) error {
+	// One message per set for the whole batch: the kernel acks each message,
+	// so fewer messages are fewer reads.
+	type setElems struct {
+		set   *nftables.Set
+		elems []nftables.SetElement
+	}
+	var per []setElems
+	queue := func(s *nftables.Set, r *request, v4 bool) {
+		i := 0
+		for i < len(per) && per[i].set != s {
+			i++
+		}
+		if i == len(per) {
+			per = append(per, setElems{set: s})
+		}
+		for _, a := range r.addrs {
+			if a = a.Unmap(); a.Is4() == v4 {
+				per[i].elems = append(per[i].elems, nftables.SetElement{Key: a.AsSlice(), Timeout: r.timeout})
+			}
+		}
+	}
 	for _, r := range reqs {
-		for _, fam := range [...]struct {
-			v4   bool
-			sets []*nftables.Set
-		}{{true, r.t.v4}, {false, r.t.v6}} {
-			elems := elements(r, fam.v4)
-			if len(elems) == 0 {
-				continue
-			}
-			for _, s := range fam.sets {
-				if err := f.conn.SetAddElements(s, elems); err != nil {
-					// Send what was queued so it does not ride on the next batch.
-					return errors.Join(err, f.conn.Flush())
-				}
-			}
+		for _, s := range r.t.v4 {
+			queue(s, r, true)
+		}
+		for _, s := range r.t.v6 {
+			queue(s, r, false)
+		}
+	}
+	for _, p := range per {
+		if len(p.elems) == 0 {
+			continue
+		}
+		// The library sends the timeout only to sets with the timeout flag.
+		if err := f.conn.SetAddElements(p.set, p.elems); err != nil {
+			// Send what was queued so it does not ride on the next batch.
+			return errors.Join(err, f.conn.Flush())
 		}
 	}
 	return f.conn.Flush()
-}
-
-// elements returns the request's IPv4 or IPv6 addresses as set elements; the
-// library sends the timeout only to sets with the timeout flag.
-func elements(r *request, v4 bool) []nftables.SetElement {
-	var out []nftables.SetElement
-	for _, a := range r.addrs {
-		a = a.Unmap()
-		if a.Is4() != v4 {
-			continue
-		}
-		key := a.AsSlice()
-		out = append(out, nftables.SetElement{Key: key, Timeout: r.timeout})
-	}
-	return out
 }
 
 // logFailure logs at most one failure per failLogEvery and says how many
