@@ -224,8 +224,8 @@ func TestAddFamiliesAndTimeouts(t *testing.T) {
 				t.Errorf("%s lacks %s: %v", tc.set, a, got)
 			case max == 0 && timeout != 0:
 				t.Errorf("%s %s has timeout %d s in a set without the flag", tc.set, a, timeout)
-			case max > 0 && (timeout <= 0 || timeout > max):
-				t.Errorf("%s %s timeout %d s, want in (0, %d]", tc.set, a, timeout, max)
+			case max > 0 && (timeout <= max-30 || timeout > max): // more than the TTL: the grace is in
+				t.Errorf("%s %s timeout %d s, want in (%d, %d]", tc.set, a, timeout, max-30, max)
 			}
 		}
 	}
@@ -327,6 +327,37 @@ func TestAddFailureCountedAndLogged(t *testing.T) {
 		if want := []int{1, 1, 2}[i]; lines() != want {
 			t.Fatalf("after add %d: %d log lines, want %d:\n%s", i, lines(), want, out.String())
 		}
+	}
+}
+
+// TestBatchFailureIsolated sends one batch of an add to a good set and one
+// to a set deleted since New: the kernel refuses the whole transaction, and
+// the good add must still land.
+func TestBatchFailureIsolated(t *testing.T) {
+	ns, fd := netns(t)
+	nft(t, ns, testSets)
+	f, err := New(context.Background(), Options{
+		Rules: []Rule{{[]string{"good.example"}, []SetRef{allow4}}, {[]string{"bad.example"}, []SetRef{allow6}}}, NetNS: fd,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	run(t, "", "ip", "netns", "exec", ns, "nft", "delete", "set", "inet", "f", "allow6")
+	good := &request{t: f.Sets("good.example"), addrs: addrs("10.214.9.1"), timeout: time.Minute, done: make(chan error, 1)}
+	bad := &request{t: f.Sets("bad.example"), addrs: addrs("fd00:214::1"), timeout: time.Minute, done: make(chan error, 1)}
+	f.flush([]*request{good, bad}) // as the owner would; it is idle, and the library locks the conn
+	if err := <-good.done; err != nil {
+		t.Errorf("good add failed with the bad one: %v", err)
+	}
+	if err := <-bad.done; err == nil {
+		t.Error("add to a deleted set succeeded")
+	}
+	if got := elems(t, ns, allow4); len(got) != 1 {
+		t.Errorf("%s holds %v, want the good add", allow4, got)
+	}
+	if st := f.Stats(); st != (Stats{Added: 1, Failed: 1}) {
+		t.Errorf("Stats = %+v", st)
 	}
 }
 
