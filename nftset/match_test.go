@@ -2,6 +2,7 @@ package nftset
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -56,6 +57,13 @@ func TestSetsMatch(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { f.Sets("www.Example.com.") }); n != 0 {
 		t.Errorf("Sets of a matching name allocates %v times", n)
+	}
+	var off *Feeder
+	if got := off.Sets("example.com"); got != nil {
+		t.Errorf("nil Feeder: Sets = %v", got)
+	}
+	if err := off.Add(context.Background(), "example.com", nil, time.Minute); err != nil {
+		t.Errorf("nil Feeder: Add = %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,9 +326,9 @@ func normalize(d string) (string, error) {
 }
 
 // Sets returns the sets the answers for name go to, or nil when no rule
-// covers it; it does not allocate.
+// covers it (or f is nil: nftset off); it does not allocate.
 func (f *Feeder) Sets(name string) *Target {
-	if len(f.domains) == 0 {
+	if f == nil || len(f.domains) == 0 {
 		return nil
 	}
 	n := len(name)
@@ -367,13 +368,15 @@ func (f *Feeder) Sets(name string) *Target {
 // ttl plus the grace where the set has the timeout flag. It returns when the
 // kernel has answered, or with ErrLate after AddTimeout (or ctx's end), in
 // which case the add still completes; only an add that cannot even be
-// queued for that long is dropped (and counted as failed).
+// queued for that long is dropped (and counted as failed). It keeps no
+// reference to addrs, and does nothing on a nil Feeder.
 func (f *Feeder) Add(ctx context.Context, name string, addrs []netip.Addr, ttl time.Duration) error {
 	t := f.Sets(name)
 	if t == nil || !t.takes(addrs) {
 		return nil
 	}
-	r := &request{t: t, addrs: addrs, timeout: max(ttl+f.grace, minTimeout), done: make(chan error, 1)}
+	// A copy: the add may outlive the call, and the caller may reuse addrs.
+	r := &request{t: t, addrs: slices.Clone(addrs), timeout: max(ttl+f.grace, minTimeout), done: make(chan error, 1)}
 	timer := time.NewTimer(f.addTimeout)
 	defer timer.Stop()
 	// Queue first when there is room: a select would pick at random between
