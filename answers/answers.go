@@ -12,6 +12,7 @@ package answers
 import (
 	"cmp"
 	"encoding/binary"
+	"hash/maphash"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -84,6 +85,7 @@ type Index struct {
 	shards []shard
 	shift  uint
 	grace  int64
+	seed   maphash.Seed
 }
 
 // minPerShard keeps small indexes in one shard, where "least recently
@@ -105,10 +107,10 @@ func New(o Options) *Index {
 	for n < maxShards && o.MaxEntries/(2*n) >= minPerShard {
 		n *= 2
 	}
-	ix := &Index{shards: make([]shard, n), shift: uint(64 - bits.TrailingZeros(uint(n))), grace: int64(o.Grace)}
+	ix := &Index{shards: make([]shard, n), shift: uint(64 - bits.TrailingZeros(uint(n))), grace: int64(o.Grace), seed: maphash.MakeSeed()}
 	for i := range ix.shards {
 		// The remainder goes to the first shards, so the total is exact.
-		ix.shards[i].init(o.MaxEntries/n + btoi(i < o.MaxEntries%n))
+		ix.shards[i].init(o.MaxEntries/n+btoi(i < o.MaxEntries%n), ix.seed)
 	}
 	return ix
 }
@@ -134,17 +136,19 @@ func (ix *Index) Observe(a Answer) {
 		at:    a.At.UnixNano(),
 	}
 	ob.valid = ob.at + int64(a.TTL) + ix.grace
-	k := key{client: a.Client.Unmap().As16(), name: unique.Make(strings.ToLower(a.Name)), mac: a.Device.MAC}
+	name := strings.ToLower(a.Name)
+	ob.nameHash = nameHash(ix.seed, name)
+	k := key{client: a.Client.As16(), name: unique.Make(name), mac: a.Device.MAC}
 	for _, addr := range a.Addrs {
-		k.addr = addr.Unmap().As16()
-		ix.shard(k.addr).observe(k, &ob)
+		k.addr = addr.As16()
+		ix.shard(k.addr).observe(&k, &ob)
 	}
 }
 
 // Lookup returns the entries of the names client was given for addr that
 // were valid at at, that is FirstAsked <= at <= ValidUntil.
 func (ix *Index) Lookup(client, addr netip.Addr, at time.Time) []Entry {
-	c := client.Unmap().As16()
+	c := client.As16()
 	return ix.find(addr, func(k *key, e Entry) bool { return k.client == c && e.validAt(at) })
 }
 
@@ -160,7 +164,7 @@ func (ix *Index) Len() int {
 	for i := range ix.shards {
 		s := &ix.shards[i]
 		s.mu.Lock()
-		n += len(s.byKey)
+		n += s.table.used
 		s.mu.Unlock()
 	}
 	return n
@@ -169,7 +173,7 @@ func (ix *Index) Len() int {
 // find returns the entries of addr that match, ordered by client, name,
 // then first answer.
 func (ix *Index) find(addr netip.Addr, match func(*key, Entry) bool) []Entry {
-	a := addr.Unmap().As16()
+	a := addr.As16()
 	s := ix.shard(a)
 	var out []Entry
 	s.mu.Lock()
@@ -195,7 +199,7 @@ func (ix *Index) shard(addr [16]byte) *shard {
 	return &ix.shards[(h*0x9e3779b97f4a7c15)>>ix.shift&uint64(len(ix.shards)-1)]
 }
 
-// key identifies an entry. Addresses are As16 of the unmapped address;
+// key identifies an entry. Addresses are As16, which maps IPv4 and drops zones;
 // the device's MAC is part of it, so that an address DHCP hands to another
 // machine starts new entries instead of rewriting the old machine's.
 type key struct {
@@ -210,6 +214,7 @@ type observation struct {
 	chainH    unique.Handle[link] // interned on first need
 	chainDone bool
 	host      string
+	nameHash  uint64
 	at, valid int64 // Unix nanoseconds
 }
 
@@ -303,23 +308,26 @@ func (sl *slot) setSource(ob *observation) {
 
 type shard struct {
 	mu         sync.Mutex
-	byKey      map[key]int32
+	table      table
 	slots      []slot
 	max        int
-	head, tail int32    // most and least recently answered; none is -1
+	head, tail int32 // most and least recently answered; none is -1
+	seed       maphash.Seed
 	_          [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
-func (s *shard) init(max int) {
-	s.byKey = map[key]int32{}
+func (s *shard) init(max int, seed maphash.Seed) {
 	s.max = max
 	s.head, s.tail = -1, -1
+	s.seed = seed
 }
 
-func (s *shard) observe(k key, ob *observation) {
+func (s *shard) observe(k *key, ob *observation) {
+	h := k.hash(ob.nameHash)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i, ok := s.byKey[k]; ok {
+	cell, i := s.table.find(s.slots, k, h)
+	if i >= 0 {
 		sl := &s.slots[i]
 		sl.first = min(sl.first, ob.at)
 		sl.valid = max(sl.valid, ob.valid)
@@ -333,31 +341,41 @@ func (s *shard) observe(k key, ob *observation) {
 		}
 		return
 	}
-	i := s.alloc()
-	s.slots[i] = slot{key: k, first: ob.at, last: ob.at, valid: ob.valid}
+	if len(s.slots) < s.max {
+		i = s.alloc()
+	} else {
+		// Reuse the least recently answered entry's slot.
+		i = s.tail
+		s.unlink(i)
+		s.removeCell(i)
+		// The removal may have shifted cells: look for k's again.
+		cell, _ = s.table.find(s.slots, k, h)
+	}
+	s.slots[i] = slot{key: *k, first: ob.at, last: ob.at, valid: ob.valid}
 	s.slots[i].setSource(ob)
-	s.byKey[k] = i
+	s.table.insert(cell, h, i)
 	s.pushFront(i)
 }
 
-// alloc returns a free slot: a new one while under max, else the least
-// recently answered one, evicted.
+// removeCell removes slot i's cell from the table.
+func (s *shard) removeCell(i int32) {
+	k := &s.slots[i].key
+	cell, _ := s.table.find(s.slots, k, k.hash(nameHash(s.seed, k.name.Value())))
+	s.table.remove(cell)
+}
+
+// alloc appends a slot.
 func (s *shard) alloc() int32 {
-	if n := len(s.slots); n < s.max {
-		if n == cap(s.slots) {
-			// Grow by doubling but never past max, so a full shard
-			// carries no spare capacity.
-			grown := make([]slot, n, n+min(max(n, 64), s.max-n))
-			copy(grown, s.slots)
-			s.slots = grown
-		}
-		s.slots = s.slots[:n+1]
-		return int32(n)
+	n := len(s.slots)
+	if n == cap(s.slots) {
+		// Grow by doubling but never past max, so a full shard carries
+		// no spare capacity.
+		grown := make([]slot, n, n+min(max(n, 64), s.max-n))
+		copy(grown, s.slots)
+		s.slots = grown
 	}
-	i := s.tail
-	delete(s.byKey, s.slots[i].key)
-	s.unlink(i)
-	return i
+	s.slots = s.slots[:n+1]
+	return int32(n)
 }
 
 func (s *shard) unlink(i int32) {
