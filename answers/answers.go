@@ -71,12 +71,6 @@ type Entry struct {
 	ValidUntil time.Time
 }
 
-// validAt reports whether e was valid at t: from its first answer to
-// ValidUntil. A gap between two answers of one entry is not remembered.
-func (e Entry) validAt(t time.Time) bool {
-	return !t.Before(e.FirstAsked) && !t.After(e.ValidUntil)
-}
-
 // Index is the answer index. Its methods are safe for concurrent use.
 type Index struct {
 	// shards split the entries by answer address, each behind its own
@@ -146,16 +140,16 @@ func (ix *Index) Observe(a Answer) {
 }
 
 // Lookup returns the entries of the names client was given for addr that
-// were valid at at, that is FirstAsked <= at <= ValidUntil.
+// were valid at at, that is FirstAsked <= at <= ValidUntil; the zero at
+// means every entry still held. Each call scans one shard.
 func (ix *Index) Lookup(client, addr netip.Addr, at time.Time) []Entry {
 	c := client.As16()
-	return ix.find(addr, func(k *key, e Entry) bool { return k.client == c && e.validAt(at) })
+	return ix.find(addr, at, func(k *key) bool { return k.client == c })
 }
 
-// Who returns every client's entries for addr valid at at; the zero at
-// means every entry still held. Each call scans one shard.
+// Who returns every client's entries for addr valid at at, as Lookup.
 func (ix *Index) Who(addr netip.Addr, at time.Time) []Entry {
-	return ix.find(addr, func(_ *key, e Entry) bool { return at.IsZero() || e.validAt(at) })
+	return ix.find(addr, at, func(*key) bool { return true })
 }
 
 // Len is the number of entries held.
@@ -170,20 +164,20 @@ func (ix *Index) Len() int {
 	return n
 }
 
-// find returns the entries of addr that match, ordered by client, name,
-// then first answer.
-func (ix *Index) find(addr netip.Addr, match func(*key, Entry) bool) []Entry {
+// find returns the entries of addr valid at at (any when zero) whose key
+// matches, ordered by client, name, then first answer.
+func (ix *Index) find(addr netip.Addr, at time.Time, match func(*key) bool) []Entry {
 	a := addr.As16()
 	s := ix.shard(a)
+	t := at.UnixNano()
 	var out []Entry
 	s.mu.Lock()
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if sl.key.addr != a {
-			continue
-		}
-		if e := sl.entry(); match(&sl.key, e) {
-			out = append(out, e)
+		// One window from the first answer to the last one's end: a
+		// gap between two answers of an entry is not remembered.
+		if sl.key.addr == a && match(&sl.key) && (at.IsZero() || sl.first <= t && t <= sl.valid) {
+			out = append(out, sl.entry())
 		}
 	}
 	s.mu.Unlock()

@@ -66,6 +66,9 @@ func TestValidityWindow(t *testing.T) {
 	if got := ix.Who(addr, time.Time{}); len(got) != 1 {
 		t.Fatalf("Who at any time = %v, want the entry", got)
 	}
+	if got := ix.Lookup(client, addr, time.Time{}); len(got) != 1 {
+		t.Fatalf("Lookup at any time = %v, want the entry", got)
+	}
 }
 
 func TestRepeatUpdatesInPlace(t *testing.T) {
