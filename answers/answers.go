@@ -7,7 +7,7 @@
 // the least recently answered entry goes first (an entry is answered again
 // when the same client, on the same device, is given the same address for
 // the same name). Entries are not dropped when their answer expires, only
-// by that bound, so Who can still answer for last week. Above 8,192
+// by that bound, so Who can still answer for last week. From 8,192
 // entries the index is split by answer address into up to 64 shards, each
 // holding its share of the bound and evicting its own least recently
 // answered entry: close to the oldest of the whole index, and exact in an
