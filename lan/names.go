@@ -31,6 +31,9 @@ type Config struct {
 // Names is an immutable snapshot of the LAN's names.
 type Names struct {
 	byName map[string][]dns.RR // lowercased FQDN
+	// leaseHosts is each leased address's host name, the device name
+	// Devices reports.
+	leaseHosts map[netip.Addr]string
 	// files is the hosts and leases files' stamp taken before they were
 	// read, so that Watch sees a change made while or after they were.
 	files string
@@ -76,7 +79,7 @@ var ErrUnreadable = errors.New("unreadable")
 // returned error, each with file and line, so one typo never hides the
 // rest of a file; an unreadable file is an error wrapping ErrUnreadable.
 func Load(cfg Config) (*Names, error) {
-	b := &builder{names: &Names{byName: map[string][]dns.RR{}, files: stamp(cfg.files())}, cfg: cfg}
+	b := &builder{names: &Names{byName: map[string][]dns.RR{}, leaseHosts: map[netip.Addr]string{}, files: stamp(cfg.files())}, cfg: cfg}
 	var errs []error
 	for i, line := range cfg.Records {
 		if err := b.record(line); err != nil {
@@ -84,10 +87,10 @@ func Load(cfg Config) (*Names, error) {
 		}
 	}
 	for _, file := range cfg.HostsFiles {
-		errs = append(errs, b.readFile(file, parseHosts))
+		errs = append(errs, b.readFile(file, parseHosts, false))
 	}
 	for _, file := range cfg.LeasesFiles {
-		errs = append(errs, b.readFile(file, parseLeases))
+		errs = append(errs, b.readFile(file, parseLeases, true))
 	}
 	return b.names, errors.Join(errs...)
 }
@@ -105,7 +108,9 @@ type builder struct {
 	seen  map[string]bool // PTR names already given, so the first name wins
 }
 
-func (b *builder) readFile(file string, parse func(string, []byte) ([]entry, []error)) error {
+// readFile adds a hosts or leases file's names; a lease's name is also its
+// address's device name.
+func (b *builder) readFile(file string, parse func(string, []byte) ([]entry, []error), leases bool) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnreadable, err)
@@ -115,6 +120,8 @@ func (b *builder) readFile(file string, parse func(string, []byte) ([]entry, []e
 		for i, name := range e.names {
 			if err := b.host(e.addr, name, i == 0); err != nil {
 				errs = append(errs, fmt.Errorf("%s:%d: %w", file, e.line, err))
+			} else if leases && i == 0 {
+				b.names.leaseHosts[e.addr.Unmap()] = strings.ToLower(strings.TrimSuffix(name, "."))
 			}
 		}
 	}

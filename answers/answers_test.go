@@ -1,0 +1,389 @@
+package answers
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func names(es []Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Client.String()+" "+e.Name)
+	}
+	return out
+}
+
+func TestValidityWindow(t *testing.T) {
+	const grace = 5 * time.Minute
+	ttl := 60 * time.Second
+	ix := New(Options{Grace: grace})
+	client, addr := ip("192.168.1.23"), ip("93.184.215.14")
+	ix.Observe(Answer{Client: client, Name: "Example.com.", Chain: []string{"edge.example.net."}, Addrs: []netip.Addr{addr}, TTL: ttl, At: t0})
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want bool
+	}{
+		{"before the first answer", t0.Add(-time.Nanosecond), false},
+		{"at the answer", t0, true},
+		{"inside the TTL", t0.Add(30 * time.Second), true},
+		{"after the TTL, inside the grace", t0.Add(ttl + time.Minute), true},
+		{"at the end of the grace", t0.Add(ttl + grace), true},
+		{"after the grace", t0.Add(ttl + grace + time.Nanosecond), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ix.Lookup(client, addr, tc.at)
+			if (len(got) == 1) != tc.want || len(got) > 1 {
+				t.Fatalf("Lookup at %v = %v, want found %v", tc.at, got, tc.want)
+			}
+			if who := ix.Who(addr, tc.at); len(who) != len(got) {
+				t.Fatalf("Who at %v = %v, Lookup %v", tc.at, who, got)
+			}
+			if !tc.want {
+				return
+			}
+			want := Entry{Client: client, Name: "example.com.", Chain: []string{"edge.example.net."},
+				FirstAsked: t0, LastAsked: t0, ValidUntil: t0.Add(ttl + grace)}
+			if e := got[0]; e.Client != want.Client || e.Name != want.Name || !slices.Equal(e.Chain, want.Chain) ||
+				!e.FirstAsked.Equal(want.FirstAsked) || !e.LastAsked.Equal(want.LastAsked) || !e.ValidUntil.Equal(want.ValidUntil) {
+				t.Fatalf("entry = %+v, want %+v", e, want)
+			}
+		})
+	}
+	if got := ix.Lookup(ip("192.168.1.24"), addr, t0); len(got) != 0 {
+		t.Fatalf("another client's lookup = %v, want none", got)
+	}
+	if got := ix.Who(addr, time.Time{}); len(got) != 1 {
+		t.Fatalf("Who at any time = %v, want the entry", got)
+	}
+	if got := ix.Lookup(client, addr, time.Time{}); len(got) != 1 {
+		t.Fatalf("Lookup at any time = %v, want the entry", got)
+	}
+}
+
+func TestRepeatUpdatesInPlace(t *testing.T) {
+	ix := New(Options{Grace: time.Minute})
+	client, addr := ip("192.168.1.23"), ip("2001:db8::1")
+	a := Answer{Client: client, Name: "example.com.", Addrs: []netip.Addr{addr}, TTL: time.Hour, At: t0}
+	ix.Observe(a)
+	a.At, a.TTL, a.Chain = t0.Add(10*time.Minute), 5*time.Minute, []string{"cdn.example.net."}
+	a.Device = Device{MAC: MAC{2, 0, 0, 0, 0, 1}, Host: "laptop"}
+	ix.Observe(a)
+	a.Device = Device{} // same client address, no longer resolvable to a device
+	a.At = t0.Add(11 * time.Minute)
+	ix.Observe(a)
+	if ix.Len() != 2 {
+		t.Fatalf("Len = %d, want 2 (one per device)", ix.Len())
+	}
+	got := ix.Lookup(client, addr, t0.Add(11*time.Minute))
+	if len(got) != 2 {
+		t.Fatalf("Lookup = %+v, want 2 entries", got)
+	}
+	var anon, laptop Entry
+	for _, e := range got {
+		if e.Device.IsZero() {
+			anon = e
+		} else {
+			laptop = e
+		}
+	}
+	// The first answer's hour of TTL still ends later than the repeat's
+	// five minutes: a repeat never shortens the window.
+	if !anon.FirstAsked.Equal(t0) || !anon.LastAsked.Equal(t0.Add(11*time.Minute)) || !anon.ValidUntil.Equal(t0.Add(61*time.Minute)) ||
+		!slices.Equal(anon.Chain, []string{"cdn.example.net."}) {
+		t.Fatalf("repeated entry = %+v", anon)
+	}
+	if laptop.Device.Host != "laptop" || laptop.Device.MAC.String() != "02:00:00:00:00:01" || !laptop.FirstAsked.Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("device entry = %+v", laptop)
+	}
+}
+
+func TestEvictsLeastRecentlyAnswered(t *testing.T) {
+	ix := New(Options{MaxEntries: 3})
+	client := ip("10.0.0.1")
+	observe := func(name string, addr string) {
+		ix.Observe(Answer{Client: client, Name: name, Addrs: []netip.Addr{ip(addr)}, TTL: time.Minute, At: t0})
+	}
+	observe("a.", "192.0.2.1")
+	observe("b.", "192.0.2.2")
+	observe("c.", "192.0.2.3")
+	observe("a.", "192.0.2.1") // a is answered again: b is now the oldest
+	observe("d.", "192.0.2.4")
+	observe("e.", "192.0.2.5") // then c
+	for _, tc := range []struct {
+		addr string
+		held bool
+	}{{"192.0.2.1", true}, {"192.0.2.2", false}, {"192.0.2.3", false}, {"192.0.2.4", true}, {"192.0.2.5", true}} {
+		if got := ix.Who(ip(tc.addr), time.Time{}); (len(got) == 1) != tc.held {
+			t.Errorf("Who(%s) = %v, want held %v", tc.addr, got, tc.held)
+		}
+	}
+	if ix.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", ix.Len())
+	}
+}
+
+// TestEvictionMatchesModel runs random answers through a small index and
+// checks after each batch that it holds exactly the most recently answered
+// keys, as a plain recency list does: evictions shift the index's table,
+// and no entry may get lost or linger.
+func TestEvictionMatchesModel(t *testing.T) {
+	const max, space = 500, 1500
+	ix := New(Options{MaxEntries: max})
+	type k struct{ client, addr, name int }
+	addrOf := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+	clientOf := func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 15: byte(i)}) }
+	var recent []k // most recent last
+	rng := uint64(1)
+	for step := range 20_000 {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		r := int(rng>>33) % space
+		key := k{client: r % 7, addr: r % 211, name: r % 5}
+		ix.Observe(Answer{Client: clientOf(key.client), Name: fmt.Sprint(key.name), Addrs: []netip.Addr{addrOf(key.addr)}, TTL: time.Minute, At: t0})
+		recent = append(slices.DeleteFunc(recent, func(o k) bool { return o == key }), key)
+		if len(recent) > max {
+			recent = recent[1:]
+		}
+		if step%4000 != 3999 {
+			continue
+		}
+		held := map[k]bool{}
+		for _, key := range recent {
+			held[key] = true
+		}
+		for c := range 7 {
+			for a := range 211 {
+				got := map[string]bool{}
+				for _, e := range ix.Lookup(clientOf(c), addrOf(a), t0) {
+					got[e.Name] = true
+				}
+				for n := range 5 {
+					if want := held[k{c, a, n}]; got[fmt.Sprint(n)] != want {
+						t.Fatalf("step %d: client %d addr %d name %d held %v, want %v", step, c, a, n, got[fmt.Sprint(n)], want)
+					}
+				}
+			}
+		}
+		if ix.Len() != len(recent) {
+			t.Fatalf("step %d: Len = %d, want %d", step, ix.Len(), len(recent))
+		}
+	}
+}
+
+func TestBoundAcrossShards(t *testing.T) {
+	const max = 20_000
+	ix := New(Options{MaxEntries: max})
+	if len(ix.shards) < 2 {
+		t.Fatalf("%d shards, want several for %d entries", len(ix.shards), max)
+	}
+	for i := range 2 * max {
+		ix.Observe(Answer{Client: ip("10.0.0.1"), Name: "n.", Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).Next()},
+			TTL: time.Minute, At: t0})
+		ix.Observe(Answer{Client: ip("10.0.0.1"), Name: fmt.Sprint(i % 1000), Addrs: []netip.Addr{ip("192.0.2.1")}, TTL: time.Minute, At: t0})
+	}
+	if n := ix.Len(); n > max {
+		t.Fatalf("Len = %d, want at most %d", n, max)
+	}
+}
+
+func TestManyClientsOneAddress(t *testing.T) {
+	// A CDN address: every client resolved a different name to it.
+	ix := New(Options{})
+	cdn := ip("2606:4700::6810:84e5")
+	var want []string
+	for i := range 50 {
+		client := netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)})
+		name := fmt.Sprintf("site%02d.example.", i)
+		ix.Observe(Answer{Client: client, Name: name, Addrs: []netip.Addr{cdn, ip("104.16.132.229")}, TTL: time.Minute, At: t0})
+		want = append(want, client.String()+" "+name)
+	}
+	if got := names(ix.Who(cdn, t0)); !slices.Equal(got, want) {
+		t.Fatalf("Who = %v\nwant %v", got, want)
+	}
+	if got := names(ix.Lookup(ip("192.168.1.12"), cdn, t0)); !slices.Equal(got, []string{"192.168.1.12 site02.example."}) {
+		t.Fatalf("Lookup = %v", got)
+	}
+	if got := ix.Who(ip("104.16.132.229"), t0.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("Who after every window = %v, want none", got)
+	}
+}
+
+func TestOneClientManyNamesOneAddress(t *testing.T) {
+	// Shared hosting: one address serves many names, some asked later.
+	ix := New(Options{Grace: time.Minute})
+	client, shared := ip("fd00::23"), ip("198.51.100.7")
+	for i, name := range []string{"blog.example.", "shop.example.", "mail.example."} {
+		ix.Observe(Answer{Client: client, Name: name, Addrs: []netip.Addr{shared}, TTL: time.Minute, At: t0.Add(time.Duration(i) * time.Hour)})
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want []string
+	}{
+		{t0, []string{"fd00::23 blog.example."}},
+		{t0.Add(time.Hour + time.Minute), []string{"fd00::23 shop.example."}},
+		{t0.Add(2 * time.Hour), []string{"fd00::23 mail.example."}},
+		{t0.Add(90 * time.Minute), nil},
+	} {
+		if got := names(ix.Lookup(client, shared, tc.at)); !slices.Equal(got, tc.want) {
+			t.Errorf("Lookup at %v = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if got := names(ix.Who(shared, time.Time{})); len(got) != 3 {
+		t.Fatalf("Who at any time = %v, want all three names", got)
+	}
+}
+
+func TestAddressForms(t *testing.T) {
+	ix := New(Options{})
+	ix.Observe(Answer{Client: ip("::ffff:192.168.1.5"), Name: "v4.example.", Addrs: []netip.Addr{ip("::ffff:192.0.2.9")}, TTL: time.Minute, At: t0})
+	ix.Observe(Answer{Client: ip("fe80::1"), Name: "v6.example.", Addrs: []netip.Addr{ip("2001:db8::9")}, TTL: time.Minute, At: t0})
+	for _, tc := range []struct{ client, addr, want string }{
+		{"192.168.1.5", "192.0.2.9", "192.168.1.5 v4.example."},
+		{"::ffff:192.168.1.5", "::ffff:192.0.2.9", "192.168.1.5 v4.example."},
+		{"fe80::1", "2001:db8::9", "fe80::1 v6.example."},
+		{"fe80::1", "2001:db8::a", ""},
+		{"fe80::2", "2001:db8::9", ""},
+	} {
+		got := names(ix.Lookup(ip(tc.client), ip(tc.addr), t0))
+		if want := []string{tc.want}; tc.want == "" && len(got) != 0 || tc.want != "" && !slices.Equal(got, want) {
+			t.Errorf("Lookup(%s, %s) = %v, want %q", tc.client, tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestConcurrentObserveLookup(t *testing.T) {
+	ix := New(Options{MaxEntries: 20_000})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3000 {
+				addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+				ix.Observe(Answer{Client: netip.AddrFrom4([4]byte{10, 0, byte(g), byte(i % 7)}), Name: fmt.Sprintf("n%d.", i%13),
+					Chain: []string{"c.example."}, Device: Device{Host: "h"}, Addrs: []netip.Addr{addr}, TTL: time.Minute, At: t0.Add(time.Duration(i))})
+				if i%20 == 0 { // both scan a whole shard
+					ix.Lookup(netip.AddrFrom4([4]byte{10, 0, byte(g), 1}), addr, t0)
+					ix.Who(addr, time.Time{})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := ix.Len(); n == 0 || n > 20_000 {
+		t.Fatalf("Len = %d", n)
+	}
+}
+
+func TestObserveRepeatAllocatesNothing(t *testing.T) {
+	ix := New(Options{})
+	a := Answer{Client: ip("192.168.1.23"), Device: Device{MAC: MAC{2, 1, 2, 3, 4, 5}, Host: "laptop"}, Name: "www.example.com.",
+		Chain: []string{"www.example.com.edgekey.net.", "e1.a.akamaiedge.net."}, Addrs: []netip.Addr{ip("23.1.2.3"), ip("2a02:26f0::1")},
+		TTL: time.Minute, At: t0}
+	ix.Observe(a)
+	if n := testing.AllocsPerRun(100, func() { ix.Observe(a) }); n != 0 {
+		t.Fatalf("a repeat Observe allocates %v times, want 0", n)
+	}
+}
+
+// cpuTime is the process's user and system CPU time: with other work on
+// the machine, CPU per operation says more than wall time does.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+}
+
+func BenchmarkObserve(b *testing.B) {
+	ix := New(Options{})
+	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{ip("93.184.215.14")}, TTL: time.Minute, At: t0}
+	ix.Observe(a)
+	b.ReportAllocs()
+	start := cpuTime(b)
+	for b.Loop() {
+		ix.Observe(a)
+	}
+	reportCPU(b, start)
+}
+
+func BenchmarkObserveNew(b *testing.B) {
+	ix := New(Options{})
+	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
+	b.ReportAllocs()
+	start := cpuTime(b)
+	i := uint32(0)
+	for b.Loop() {
+		i++
+		a.Addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		ix.Observe(a)
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkLookup asks a full default-sized index, where each query scans
+// one of 64 shards.
+func BenchmarkLookup(b *testing.B) {
+	ix := New(Options{})
+	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
+	for i := range DefaultMaxEntries {
+		a.Addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		ix.Observe(a)
+	}
+	addr := netip.AddrFrom4([4]byte{10, 0, 1, 2})
+	b.ReportAllocs()
+	start := cpuTime(b)
+	for b.Loop() {
+		if len(ix.Lookup(a.Client, addr, t0)) != 1 {
+			b.Fatal("entry not found")
+		}
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkMemoryPerEntry fills a default-sized index past its bound,
+// with fifty clients each given 30,000 addresses for 4,000 names (a CNAME
+// for one name in four), and reports the heap it holds per entry.
+func BenchmarkMemoryPerEntry(b *testing.B) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ix := New(Options{})
+		nameList := make([]string, 4000)
+		for i := range nameList {
+			nameList[i] = fmt.Sprintf("host%d.example%d.com.", i, i%97)
+		}
+		a := Answer{Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
+		for i := range DefaultMaxEntries * 3 / 2 {
+			j := i / 50
+			a.Client = netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 50)})
+			a.Name = nameList[j%len(nameList)]
+			a.Chain = nil
+			if j%4 == 0 {
+				a.Chain = []string{"edge." + a.Name}
+			}
+			a.Addrs[0] = netip.AddrFrom4([4]byte{100, 64 + byte(j>>16), byte(j >> 8), byte(j)})
+			ix.Observe(a)
+		}
+		nameList = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(ix.Len()), "B/entry")
+		b.ReportMetric(float64(ix.Len()), "entries")
+		runtime.KeepAlive(ix)
+	}
+}

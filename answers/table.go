@@ -1,0 +1,100 @@
+package answers
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
+)
+
+// table finds a shard's slot by key with open addressing and linear
+// probing over the slots themselves, so each key is stored once: a Go map
+// would hold a second copy of the 48-byte key for every entry. A cell is
+// a key hash (its home cell and a cheap filter before the key compare)
+// above the slot index plus one; zero is an empty cell. At most half the
+// cells are used, so probes stay short.
+type table struct {
+	cells []uint64
+	used  int
+}
+
+const minCells = 64
+
+// find returns the cell holding k and its slot, or the empty cell where k
+// would go and slot -1.
+func (t *table) find(slots []slot, k *key, h uint32) (cell int, slot int32) {
+	if t.cells == nil {
+		t.cells = make([]uint64, minCells)
+	}
+	mask := len(t.cells) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		c := t.cells[i]
+		if c == 0 {
+			return i, -1
+		}
+		if uint32(c>>32) == h && slots[uint32(c)-1].key == *k {
+			return i, int32(uint32(c) - 1)
+		}
+	}
+}
+
+// insert puts slot in the empty cell find returned for hash h.
+func (t *table) insert(cell int, h uint32, slot int32) {
+	t.cells[cell] = uint64(h)<<32 | uint64(slot+1)
+	t.used++
+	if 2*t.used > len(t.cells) {
+		t.grow()
+	}
+}
+
+func (t *table) grow() {
+	old := t.cells
+	t.cells = make([]uint64, 2*len(old))
+	mask := len(t.cells) - 1
+	for _, c := range old {
+		if c == 0 {
+			continue
+		}
+		i := int(c>>32) & mask
+		for t.cells[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.cells[i] = c
+	}
+}
+
+// remove empties cell, shifting back the cells after it that probing
+// would otherwise no longer reach (no tombstones to clean up later).
+func (t *table) remove(cell int) {
+	mask := len(t.cells) - 1
+	t.cells[cell] = 0
+	t.used--
+	for j := (cell + 1) & mask; t.cells[j] != 0; j = (j + 1) & mask {
+		home := int(t.cells[j]>>32) & mask
+		// The cell at j may fill the hole unless its home lies after
+		// the hole, on the way to j.
+		if (j-home)&mask >= (j-cell)&mask {
+			t.cells[cell], t.cells[j] = t.cells[j], 0
+			cell = j
+		}
+	}
+}
+
+// hash mixes a key's fields with the hash of its name (computed once per
+// Observe, for all of an answer's addresses) into the 32 bits a cell keeps.
+func (k *key) hash(name uint64) uint32 {
+	le := binary.LittleEndian
+	mac := uint64(k.mac[0]) | uint64(k.mac[1])<<8 | uint64(k.mac[2])<<16 | uint64(k.mac[3])<<24 | uint64(k.mac[4])<<32 | uint64(k.mac[5])<<40
+	h := mum(le.Uint64(k.client[:8])^0xa0761d6478bd642f, le.Uint64(k.client[8:])^0xe7037ed1a0b428db) ^
+		mum(le.Uint64(k.addr[:8])^0x8ebc6af09c88c6e3, le.Uint64(k.addr[8:])^0x589965cc75374cc3) ^
+		mum(name^0x1d8e4e27c47d124f, mac^0xa0761d6478bd642f)
+	return uint32(mum(h, 0xe7037ed1a0b428db) >> 32)
+}
+
+// mum is wyhash's mixing step: the two halves of a 128-bit product, xored.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// nameHash hashes a name for key.hash.
+func nameHash(seed maphash.Seed, name string) uint64 { return maphash.String(seed, name) }
