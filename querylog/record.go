@@ -78,7 +78,7 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		ClientPort: e.Client.Port(),
 		QName:      trimDot(e.Question.Name),
 		QType:      dns.Type(e.Question.Qtype).String(),
-		Rcode:      rcodeString(rcode),
+		Rcode:      RcodeName(rcode),
 		Source:     e.Source,
 		Upstream:   e.Upstream,
 		LatencyUS:  e.Latency.Microseconds(),
@@ -172,7 +172,14 @@ func trimDot(s string) string {
 	return s
 }
 
-func rcodeString(rcode int) string {
+// RcodeName names a response's rcode, as the query log and the metrics
+// show it. miekg/dns names 16 BADSIG, its meaning in a TSIG record; in a
+// response's header and OPT, where dnsward's rcodes come from, 16 is
+// BADVERS (RFC 6891).
+func RcodeName(rcode int) string {
+	if rcode == dns.RcodeBadVers {
+		return "BADVERS"
+	}
 	if s, ok := dns.RcodeToString[rcode]; ok {
 		return s
 	}
