@@ -31,6 +31,9 @@ type Entry struct {
 	// Age is how long a cached Response had been held, in seconds; the
 	// TTLs logged are counted down by it, as the client saw them.
 	Age uint32
+	// RebindAddr is the private address of an upstream answer refused as
+	// DNS rebinding (Source "rebind"), invalid otherwise.
+	RebindAddr netip.Addr
 }
 
 // Record is one self-contained log line: one answer RR of one query, or the
@@ -51,11 +54,12 @@ type Record struct {
 	BlockList  string     `json:"block_list,omitempty"`
 	BlockRule  string     `json:"block_rule,omitempty"`
 	Error      string     `json:"error,omitempty"`
-	Name       string     `json:"name,omitempty"`  // answer owner name
-	Type       string     `json:"type,omitempty"`  // answer type
-	Data       string     `json:"data,omitempty"`  // answer rdata as text
-	TTL        uint32     `json:"ttl,omitempty"`   // answer TTL
-	Chain      []string   `json:"chain,omitempty"` // qname, CNAME targets…, owner
+	RebindAddr string     `json:"rebind_address,omitempty"` // the private address refused
+	Name       string     `json:"name,omitempty"`           // answer owner name
+	Type       string     `json:"type,omitempty"`           // answer type
+	Data       string     `json:"data,omitempty"`           // answer rdata as text
+	TTL        uint32     `json:"ttl,omitempty"`            // answer TTL
+	Chain      []string   `json:"chain,omitempty"`          // qname, CNAME targets…, owner
 }
 
 // Records splits e into self-contained records, all sharing qid.
@@ -85,6 +89,9 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		BlockList:  e.BlockList,
 		BlockRule:  e.BlockRule,
 		Error:      e.Error,
+	}
+	if e.RebindAddr.IsValid() {
+		base.RebindAddr = e.RebindAddr.Unmap().String()
 	}
 	if e.Response == nil || len(e.Response.Answer) == 0 {
 		return append(dst, base)

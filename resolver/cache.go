@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,6 +91,8 @@ type fresh struct {
 	entry    *cacheEntry
 	source   string
 	upstream string
+	// rebind is the address the rebinding guard refused, if it did.
+	rebind netip.Addr
 }
 
 // NewCache builds a cache in front of next.
@@ -139,7 +142,7 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	q.Source, q.Upstream = f.source, f.upstream
+	q.Source, q.Upstream, q.RebindAddr = f.source, f.upstream, f.rebind
 	if f.entry != nil {
 		// Answered as a hit is, from the entry's wire form, instead of
 		// copying the message and packing it once more.
@@ -159,7 +162,7 @@ func (c *Cache) fetch(ctx context.Context, k cacheKey, q *Query) (fresh, error) 
 		if err != nil {
 			return nil, err
 		}
-		return fresh{m, c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
+		return fresh{m, c.store(k, m, leader.Upstream), leader.Source, leader.Upstream, leader.RebindAddr}, nil
 	})
 	if err != nil {
 		return fresh{}, err

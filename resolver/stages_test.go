@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/lan"
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/dnsward/dnsward/upstream"
@@ -203,8 +204,18 @@ func TestRebindProtection(t *testing.T) {
 		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
 			c.Rebind, c.RebindAllowed = tt.enabled, tt.allow
 		}})
-		if r := e.ask(t, "udp", "rebind.example.test.", dns.TypeA, false); r.Rcode != tt.rcode {
+		r := e.ask(t, "udp", "rebind.example.test.", dns.TypeA, false)
+		if r.Rcode != tt.rcode {
 			t.Errorf("protection %v allow %v: rcode %s, want %s", tt.enabled, tt.allow, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+		}
+		// The refused record names the address, which is what an
+		// analyst searches the query log for.
+		want := ""
+		if tt.rcode == dns.RcodeRefused {
+			want = "192.168.1.1"
+		}
+		if recs := querylog.Records("q", e.lastSource(t).LogEntry(r)); recs[0].RebindAddr != want {
+			t.Errorf("protection %v allow %v: logged rebind_address %q, want %q", tt.enabled, tt.allow, recs[0].RebindAddr, want)
 		}
 		if r := e.ask(t, "udp", "example.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
 			t.Errorf("public answer refused: %s", dns.RcodeToString[r.Rcode])
