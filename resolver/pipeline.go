@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,11 +140,8 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 		local.Names = new(atomic.Pointer[lan.Names])
 	}
 	if cfg.BogusPriv {
-		var private []netip.Prefix
-		for _, s := range PrivateNetworks {
-			private = append(private, netip.MustParsePrefix(s))
-		}
-		local.PrivateReverse = ReverseZones(private)
+		local.PrivateReverse = privateReverseZones()
+		local.Forwarded = ForwardedPrivateReverse(slices.Collect(maps.Keys(cfg.ForwardZones)))
 	}
 	next = local
 	if cfg.RateQPS > 0 {

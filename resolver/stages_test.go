@@ -297,3 +297,35 @@ func TestUpstreamInflightCap(t *testing.T) {
 		t.Fatalf("after the burst: %s", dns.RcodeToString[r.Rcode])
 	}
 }
+
+// A forward zone for a private reverse zone takes precedence over
+// bogus_priv, as a dnsmasq server= line does; the rest of the private
+// reverse space stays local.
+func TestForwardedPrivateReverseZone(t *testing.T) {
+	office, public := testserver.ForTest(t), testserver.ForTest(t)
+	e := startEnv(t, envOptions{upstreams: []string{public.PlainUDP()}, tune: func(c *resolver.Config) {
+		c.BogusPriv = true
+		c.ForwardZones = map[string][]upstream.Upstream{"3.2.10.In-Addr.Arpa": parseUpstreams(t, office.PlainUDP())}
+	}})
+	for _, tt := range []struct {
+		name          string
+		office, local bool
+	}{
+		{"4.3.2.10.in-addr.arpa.", true, false},
+		{"4.4.2.10.in-addr.arpa.", false, true},
+		{"1.1.168.192.in-addr.arpa.", false, true},
+	} {
+		e.ask(t, "udp", tt.name, dns.TypePTR, false)
+		q := e.lastSource(t)
+		if got := office.Queries(tt.name); got != map[bool]int{true: 1}[tt.office] || (q.Source == "local") != tt.local {
+			t.Errorf("%s: office asked %d times, source %s; want office %v, local %v", tt.name, got, q.Source, tt.office, tt.local)
+		}
+		if n := public.Queries(tt.name); n != 0 {
+			t.Errorf("%s: public upstream asked %d times", tt.name, n)
+		}
+	}
+	got := resolver.ForwardedPrivateReverse([]string{"corp.example", "3.2.10.in-addr.arpa", "in-addr.arpa", "4.3.2.1.in-addr.arpa", "D.F.ip6.arpa"})
+	if want := []string{"3.2.10.in-addr.arpa.", "in-addr.arpa.", "d.f.ip6.arpa."}; !slices.Equal(got, want) {
+		t.Errorf("ForwardedPrivateReverse: %v, want %v", got, want)
+	}
+}
