@@ -56,6 +56,7 @@ type Pipeline struct {
 	Cache     *Cache
 	Upstreams *upstream.Group
 	RateLimit *RateLimit // nil when off
+	acl       *ACL
 	// groups are the default and the conditional-forwarding upstreams.
 	groups []*upstream.Group
 }
@@ -148,9 +149,14 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 		p.RateLimit = NewRateLimit(cfg.RateQPS, max(cfg.RateBurst, 1), 100000, cfg.Logger, next)
 		next = p.RateLimit
 	}
-	p.Stage = &ACL{Allowed: cfg.Allowed, Next: next}
+	p.acl = &ACL{Allowed: cfg.Allowed, Next: next}
+	p.Stage = p.acl
 	return p, nil
 }
+
+// Allows says whether the pipeline answers the client at addr; it makes
+// Pipeline a ClientFilter.
+func (p *Pipeline) Allows(addr netip.Addr) bool { return p.acl.Allows(addr) }
 
 func canonical(domain string) string { return dns.Fqdn(strings.ToLower(domain)) }
 

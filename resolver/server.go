@@ -94,8 +94,12 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	defer cancel()
 	var tcp []*dns.Server
 	for _, l := range ls.TCP {
+		l = writeBoundedListener{l}
+		if filter, ok := s.Pipeline.(ClientFilter); ok {
+			l = filteredListener{l, filter}
+		}
 		tcp = append(tcp, &dns.Server{
-			Listener:      limitListener(writeBoundedListener{l}, s.Limits.TCPPerClient, s.Limits.TCPTotal),
+			Listener:      limitListener(l, s.Limits.TCPPerClient, s.Limits.TCPTotal),
 			Handler:       s,
 			ReadTimeout:   5 * time.Second,
 			IdleTimeout:   func() time.Duration { return 10 * time.Second },
