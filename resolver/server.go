@@ -98,12 +98,17 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 		if filter, ok := s.Pipeline.(ClientFilter); ok {
 			l = filteredListener{l, filter}
 		}
+		// No cap on queries per connection: closing at a cap with
+		// queries unread makes the kernel reset the connection and lose
+		// answers already written. miekg/dns answers one query at a time
+		// per connection, so a client pipelining more holds no more than
+		// one query's worth of the server.
 		tcp = append(tcp, &dns.Server{
 			Listener:      limitListener(l, s.Limits.TCPPerClient, s.Limits.TCPTotal),
 			Handler:       s,
 			ReadTimeout:   5 * time.Second,
 			IdleTimeout:   func() time.Duration { return 10 * time.Second },
-			MaxTCPQueries: 1000,
+			MaxTCPQueries: -1,
 		})
 	}
 	errc := make(chan error, len(ls.UDP)+len(tcp))

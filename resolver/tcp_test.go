@@ -68,3 +68,50 @@ func TestDisallowedTCPClientsHoldNoPlace(t *testing.T) {
 		t.Fatalf("allowed client after disallowed ones: %v %v", r, err)
 	}
 }
+
+// Every query pipelined on one TCP connection is answered: the server
+// used to close after 1,000 with the rest unread, and the reset that
+// followed threw away answers it had already written.
+func TestManyPipelinedTCPQueries(t *testing.T) {
+	ts := testserver.ForTest(t)
+	p, err := resolver.NewPipeline(resolver.Config{
+		Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Upstreams: parseUpstreams(t, ts.PlainUDP()),
+		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dns.Dial("tcp", serveTCP(t, p, resolver.Limits{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	const queries = 5000
+	written := make(chan error, 1)
+	go func() {
+		// ANY is answered locally, so the test measures the connection,
+		// not an upstream.
+		for i := range queries {
+			m := new(dns.Msg).SetQuestion("pipelined.example.test.", dns.TypeANY)
+			m.Id = uint16(i)
+			if err := c.WriteMsg(m); err != nil {
+				written <- err
+				return
+			}
+		}
+		written <- nil
+	}()
+	for i := range queries {
+		r, err := c.ReadMsg()
+		if err != nil {
+			t.Fatalf("answer %d of %d: %v", i+1, queries, err)
+		}
+		if r.Id != uint16(i) || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("answer %d: id %d, %s", i+1, r.Id, dns.RcodeToString[r.Rcode])
+		}
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+}
