@@ -193,8 +193,10 @@ func TestCoalescing(t *testing.T) {
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
-			r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
-			if len(r.Answer) != 1 {
+			r, err := e.exchange("udp", "mail.example.test.", dns.TypeA, false)
+			if err != nil {
+				t.Error(err)
+			} else if len(r.Answer) != 1 {
 				t.Errorf("answer %v", r.Answer)
 			}
 		})

@@ -270,7 +270,15 @@ func TestUpstreamInflightCap(t *testing.T) {
 	rcodes := make(chan int, 6)
 	for i := range 6 {
 		go func() {
-			rcodes <- e.ask(t, "udp", fmt.Sprintf("n%d.gen.test.", i), dns.TypeA, false).Rcode
+			// Always sends, so a failed exchange fails the test instead
+			// of leaving the loop below waiting.
+			r, err := e.exchange("udp", fmt.Sprintf("n%d.gen.test.", i), dns.TypeA, false)
+			if err != nil {
+				t.Error(err)
+				rcodes <- -1
+				return
+			}
+			rcodes <- r.Rcode
 		}()
 	}
 	counts := map[int]int{}
