@@ -29,6 +29,9 @@ type CacheConfig struct {
 	// asked for in the last tenth of its TTL, so that names the LAN uses
 	// all day are not left to expire and cost a client an upstream wait.
 	Prefetch bool
+	// Now is the cache's clock; nil means time.Now. Tests advance their
+	// own instead of sleeping until entries age or expire.
+	Now func() time.Time
 }
 
 // staleTTL is the TTL of a stale answer, as RFC 8767 recommends.
@@ -51,6 +54,7 @@ type Cache struct {
 	// since, on the monotonic clock, which a stepped wall clock (NTP on a
 	// board with no RTC) does not move.
 	epoch   time.Time
+	clock   func() time.Time
 	entries *lru.Cache[cacheKey, *cacheEntry]
 	flight  singleflight.Group
 	Next    Stage
@@ -101,7 +105,11 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{cfg: cfg, epoch: time.Now(), entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
+	clock := cfg.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
 }
 
 // Answer serves a live entry, or asks the next stage once for all identical
@@ -290,7 +298,7 @@ func (c *Cache) ttl(m *dns.Msg) (time.Duration, bool) {
 }
 
 // now is the time on the cache's clock.
-func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
+func (c *Cache) now() time.Duration { return c.clock().Sub(c.epoch) }
 
 // age is how long the entry has been held, in whole seconds rounded up, so
 // that a TTL counted down by it never outlives the entry.

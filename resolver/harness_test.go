@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +110,21 @@ func startEnv(t testing.TB, o envOptions) *env {
 	})
 	return e
 }
+
+// fakeClock is a cache clock the test moves by hand.
+type fakeClock struct{ nanos atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.nanos.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+// Now is the clock's time; it fits CacheConfig.Now.
+func (c *fakeClock) Now() time.Time { return time.Unix(0, c.nanos.Load()) }
+
+// Advance moves the clock on by d.
+func (c *fakeClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
 
 // waitStopped fails t unless Serve, whose result done carries, returns
 // within d of its context ending.
