@@ -14,6 +14,19 @@ import (
 	"github.com/miekg/dns"
 )
 
+// tcpPipeline answers the clients in allowed from a test resolver.
+func tcpPipeline(t *testing.T, allowed string) *resolver.Pipeline {
+	t.Helper()
+	p, err := resolver.NewPipeline(resolver.Config{
+		Allowed: []netip.Prefix{netip.MustParsePrefix(allowed)}, Upstreams: parseUpstreams(t, testserver.ForTest(t).PlainUDP()),
+		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // serveTCP serves p with limits on a loopback TCP port until the test ends.
 func serveTCP(t *testing.T, p *resolver.Pipeline, limits resolver.Limits) string {
 	t.Helper()
@@ -32,15 +45,7 @@ func serveTCP(t *testing.T, p *resolver.Pipeline, limits resolver.Limits) string
 // Connections from clients outside allow_clients are closed at accept, so
 // they cannot take the TCP places the allowed clients need.
 func TestDisallowedTCPClientsHoldNoPlace(t *testing.T) {
-	ts := testserver.ForTest(t)
-	p, err := resolver.NewPipeline(resolver.Config{
-		Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Upstreams: parseUpstreams(t, ts.PlainUDP()),
-		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveTCP(t, p, resolver.Limits{TCPPerClient: 16, TCPTotal: 3})
+	addr := serveTCP(t, tcpPipeline(t, "127.0.0.1/32"), resolver.Limits{TCPPerClient: 16, TCPTotal: 3})
 	for i := range 6 {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%3))}}
 		c, err := d.Dial("tcp", addr)
@@ -73,15 +78,7 @@ func TestDisallowedTCPClientsHoldNoPlace(t *testing.T) {
 // used to close after 1,000 with the rest unread, and the reset that
 // followed threw away answers it had already written.
 func TestManyPipelinedTCPQueries(t *testing.T) {
-	ts := testserver.ForTest(t)
-	p, err := resolver.NewPipeline(resolver.Config{
-		Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Upstreams: parseUpstreams(t, ts.PlainUDP()),
-		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := dns.Dial("tcp", serveTCP(t, p, resolver.Limits{}))
+	c, err := dns.Dial("tcp", serveTCP(t, tcpPipeline(t, "127.0.0.0/8"), resolver.Limits{}))
 	if err != nil {
 		t.Fatal(err)
 	}
