@@ -123,7 +123,7 @@ func (m *Metrics) lookUp(l answeredLabels) answeredMetrics {
 		qtype = dns.TypeToString[l.qtype]
 	}
 	a := answeredMetrics{
-		queries: m.queries.WithLabelValues(l.source, dns.RcodeToString[l.rcode], qtype),
+		queries: m.queries.WithLabelValues(l.source, querylog.RcodeName(l.rcode), qtype),
 		latency: m.latency.WithLabelValues(l.source),
 	}
 	next := maps.Clone(old)

@@ -30,6 +30,8 @@ func TestObserveCountsByLabels(t *testing.T) {
 		{"upstream", dns.TypeA, dns.RcodeSuccess, 2},
 		{"cache", dns.TypeAAAA, dns.RcodeNameError, 1},
 		{"blocked", dns.TypeNULL, dns.RcodeNameError, 4},
+		// 16 in a response's OPT is BADVERS, never TSIG's BADSIG.
+		{"local", dns.TypeA, dns.RcodeBadVers, 1},
 	}
 	var wg sync.WaitGroup
 	for _, s := range sent {
@@ -50,6 +52,7 @@ func TestObserveCountsByLabels(t *testing.T) {
 		{"cache", "NXDOMAIN", "AAAA", 1},
 		{"blocked", "NXDOMAIN", "other", 4},
 		{"cache", "NXDOMAIN", "A", 0},
+		{"local", "BADVERS", "A", 1},
 	} {
 		labels := map[string]string{"source": tt.source, "rcode": tt.rcode, "type": tt.qtype}
 		if got := gathered(t, m, "dnsward_queries_total", labels).GetCounter().GetValue(); got != tt.want {

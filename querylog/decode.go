@@ -119,6 +119,8 @@ func setKV(r *Record, key, val string) error {
 		r.BlockRule = val
 	case "error":
 		r.Error = val
+	case "rebind_address":
+		r.RebindAddr = val
 	case "name":
 		r.Name = val
 	case "type":

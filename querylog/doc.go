@@ -32,6 +32,8 @@
 //	block_rule   optional: the rule in block_list that matched
 //	error        optional: why a SERVFAIL had no upstream answer behind it
 //	             (every upstream failed, or source busy)
+//	rebind_address  optional: with source rebind, the private address in
+//	             the upstream answer that was refused
 //	name         answer owner name        } present together, only on
 //	type         answer type              } records that carry an answer
 //	data         answer data as text (the IP for A/AAAA, the target for CNAME)

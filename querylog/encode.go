@@ -63,6 +63,10 @@ func appendJSON(b []byte, r *Record) []byte {
 		b = append(b, `,"error":`...)
 		b = appendJSONString(b, r.Error)
 	}
+	if r.RebindAddr != "" {
+		b = append(b, `,"rebind_address":`...)
+		b = appendJSONString(b, r.RebindAddr)
+	}
 	if r.Type != "" {
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, r.Name)
@@ -161,6 +165,9 @@ func appendKV(b []byte, r *Record) []byte {
 	}
 	if r.Error != "" {
 		b = appendKVField(b, "error", r.Error)
+	}
+	if r.RebindAddr != "" {
+		b = appendKVField(b, "rebind_address", r.RebindAddr)
 	}
 	if r.Type != "" {
 		b = appendKVField(b, "name", r.Name)

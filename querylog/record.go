@@ -31,6 +31,9 @@ type Entry struct {
 	// Age is how long a cached Response had been held, in seconds; the
 	// TTLs logged are counted down by it, as the client saw them.
 	Age uint32
+	// RebindAddr is the private address of an upstream answer refused as
+	// DNS rebinding (Source "rebind"), invalid otherwise.
+	RebindAddr netip.Addr
 }
 
 // Record is one self-contained log line: one answer RR of one query, or the
@@ -51,11 +54,12 @@ type Record struct {
 	BlockList  string     `json:"block_list,omitempty"`
 	BlockRule  string     `json:"block_rule,omitempty"`
 	Error      string     `json:"error,omitempty"`
-	Name       string     `json:"name,omitempty"`  // answer owner name
-	Type       string     `json:"type,omitempty"`  // answer type
-	Data       string     `json:"data,omitempty"`  // answer rdata as text
-	TTL        uint32     `json:"ttl,omitempty"`   // answer TTL
-	Chain      []string   `json:"chain,omitempty"` // qname, CNAME targets…, owner
+	RebindAddr string     `json:"rebind_address,omitempty"` // the private address refused
+	Name       string     `json:"name,omitempty"`           // answer owner name
+	Type       string     `json:"type,omitempty"`           // answer type
+	Data       string     `json:"data,omitempty"`           // answer rdata as text
+	TTL        uint32     `json:"ttl,omitempty"`            // answer TTL
+	Chain      []string   `json:"chain,omitempty"`          // qname, CNAME targets…, owner
 }
 
 // Records splits e into self-contained records, all sharing qid.
@@ -78,13 +82,16 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		ClientPort: e.Client.Port(),
 		QName:      trimDot(e.Question.Name),
 		QType:      dns.Type(e.Question.Qtype).String(),
-		Rcode:      rcodeString(rcode),
+		Rcode:      RcodeName(rcode),
 		Source:     e.Source,
 		Upstream:   e.Upstream,
 		LatencyUS:  e.Latency.Microseconds(),
 		BlockList:  e.BlockList,
 		BlockRule:  e.BlockRule,
 		Error:      e.Error,
+	}
+	if e.RebindAddr.IsValid() {
+		base.RebindAddr = e.RebindAddr.Unmap().String()
 	}
 	if e.Response == nil || len(e.Response.Answer) == 0 {
 		return append(dst, base)
@@ -172,7 +179,14 @@ func trimDot(s string) string {
 	return s
 }
 
-func rcodeString(rcode int) string {
+// RcodeName names a response's rcode, as the query log and the metrics
+// show it. miekg/dns names 16 BADSIG, its meaning in a TSIG record; in a
+// response's header and OPT, where dnsward's rcodes come from, 16 is
+// BADVERS (RFC 6891).
+func RcodeName(rcode int) string {
+	if rcode == dns.RcodeBadVers {
+		return "BADVERS"
+	}
 	if s, ok := dns.RcodeToString[rcode]; ok {
 		return s
 	}

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type CacheConfig struct {
 	// asked for in the last tenth of its TTL, so that names the LAN uses
 	// all day are not left to expire and cost a client an upstream wait.
 	Prefetch bool
+	// Now is the cache's clock; nil means time.Now. Tests advance their
+	// own instead of sleeping until entries age or expire.
+	Now func() time.Time
 }
 
 // staleTTL is the TTL of a stale answer, as RFC 8767 recommends.
@@ -50,6 +54,7 @@ type Cache struct {
 	// since, on the monotonic clock, which a stepped wall clock (NTP on a
 	// board with no RTC) does not move.
 	epoch   time.Time
+	clock   func() time.Time
 	entries *lru.Cache[cacheKey, *cacheEntry]
 	flight  singleflight.Group
 	Next    Stage
@@ -90,6 +95,8 @@ type fresh struct {
 	entry    *cacheEntry
 	source   string
 	upstream string
+	// rebind is the address the rebinding guard refused, if it did.
+	rebind netip.Addr
 }
 
 // NewCache builds a cache in front of next.
@@ -98,7 +105,11 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{cfg: cfg, epoch: time.Now(), entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
+	clock := cfg.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
 }
 
 // Answer serves a live entry, or asks the next stage once for all identical
@@ -139,7 +150,7 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	q.Source, q.Upstream = f.source, f.upstream
+	q.Source, q.Upstream, q.RebindAddr = f.source, f.upstream, f.rebind
 	if f.entry != nil {
 		// Answered as a hit is, from the entry's wire form, instead of
 		// copying the message and packing it once more.
@@ -159,7 +170,7 @@ func (c *Cache) fetch(ctx context.Context, k cacheKey, q *Query) (fresh, error) 
 		if err != nil {
 			return nil, err
 		}
-		return fresh{m, c.store(k, m, leader.Upstream), leader.Source, leader.Upstream}, nil
+		return fresh{m, c.store(k, m, leader.Upstream), leader.Source, leader.Upstream, leader.RebindAddr}, nil
 	})
 	if err != nil {
 		return fresh{}, err
@@ -287,7 +298,7 @@ func (c *Cache) ttl(m *dns.Msg) (time.Duration, bool) {
 }
 
 // now is the time on the cache's clock.
-func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
+func (c *Cache) now() time.Duration { return c.clock().Sub(c.epoch) }
 
 // age is how long the entry has been held, in whole seconds rounded up, so
 // that a TTL counted down by it never outlives the entry.

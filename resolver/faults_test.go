@@ -62,14 +62,13 @@ func reply(q []byte, tamper func(*dns.Msg)) []byte {
 // faultyUpstream serves f over UDP and TCP on one loopback port.
 func faultyUpstream(t *testing.T, f fault) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// Bound as dnsward binds: a port free for UDP may be taken for TCP,
+	// and Listen then tries another.
+	ls, err := resolver.Listen([]string{"127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := ls.UDP[0], ls.TCP[0]
 	var wg sync.WaitGroup
 	t.Cleanup(func() { pc.Close(); l.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -149,7 +148,11 @@ func TestUpstreamFaults(t *testing.T) {
 				asked = append(asked, names...)
 				for _, n := range names {
 					wg.Go(func() {
-						r := e.ask(t, "udp", n, dns.TypeA, false)
+						r, err := e.exchange("udp", n, dns.TypeA, false)
+						if err != nil {
+							t.Error(err)
+							return
+						}
 						goodName := strings.HasSuffix(n, ".gen.test.")
 						if goodName && (r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1) {
 							t.Errorf("%s through the good upstream: %s %v", n, dns.RcodeToString[r.Rcode], r.Answer)

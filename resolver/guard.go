@@ -106,7 +106,7 @@ func (g *Rebind) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		if g.private(ip) {
 			g.Logger.Warn("possible DNS rebinding: refused an upstream answer with a private address",
 				"name", q.Question().Name, "address", ip, "upstream", q.Upstream, "client", q.Client)
-			q.Source = "rebind"
+			q.Source, q.RebindAddr = "rebind", ip
 			return reply(q, dns.RcodeRefused), nil
 		}
 	}

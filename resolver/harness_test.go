@@ -2,8 +2,10 @@ package resolver_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +111,21 @@ func startEnv(t testing.TB, o envOptions) *env {
 	return e
 }
 
+// fakeClock is a cache clock the test moves by hand.
+type fakeClock struct{ nanos atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.nanos.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+// Now is the clock's time; it fits CacheConfig.Now.
+func (c *fakeClock) Now() time.Time { return time.Unix(0, c.nanos.Load()) }
+
+// Advance moves the clock on by d.
+func (c *fakeClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
+
 // waitStopped fails t unless Serve, whose result done carries, returns
 // within d of its context ending.
 func waitStopped(t testing.TB, done <-chan error, d time.Duration) {
@@ -124,9 +141,20 @@ func waitStopped(t testing.TB, done <-chan error, d time.Duration) {
 }
 
 // ask sends one query over network ("udp" or "tcp") and fails the test on
-// a transport error.
+// a transport error. It calls t.Fatal, so only the test's goroutine may
+// use it; others use exchange.
 func (e *env) ask(t *testing.T, network, name string, qtype uint16, edns bool) *dns.Msg {
 	t.Helper()
+	r, err := e.exchange(network, name, qtype, edns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// exchange sends one query over network and returns its answer or why
+// there is none; any goroutine may call it.
+func (e *env) exchange(network, name string, qtype uint16, edns bool) (*dns.Msg, error) {
 	m := new(dns.Msg).SetQuestion(name, qtype)
 	if edns {
 		m.SetEdns0(1232, false)
@@ -134,9 +162,9 @@ func (e *env) ask(t *testing.T, network, name string, qtype uint16, edns bool) *
 	c := &dns.Client{Net: network, Timeout: 5 * time.Second}
 	r, _, err := c.Exchange(m, e.Addr)
 	if err != nil {
-		t.Fatalf("%s %s over %s: %v", name, dns.TypeToString[qtype], network, err)
+		return nil, fmt.Errorf("%s %s over %s: %w", name, dns.TypeToString[qtype], network, err)
 	}
-	return r
+	return r, nil
 }
 
 // lastSource is where the most recent answered query came from.

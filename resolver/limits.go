@@ -83,6 +83,29 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// filteredListener closes a connection from a client the pipeline does not
+// answer as soon as it is accepted: otherwise disallowed addresses could
+// hold every TCP place and leave allowed clients none.
+type filteredListener struct {
+	net.Listener
+	filter ClientFilter
+}
+
+// Accept returns the next connection from an allowed client. One without
+// an IP address (net.Pipe) is left to the check on every query.
+func (l filteredListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if addr := addrPort(c.RemoteAddr()).Addr(); !addr.IsValid() || l.filter.Allows(addr) {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
 // tcpWriteTimeout bounds one write to a TCP client: one that stops reading
 // must not hold its connection, and with it the server's shutdown, for
 // ever. miekg/dns documents a WriteTimeout (2s) but never applies it.

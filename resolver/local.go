@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -20,8 +21,11 @@ type Local struct {
 	Domains []string
 	// DomainNeeded answers single-label names locally.
 	DomainNeeded bool
-	// PrivateReverse are reverse zones answered locally (see ReverseZones).
+	// PrivateReverse are reverse zones answered locally (see ReverseZones),
+	// except for names under Forwarded: a forward zone for a private
+	// reverse zone takes precedence over bogus_priv, as in dnsmasq.
 	PrivateReverse []string
+	Forwarded      []string
 	Next           Stage
 }
 
@@ -53,7 +57,33 @@ func (l *Local) isLocal(name string) bool {
 	if underAny(name, l.Domains) {
 		return true
 	}
-	return strings.HasSuffix(name, ".arpa.") && underAny(name, l.PrivateReverse)
+	return strings.HasSuffix(name, ".arpa.") && underAny(name, l.PrivateReverse) && !underAny(name, l.Forwarded)
+}
+
+// ForwardedPrivateReverse lists the forward zones that take private reverse
+// lookups away from bogus_priv: those in or above a private reverse zone,
+// lowercased FQDNs in the order given.
+func ForwardedPrivateReverse(zones []string) []string {
+	private := privateReverseZones()
+	var out []string
+	for _, z := range canonicalAll(zones) {
+		if !strings.HasSuffix(z, ".arpa.") {
+			continue
+		}
+		if underAny(z, private) || slices.ContainsFunc(private, func(p string) bool { return underAny(p, []string{z}) }) {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
+// privateReverseZones are the reverse zones of PrivateNetworks.
+func privateReverseZones() []string {
+	var private []netip.Prefix
+	for _, s := range PrivateNetworks {
+		private = append(private, netip.MustParsePrefix(s))
+	}
+	return ReverseZones(private)
 }
 
 // underAny says whether name is one of the domains or below one; all are

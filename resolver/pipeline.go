@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +56,7 @@ type Pipeline struct {
 	Cache     *Cache
 	Upstreams *upstream.Group
 	RateLimit *RateLimit // nil when off
+	acl       *ACL
 	// groups are the default and the conditional-forwarding upstreams.
 	groups []*upstream.Group
 }
@@ -138,20 +141,22 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 		local.Names = new(atomic.Pointer[lan.Names])
 	}
 	if cfg.BogusPriv {
-		var private []netip.Prefix
-		for _, s := range PrivateNetworks {
-			private = append(private, netip.MustParsePrefix(s))
-		}
-		local.PrivateReverse = ReverseZones(private)
+		local.PrivateReverse = privateReverseZones()
+		local.Forwarded = ForwardedPrivateReverse(slices.Collect(maps.Keys(cfg.ForwardZones)))
 	}
 	next = local
 	if cfg.RateQPS > 0 {
 		p.RateLimit = NewRateLimit(cfg.RateQPS, max(cfg.RateBurst, 1), 100000, cfg.Logger, next)
 		next = p.RateLimit
 	}
-	p.Stage = &ACL{Allowed: cfg.Allowed, Next: next}
+	p.acl = &ACL{Allowed: cfg.Allowed, Next: next}
+	p.Stage = p.acl
 	return p, nil
 }
+
+// Allows says whether the pipeline answers the client at addr; it makes
+// Pipeline a ClientFilter.
+func (p *Pipeline) Allows(addr netip.Addr) bool { return p.acl.Allows(addr) }
 
 func canonical(domain string) string { return dns.Fqdn(strings.ToLower(domain)) }
 

@@ -26,6 +26,9 @@ type Query struct {
 	BlockRule string
 	// Err is why the pipeline failed, when the answer is its SERVFAIL.
 	Err error
+	// RebindAddr is the private address of an upstream answer refused as
+	// DNS rebinding.
+	RebindAddr netip.Addr
 
 	// NoWait asks for an answer only if one can be given without waiting
 	// on an upstream; otherwise the pipeline fails with ErrWouldWait and
@@ -74,19 +77,20 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 		question = q.Req.Question[0]
 	}
 	return querylog.Entry{
-		Time:      q.Start,
-		Proto:     q.Proto,
-		Client:    q.Client,
-		Question:  question,
-		Response:  resp,
-		Rcode:     resp.Rcode,
-		Source:    q.Source,
-		Upstream:  q.Upstream,
-		Latency:   time.Since(q.Start),
-		Age:       q.age(resp),
-		BlockList: q.BlockList,
-		BlockRule: q.BlockRule,
-		Error:     errorText(q.Err),
+		Time:       q.Start,
+		Proto:      q.Proto,
+		Client:     q.Client,
+		Question:   question,
+		Response:   resp,
+		Rcode:      resp.Rcode,
+		Source:     q.Source,
+		Upstream:   q.Upstream,
+		Latency:    time.Since(q.Start),
+		Age:        q.age(resp),
+		BlockList:  q.BlockList,
+		BlockRule:  q.BlockRule,
+		Error:      errorText(q.Err),
+		RebindAddr: q.RebindAddr,
 	}
 }
 

@@ -68,9 +68,11 @@ func rdata(rrs []dns.RR) []string {
 
 func TestCacheCountsTTLDown(t *testing.T) {
 	ts := testserver.ForTest(t)
-	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp}})
+	clock := newFakeClock()
+	e := startEnv(t, envOptions{upstreams: []string{ts.Stamp},
+		cache: resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour, Now: clock.Now}})
 	first := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(1100 * time.Millisecond)
 	second := e.ask(t, "udp", "MAIL.example.test.", dns.TypeA, false)
 	if n := ts.Queries("mail.example.test."); n != 1 {
 		t.Fatalf("upstream saw %d queries, want 1", n)
@@ -193,8 +195,10 @@ func TestCoalescing(t *testing.T) {
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
-			r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
-			if len(r.Answer) != 1 {
+			r, err := e.exchange("udp", "mail.example.test.", dns.TypeA, false)
+			if err != nil {
+				t.Error(err)
+			} else if len(r.Answer) != 1 {
 				t.Errorf("answer %v", r.Answer)
 			}
 		})
@@ -292,13 +296,14 @@ func TestDig(t *testing.T) {
 func TestServeStale(t *testing.T) {
 	ts := testserver.ForTest(t)
 	for _, window := range []time.Duration{time.Hour, 0} {
+		clock := newFakeClock()
 		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, cache: resolver.CacheConfig{
-			Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServeStale: window,
+			Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServeStale: window, Now: clock.Now,
 		}})
 		if r := e.ask(t, "udp", "short.example.test.", dns.TypeA, false); len(r.Answer) != 1 {
 			t.Fatalf("first answer %v", r.Answer)
 		}
-		time.Sleep(2100 * time.Millisecond) // the record's TTL is 2s
+		clock.Advance(2100 * time.Millisecond) // the record's TTL is 2s
 		ts.SetSilent(true)
 		r := e.ask(t, "udp", "short.example.test.", dns.TypeA, false)
 		ts.SetSilent(false)
@@ -321,8 +326,8 @@ func TestServeStale(t *testing.T) {
 // TestTCPClientThatStopsReading checks that a TCP client which sends a
 // query and never reads the answer does not keep the server from shutting
 // down. The client's end is a net.Pipe, which buffers nothing: over real
-// loopback TCP the kernel's send buffer (up to 4 MB) takes more answers than
-// one connection may ask for, so the server's write would never block.
+// loopback TCP the kernel's send buffer (up to 4 MB) takes many thousands of
+// answers, so the server's write would not block for long.
 func TestTCPClientThatStopsReading(t *testing.T) {
 	ts := testserver.ForTest(t)
 	p, err := resolver.NewPipeline(resolver.Config{
@@ -341,7 +346,8 @@ func TestTCPClientThatStopsReading(t *testing.T) {
 
 	client, server := net.Pipe()
 	defer client.Close()
-	l.conns <- server
+	writing := make(chan struct{})
+	l.conns <- &writeNotifyingConn{Conn: server, writing: writing}
 	query, err := new(dns.Msg).SetQuestion("example.test.", dns.TypeA).Pack()
 	if err != nil {
 		t.Fatal(err)
@@ -349,9 +355,25 @@ func TestTCPClientThatStopsReading(t *testing.T) {
 	if _, err := client.Write(append([]byte{byte(len(query) >> 8), byte(len(query))}, query...)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the server is now blocked writing the answer
+	select {
+	case <-writing: // the server is now blocked writing the answer
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server never wrote an answer")
+	}
 	cancel()
 	waitStopped(t, done, 15*time.Second)
+}
+
+// writeNotifyingConn closes writing when the server first writes to it.
+type writeNotifyingConn struct {
+	net.Conn
+	writing chan struct{}
+	once    sync.Once
+}
+
+func (c *writeNotifyingConn) Write(b []byte) (int, error) {
+	c.once.Do(func() { close(c.writing) })
+	return c.Conn.Write(b)
 }
 
 // pipeListener hands out the server ends of net.Pipe connections.
@@ -378,24 +400,7 @@ func (l *pipeListener) Close() error {
 func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
 
 func TestTCPConnectionLimits(t *testing.T) {
-	ts := testserver.ForTest(t)
-	p, err := resolver.NewPipeline(resolver.Config{
-		Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Upstreams: parseUpstreams(t, ts.PlainUDP()),
-		Attempt: time.Second, Timeout: time.Second, Cache: resolver.CacheConfig{Size: 10},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := resolver.Listen([]string{"127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &resolver.Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler), Limits: resolver.Limits{TCPPerClient: 2}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ls) }()
-	defer func() { cancel(); <-done }()
-	addr := ls.TCP[0].Addr().String()
+	addr := serveTCP(t, tcpPipeline(t, "127.0.0.0/8"), resolver.Limits{TCPPerClient: 2})
 	var conns []*dns.Conn
 	for range 3 {
 		c, err := dns.Dial("tcp", addr)
@@ -419,21 +424,36 @@ func TestTCPConnectionLimits(t *testing.T) {
 			t.Errorf("connection %d over the limit was answered", i)
 		}
 	}
-	// Closing one frees its place.
+	// Closing one frees its place, once the server has seen it close:
+	// until then a new connection is refused, so try until one is
+	// answered.
 	conns[0].Close()
-	time.Sleep(100 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := askOnce(addr)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new connection after one closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling, not waiting for time to pass
+	}
+}
+
+// askOnce asks one question on a new TCP connection to addr.
+func askOnce(addr string) error {
 	c, err := dns.Dial("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	if err := c.WriteMsg(new(dns.Msg).SetQuestion("example.test.", dns.TypeA)); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if _, err := c.ReadMsg(); err != nil {
-		t.Errorf("new connection after one closed: %v", err)
-	}
+	_, err = c.ReadMsg()
+	return err
 }
 
 // A socket bound to every address must answer from the address each query
@@ -482,23 +502,26 @@ func TestWildcardListenerRepliesFromQueriedAddress(t *testing.T) {
 func TestPrefetchKeepsPopularNamesCached(t *testing.T) {
 	ts := testserver.ForTest(t)
 	const ttl = 4 * time.Second
+	clock := newFakeClock()
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()},
-		cache: resolver.CacheConfig{Size: 100, MaxTTL: ttl, NegativeMaxTTL: ttl, Prefetch: true}})
-	start := time.Now()
+		cache: resolver.CacheConfig{Size: 100, MaxTTL: ttl, NegativeMaxTTL: ttl, Prefetch: true, Now: clock.Now}})
 	for range 3 {
 		e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
 	}
 	// Within the last tenth of the TTL: this hit queues the refresh.
-	time.Sleep(time.Until(start.Add(ttl * 93 / 100)))
+	clock.Advance(ttl * 93 / 100)
 	e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
-	deadline := time.Now().Add(5 * time.Second)
-	for ts.Queries("mail.example.test.") < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	// The refresh runs in the background: wait for it to be stored,
+	// which is when the cache counts it.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Pipeline.Cache.Stats().Prefetched < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 	if n := ts.Queries("mail.example.test."); n != 2 {
 		t.Fatalf("upstream saw %d queries, want 2: the first and the prefetch", n)
 	}
-	time.Sleep(time.Until(start.Add(ttl + 300*time.Millisecond)))
+	// Past the first answer's expiry, within the refreshed one's.
+	clock.Advance(ttl*7/100 + 300*time.Millisecond)
 	r := e.ask(t, "udp", "mail.example.test.", dns.TypeA, false)
 	if n := ts.Queries("mail.example.test."); n != 2 || len(r.Answer) != 1 {
 		t.Fatalf("after expiry: upstream saw %d queries (want 2), answer %v", n, r.Answer)

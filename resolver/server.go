@@ -94,12 +94,21 @@ func (s *Server) Serve(ctx context.Context, ls *Listeners) error {
 	defer cancel()
 	var tcp []*dns.Server
 	for _, l := range ls.TCP {
+		l = writeBoundedListener{l}
+		if filter, ok := s.Pipeline.(ClientFilter); ok {
+			l = filteredListener{l, filter}
+		}
+		// No cap on queries per connection: closing at a cap with
+		// queries unread makes the kernel reset the connection and lose
+		// answers already written. miekg/dns answers one query at a time
+		// per connection, so a client pipelining more holds no more than
+		// one query's worth of the server.
 		tcp = append(tcp, &dns.Server{
-			Listener:      limitListener(writeBoundedListener{l}, s.Limits.TCPPerClient, s.Limits.TCPTotal),
+			Listener:      limitListener(l, s.Limits.TCPPerClient, s.Limits.TCPTotal),
 			Handler:       s,
 			ReadTimeout:   5 * time.Second,
 			IdleTimeout:   func() time.Duration { return 10 * time.Second },
-			MaxTCPQueries: 1000,
+			MaxTCPQueries: -1,
 		})
 	}
 	errc := make(chan error, len(ls.UDP)+len(tcp))
@@ -165,17 +174,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // answer runs q through the pipeline. It returns nil only for a NoWait
 // query that needs an upstream.
 func (s *Server) answer(q *Query) *dns.Msg {
-	r := q.Req
-	// Responses are dropped and other opcodes answered NOTIMP before
-	// this; a message that reaches here is a query.
-	if len(r.Question) != 1 {
+	if m := refuseLocally(q); m != nil {
 		q.Source = "local"
-		return reply(q, dns.RcodeFormatError)
-	}
-	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
-		q.Source = "local"
-		m := reply(q, dns.RcodeBadVers)
-		m.SetEdns0(upstream.EDNSSize, false)
 		return m
 	}
 	resp, err := s.Pipeline.Answer(context.Background(), q)
@@ -201,6 +201,44 @@ func (s *Server) answer(q *Query) *dns.Msg {
 		return reply(q, dns.RcodeServerFailure)
 	}
 	return resp
+}
+
+// refuseLocally answers, without asking upstream, what a forwarding
+// resolver must not pass on (as unbound does): other opcodes than QUERY
+// (NOTIFY, UPDATE) get NOTIMP, a message without exactly one question or
+// with more than one OPT (RFC 6891 6.1.1) FORMERR, an unknown EDNS version
+// BADVERS, and CHAOS-class questions and zone transfers REFUSED. It
+// returns nil for a query the pipeline answers.
+func refuseLocally(q *Query) *dns.Msg {
+	r := q.Req
+	// Responses are dropped, and opcodes miekg/dns does not know are
+	// answered NOTIMP, before this.
+	if r.Opcode != dns.OpcodeQuery {
+		return reply(q, dns.RcodeNotImplemented)
+	}
+	if len(r.Question) != 1 || countOPT(r.Extra) > 1 {
+		return reply(q, dns.RcodeFormatError)
+	}
+	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+		m := reply(q, dns.RcodeBadVers)
+		m.SetEdns0(upstream.EDNSSize, false)
+		return m
+	}
+	switch question := r.Question[0]; {
+	case question.Qclass == dns.ClassCHAOS, question.Qtype == dns.TypeAXFR, question.Qtype == dns.TypeIXFR:
+		return reply(q, dns.RcodeRefused)
+	}
+	return nil
+}
+
+func countOPT(extra []dns.RR) int {
+	n := 0
+	for _, rr := range extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
 }
 
 // reply appends the wire form of resp, as the answer to q, to dst. Done

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsward/dnsward/blocklists"
 	"github.com/dnsward/dnsward/lan"
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/dnsward/dnsward/upstream"
@@ -203,8 +204,18 @@ func TestRebindProtection(t *testing.T) {
 		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
 			c.Rebind, c.RebindAllowed = tt.enabled, tt.allow
 		}})
-		if r := e.ask(t, "udp", "rebind.example.test.", dns.TypeA, false); r.Rcode != tt.rcode {
+		r := e.ask(t, "udp", "rebind.example.test.", dns.TypeA, false)
+		if r.Rcode != tt.rcode {
 			t.Errorf("protection %v allow %v: rcode %s, want %s", tt.enabled, tt.allow, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+		}
+		// The refused record names the address, which is what an
+		// analyst searches the query log for.
+		want := ""
+		if tt.rcode == dns.RcodeRefused {
+			want = "192.168.1.1"
+		}
+		if recs := querylog.Records("q", e.lastSource(t).LogEntry(r)); recs[0].RebindAddr != want {
+			t.Errorf("protection %v allow %v: logged rebind_address %q, want %q", tt.enabled, tt.allow, recs[0].RebindAddr, want)
 		}
 		if r := e.ask(t, "udp", "example.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
 			t.Errorf("public answer refused: %s", dns.RcodeToString[r.Rcode])
@@ -259,7 +270,15 @@ func TestUpstreamInflightCap(t *testing.T) {
 	rcodes := make(chan int, 6)
 	for i := range 6 {
 		go func() {
-			rcodes <- e.ask(t, "udp", fmt.Sprintf("n%d.gen.test.", i), dns.TypeA, false).Rcode
+			// Always sends, so a failed exchange fails the test instead
+			// of leaving the loop below waiting.
+			r, err := e.exchange("udp", fmt.Sprintf("n%d.gen.test.", i), dns.TypeA, false)
+			if err != nil {
+				t.Error(err)
+				rcodes <- -1
+				return
+			}
+			rcodes <- r.Rcode
 		}()
 	}
 	counts := map[int]int{}
@@ -284,5 +303,37 @@ func TestUpstreamInflightCap(t *testing.T) {
 	// Slots come back once the answers are in.
 	if r := e.ask(t, "udp", "later.gen.test.", dns.TypeA, false); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("after the burst: %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+// A forward zone for a private reverse zone takes precedence over
+// bogus_priv, as a dnsmasq server= line does; the rest of the private
+// reverse space stays local.
+func TestForwardedPrivateReverseZone(t *testing.T) {
+	office, public := testserver.ForTest(t), testserver.ForTest(t)
+	e := startEnv(t, envOptions{upstreams: []string{public.PlainUDP()}, tune: func(c *resolver.Config) {
+		c.BogusPriv = true
+		c.ForwardZones = map[string][]upstream.Upstream{"3.2.10.In-Addr.Arpa": parseUpstreams(t, office.PlainUDP())}
+	}})
+	for _, tt := range []struct {
+		name          string
+		office, local bool
+	}{
+		{"4.3.2.10.in-addr.arpa.", true, false},
+		{"4.4.2.10.in-addr.arpa.", false, true},
+		{"1.1.168.192.in-addr.arpa.", false, true},
+	} {
+		e.ask(t, "udp", tt.name, dns.TypePTR, false)
+		q := e.lastSource(t)
+		if got := office.Queries(tt.name); got != map[bool]int{true: 1}[tt.office] || (q.Source == "local") != tt.local {
+			t.Errorf("%s: office asked %d times, source %s; want office %v, local %v", tt.name, got, q.Source, tt.office, tt.local)
+		}
+		if n := public.Queries(tt.name); n != 0 {
+			t.Errorf("%s: public upstream asked %d times", tt.name, n)
+		}
+	}
+	got := resolver.ForwardedPrivateReverse([]string{"corp.example", "3.2.10.in-addr.arpa", "in-addr.arpa", "4.3.2.1.in-addr.arpa", "D.F.ip6.arpa"})
+	if want := []string{"3.2.10.in-addr.arpa.", "in-addr.arpa.", "d.f.ip6.arpa."}; !slices.Equal(got, want) {
+		t.Errorf("ForwardedPrivateReverse: %v, want %v", got, want)
 	}
 }

@@ -7,9 +7,13 @@ import (
 )
 
 func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, _, err := loadConfig("check-config", args, stderr); err != nil {
+	cfg, _, err := loadConfig("check-config", args, stderr)
+	if err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(stdout, "configuration OK")
+	if err := printForwardedReverse(stdout, cfg); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, "configuration OK")
 	return err
 }
