@@ -262,6 +262,9 @@ func load(fs *pflag.FlagSet, strict bool) (*Config, []string, error) {
 	}
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
+		if file != "" {
+			return nil, nil, fmt.Errorf("%s: %w", file, err)
+		}
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	files, _ := fs.GetStringArray("blocklist")

@@ -98,6 +98,8 @@ func walkKeys(n *yaml.Node, t reflect.Type, key string, report func(int, string,
 				n.Content[i] = emptyNode(t.Elem())
 			}
 		}
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null" && t.Kind() == reflect.Slice:
+		// No value: an empty list.
 	case n.Kind == yaml.ScalarNode:
 		if err := checkScalar(n.Value, t); err != nil {
 			report(n.Line, key, err)
@@ -136,8 +138,9 @@ func checkScalar(v string, t reflect.Type) error {
 		_, err = strconv.ParseBool(v)
 	case t.Kind() == reflect.Float64:
 		_, err = strconv.ParseFloat(v, 64)
-	case t.Kind() == reflect.Struct:
-		err = errors.New("want a mapping of keys")
+	case t.Kind() == reflect.Struct, t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		// A lone value makes a list of strings, not of mappings.
+		err = errors.New("want a " + kindName(t))
 	}
 	if err != nil {
 		return fmt.Errorf("%q is not a %s", v, kindName(t))
