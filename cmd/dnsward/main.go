@@ -25,7 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "answer DNS (the default when no command is given)", runServe},
-		{"check-config", "validate the configuration and exit", runCheckConfig},
+		{"check-config", "validate the configuration, blocklist files too, and exit", runCheckConfig},
 		{"import-dnsmasq", "print a dnsward configuration equivalent to a dnsmasq.conf", runImportDnsmasq},
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},
 		{"stats", "print the running server's live figures (needs metrics.listen)", runStats},
