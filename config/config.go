@@ -6,11 +6,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -203,52 +207,159 @@ var flagKeys = map[string]string{
 
 // Load reads the embedded default, then the file named by --config, the
 // environment and the flags, each overriding the one before, and validates
-// the result. Errors name the file and line where the file is at fault.
+// the result. Errors name the file and line, or the variable or flag, at
+// fault. Repeated forward_zones for one domain are merged into one.
 func Load(fs *pflag.FlagSet) (*Config, error) {
+	cfg, _, err := load(fs, false)
+	return cfg, err
+}
+
+// Check is Load for check-config: it also fails when a blocklist file does
+// not exist (serve waits for it instead), and returns a note, with file and
+// line, for each forward_zones entry merged into an earlier one.
+func Check(fs *pflag.FlagSet) (*Config, []string, error) {
+	return load(fs, true)
+}
+
+func load(fs *pflag.FlagSet, strict bool) (*Config, []string, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(packaging.DefaultConfig)); err != nil {
-		return nil, fmt.Errorf("embedded config: %w", err)
+		return nil, nil, fmt.Errorf("embedded config: %w", err)
 	}
 	file, _ := fs.GetString("config")
 	var doc *document
+	var ps []located
+	var removed []string
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, nil, fmt.Errorf("config: %w", err)
 		}
 		if doc, err = parseDocument(file, data); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if err := doc.checkKeys(); err != nil {
-			return nil, err
+		ps, removed = doc.prune()
+		settings, err := doc.settings()
+		if err != nil {
+			return nil, nil, err
 		}
-		if err := v.MergeConfig(bytes.NewReader(data)); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+		if err := v.MergeConfigMap(settings); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	v.SetEnvPrefix("DNSWARD")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
+	origins := map[string]string{}
+	ps = append(ps, bindEnv(v, origins)...)
 	for name, key := range flagKeys {
 		if f := fs.Lookup(name); f != nil {
 			if err := v.BindPFlag(key, f); err != nil {
-				return nil, fmt.Errorf("flag --%s: %w", name, err)
+				return nil, nil, fmt.Errorf("flag --%s: %w", name, err)
+			}
+			if f.Changed {
+				origins[key] = "--" + name
 			}
 		}
 	}
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		if file != "" {
+			return nil, nil, fmt.Errorf("%s: %w", file, err)
+		}
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	files, _ := fs.GetStringArray("blocklist")
 	for _, f := range files {
+		origins[fmt.Sprintf("blocklists.lists.%d", len(cfg.Blocklists.Lists))] = "--blocklist " + f
 		cfg.Blocklists.Lists = append(cfg.Blocklists.Lists, BlocklistSource{Name: filepath.Base(f), Path: f})
 	}
-	if problems := cfg.validate(); len(problems) > 0 {
-		return nil, doc.explain(problems)
+	problems := cfg.validate()
+	if strict {
+		problems = append(problems, cfg.missingLists()...)
 	}
-	return &cfg, nil
+	ps = append(ps, doc.locate(problems, origins, removed)...)
+	if len(ps) > 0 {
+		return nil, nil, joinInLineOrder(ps)
+	}
+	return &cfg, cfg.mergeZones(doc), nil
+}
+
+// bindEnv binds each key to its variable (cache.size to DNSWARD_CACHE_SIZE)
+// when that is set and of the key's type, and records it in origins. A
+// variable of the wrong type is a problem naming it; its key keeps the
+// value the file or the default gave.
+func bindEnv(v *viper.Viper, origins map[string]string) []located {
+	var ps []located
+	leafKeys(reflect.TypeFor[Config](), "", func(key string, t reflect.Type) {
+		name := "DNSWARD_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		val, ok := os.LookupEnv(name)
+		if !ok || val == "" {
+			return // as viper does, an empty variable is unset
+		}
+		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+			ps = append(ps, located{0, fmt.Errorf("%s: %s is a list of mappings: set it in the configuration file", name, key)})
+			return
+		}
+		if checkScalar(val, t) != nil {
+			ps = append(ps, located{0, fmt.Errorf("%s=%q: not a %s (for %s)", name, val, kindName(t), key)})
+			return
+		}
+		if err := v.BindEnv(key, name); err != nil {
+			ps = append(ps, located{0, fmt.Errorf("%s: %w", name, err)})
+			return
+		}
+		origins[key] = name + "=" + val
+	})
+	return ps
+}
+
+// leafKeys calls fn with every key of t that holds a value, not a mapping,
+// and that value's type.
+func leafKeys(t reflect.Type, prefix string, fn func(string, reflect.Type)) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := join(prefix, f.Tag.Get("mapstructure"))
+		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+			leafKeys(f.Type, key, fn)
+			continue
+		}
+		fn(key, f.Type)
+	}
+}
+
+// mergeZones folds each forward_zones entry into the first one for the
+// same domain (compared without case and final dot), keeping every server
+// in order, as dnsmasq uses every server= given for a domain. It returns a
+// note, with file and line, for each entry merged.
+func (c *Config) mergeZones(d *document) []string {
+	var zones []ForwardZone
+	first := map[string]int{}
+	var firstAt []int // the index in the file of each of zones
+	var notes []string
+	for i, z := range c.ForwardZones {
+		domain := strings.ToLower(strings.TrimSuffix(z.Domain, "."))
+		j, seen := first[domain]
+		if !seen {
+			firstAt = append(firstAt, i)
+			first[domain] = len(zones)
+			zones = append(zones, ForwardZone{Domain: z.Domain, Upstreams: slices.Clone(z.Upstreams)})
+			continue
+		}
+		for _, u := range z.Upstreams {
+			if !slices.Contains(zones[j].Upstreams, u) {
+				zones[j].Upstreams = append(zones[j].Upstreams, u)
+			}
+		}
+		at := fmt.Sprintf("forward_zones.%d", i)
+		if line := d.line(at); line > 0 {
+			at = fmt.Sprintf("%s:%d: %s", d.file, line, at)
+		}
+		notes = append(notes, fmt.Sprintf("%s: %s merged into forward_zones.%d (line %d); upstreams, in order: %s",
+			at, z.Domain, firstAt[j], d.line(fmt.Sprintf("forward_zones.%d", firstAt[j])), strings.Join(zones[j].Upstreams, ", ")))
+	}
+	if len(notes) > 0 {
+		c.ForwardZones = zones
+	}
+	return notes
 }
 
 // problem is one invalid value, by its key path ("upstreams.1").
@@ -342,26 +453,22 @@ func (c *Config) validate() []problem {
 	if c.Limits.TCPPerClient < 0 || c.Limits.TCPTotal < 0 || c.Limits.UpstreamInflight < 0 {
 		add("limits", fmt.Errorf("limits must not be negative (0 means no limit)"))
 	}
-	if c.RateLimit.QPS < 0 || c.RateLimit.Burst < 0 {
-		add("rate_limit", fmt.Errorf("qps and burst must not be negative"))
+	if !(c.RateLimit.QPS >= 0) || math.IsInf(c.RateLimit.QPS, 1) || c.RateLimit.Burst < 0 {
+		add("rate_limit", fmt.Errorf("qps and burst must be finite and not negative"))
 	}
 	if _, err := c.Blocklists.BlockResponse(); err != nil {
 		add("blocklists.response", err)
 	}
-	checkLists := func(prefix string, lists []BlocklistSource) {
-		for i, l := range lists {
-			key := fmt.Sprintf("%s.%d", prefix, i)
-			switch {
-			case (l.Path == "") == (l.URL == ""):
-				add(key, fmt.Errorf("list %q: give exactly one of path and url", l.Name))
-			case l.URL != "" && !strings.HasPrefix(l.URL, "http://") && !strings.HasPrefix(l.URL, "https://"):
-				add(key+".url", fmt.Errorf("%q: want an http:// or https:// URL", l.URL))
-			case l.Name == "":
-				add(key+".name", fmt.Errorf("a list needs a name, shown in the query log"))
-			}
+	c.eachList(func(key string, l BlocklistSource) {
+		switch {
+		case (l.Path == "") == (l.URL == ""):
+			add(key, fmt.Errorf("list %q: give exactly one of path and url", l.Name))
+		case l.URL != "" && !strings.HasPrefix(l.URL, "http://") && !strings.HasPrefix(l.URL, "https://"):
+			add(key+".url", fmt.Errorf("%q: want an http:// or https:// URL", l.URL))
+		case l.Name == "":
+			add(key+".name", fmt.Errorf("a list needs a name, shown in the query log"))
 		}
-	}
-	checkLists("blocklists.lists", c.Blocklists.Lists)
+	})
 	groups := map[string]bool{}
 	for i, g := range c.Blocklists.Groups {
 		key := fmt.Sprintf("blocklists.groups.%d", i)
@@ -380,8 +487,35 @@ func (c *Config) validate() []problem {
 				add(fmt.Sprintf("%s.clients.%d", key, j), err)
 			}
 		}
-		checkLists(key+".lists", g.Lists)
 	}
+	return ps
+}
+
+// eachList calls fn with every blocklist, the groups' too, and its key.
+func (c *Config) eachList(fn func(key string, l BlocklistSource)) {
+	for i, l := range c.Blocklists.Lists {
+		fn(fmt.Sprintf("blocklists.lists.%d", i), l)
+	}
+	for i, g := range c.Blocklists.Groups {
+		for j, l := range g.Lists {
+			fn(fmt.Sprintf("blocklists.groups.%d.lists.%d", i, j), l)
+		}
+	}
+}
+
+// missingLists names the blocklist files that cannot be read.
+func (c *Config) missingLists() []problem {
+	var ps []problem
+	c.eachList(func(key string, l BlocklistSource) {
+		if l.Path == "" {
+			return
+		}
+		if _, err := os.Stat(l.Path); errors.Is(err, fs.ErrNotExist) {
+			ps = append(ps, problem{key + ".path", fmt.Errorf("list %q: %s does not exist", l.Name, l.Path)})
+		} else if err != nil {
+			ps = append(ps, problem{key + ".path", fmt.Errorf("list %q: %w", l.Name, err)})
+		}
+	})
 	return ps
 }
 

@@ -4,12 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/dnsward/dnsward/config"
 )
 
+// runCheckConfig validates the configuration more strictly than serve
+// (blocklist files must exist) and says what it merged.
 func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("check-config", args, stderr)
+	fs, err := configFlags("check-config", args, stderr)
 	if err != nil {
 		return err
+	}
+	cfg, notes, err := config.Check(fs)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if _, err := fmt.Fprintln(stdout, n); err != nil {
+			return err
+		}
 	}
 	if err := printForwardedReverse(stdout, cfg); err != nil {
 		return err

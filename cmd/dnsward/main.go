@@ -25,7 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "answer DNS (the default when no command is given)", runServe},
-		{"check-config", "validate the configuration and exit", runCheckConfig},
+		{"check-config", "validate the configuration, blocklist files too, and exit", runCheckConfig},
 		{"import-dnsmasq", "print a dnsward configuration equivalent to a dnsmasq.conf", runImportDnsmasq},
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},
 		{"stats", "print the running server's live figures (needs metrics.listen)", runStats},
@@ -97,13 +97,19 @@ func flagSet(name string, stderr io.Writer) *pflag.FlagSet {
 // loadConfig parses a subcommand's configuration flags from args and loads
 // the configuration they name; the flag set is returned to load it again.
 func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, *pflag.FlagSet, error) {
-	fs := flagSet(name, stderr)
-	config.Flags(fs)
-	if err := parse(fs, args); err != nil {
+	fs, err := configFlags(name, args, stderr)
+	if err != nil {
 		return nil, nil, err
 	}
 	cfg, err := config.Load(fs)
 	return cfg, fs, err
+}
+
+// configFlags parses a subcommand's configuration flags from args.
+func configFlags(name string, args []string, stderr io.Writer) (*pflag.FlagSet, error) {
+	fs := flagSet(name, stderr)
+	config.Flags(fs)
+	return fs, parse(fs, args)
 }
 
 // parse parses args, turning a flag error into errUsage (already printed).

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnsward/dnsward/testserver"
+	"github.com/miekg/dns"
+)
+
+// TestRepeatedForwardZonesUseEveryServer writes what import-dnsmasq makes
+// of two server=/example.test/ lines, the first server answering and the
+// second not: check-config says it merged them, and serve uses both, so
+// the name resolves (before, the second entry replaced the first).
+func TestRepeatedForwardZonesUseEveryServer(t *testing.T) {
+	live := testserver.ForTest(t)
+	dead := "udp://127.0.0.1:" + freePort(t) // nothing listens there
+	port := freePort(t)
+	file := filepath.Join(t.TempDir(), "dnsward.yaml")
+	conf := fmt.Sprintf("listen: [\"127.0.0.1:%s\"]\nupstreams: [%q]\nlocal: {hosts_files: []}\nforward_zones:\n"+
+		"  - {domain: example.test, upstreams: [%q]}\n"+
+		"  - {domain: example.test, upstreams: [%q]}\n", port, dead, live.PlainUDP(), dead)
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"check-config", "--config", file}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), file+":6: forward_zones.1: example.test merged into forward_zones.0 (line 5)") ||
+		!strings.Contains(stdout.String(), "configuration OK") {
+		t.Errorf("check-config: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+
+	cmd := exec.Command(binary(t), "serve", "--config", file)
+	lines := start(t, cmd)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, lines, "msg=serving")
+	r, _, err := (&dns.Client{Timeout: 8 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 || live.Queries("example.test.") == 0 {
+		t.Errorf("example.test.: %s with %d answers, %d queries to the first server; want it answered by that server",
+			dns.RcodeToString[r.Rcode], len(r.Answer), live.Queries("example.test."))
+	}
+}
+
+// TestCheckConfigFindsWhatServeWouldNot: check-config fails on a blocklist
+// file that does not exist and on an empty configuration, naming the file.
+func TestCheckConfigFindsWhatServeWouldNot(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing-list.yaml")
+	empty := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(missing, []byte("upstreams: [udp://127.0.0.1:5300]\nblocklists:\n  lists:\n    - {name: ads, path: /nonexistent.txt}\n"), 0o600)
+	os.WriteFile(empty, []byte("# nothing set yet\n"), 0o600)
+	tests := []struct {
+		args   []string
+		output string
+	}{
+		{[]string{"--config", missing}, missing + `:4: blocklists.lists.0.path: list "ads": /nonexistent.txt does not exist`},
+		{[]string{"--blocklist", "/nonexistent.txt"}, `--blocklist /nonexistent.txt: blocklists.lists.0.path`},
+		{[]string{"--config", empty}, empty + ": the file is empty or holds only comments"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"check-config"}, tt.args...), &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), tt.output) {
+			t.Errorf("%v: exit %d, want 1 and %q:\n%s%s", tt.args, code, tt.output, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// TestEmptyConfigRefusedAtStartAndOnReload: an emptied file stops neither
+// a running server (it keeps its configuration) nor starts one.
+func TestEmptyConfigRefusedAtStartAndOnReload(t *testing.T) {
+	ts := testserver.ForTest(t)
+	file := filepath.Join(t.TempDir(), "dnsward.yaml")
+	port := freePort(t)
+	conf := fmt.Sprintf("listen: [\"127.0.0.1:%s\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [\"router.lan. 300 IN A 192.168.1.9\"]\n", port, ts.PlainUDP())
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := binary(t)
+	cmd := exec.Command(bin, "serve", "--config", file)
+	lines := start(t, cmd)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, lines, "msg=serving")
+
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, lines, file+": the file is empty")
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("router.lan.", dns.TypeA), "127.0.0.1:"+port)
+	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.168.1.9" {
+		t.Errorf("router.lan. after emptying the file: %v %v, want the running 192.168.1.9", err, r)
+	}
+
+	out, err := exec.Command(bin, "serve", "--config", file, "--listen", "127.0.0.1:"+freePort(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), file+": the file is empty") {
+		t.Errorf("serve with an empty file: %v\n%s", err, out)
+	}
+}
