@@ -34,6 +34,7 @@ const (
 type Logger struct {
 	format  string
 	log     *slog.Logger
+	clock   clock
 	entries chan Entry // nil without a sink
 	prefix  string     // random per process, so query ids are unique across restarts
 	file    *fileSink
@@ -61,6 +62,11 @@ type SinkStats struct {
 // New validates cfg and opens every sink, so that configuration and
 // permission problems surface at start.
 func New(cfg Config, logger *slog.Logger) (*Logger, error) {
+	return newLogger(cfg, logger, systemClock{})
+}
+
+// newLogger is New on the given clock.
+func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,11 +90,12 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 	l := &Logger{
 		format: cfg.Format,
 		log:    logger,
+		clock:  clk,
 		prefix: hex.EncodeToString(rnd[:]) + "-",
 	}
 	var err error
 	if cfg.File != "" {
-		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxAge, cfg.MaxBackups); err != nil {
+		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxAge, cfg.MaxBackups, clk); err != nil {
 			return nil, err
 		}
 	}
@@ -177,15 +184,15 @@ func (l *Logger) Run(ctx context.Context) error {
 // dispatch is the single encoder: one goroutine, so query ids are assigned
 // in queue order and the buffers are reused without locking.
 func (l *Logger) dispatch(ctx context.Context) {
-	report := time.NewTicker(reportEvery)
-	defer report.Stop()
+	report := l.clock.newTimer(reportEvery)
+	defer report.stop()
 	pause := time.NewTimer(drainEvery)
 	defer pause.Stop()
 	// sync runs only while something written is not yet synced, so an
 	// idle resolver's encoder stays asleep.
-	syncTimer := time.NewTimer(syncEvery)
-	syncTimer.Stop()
-	defer syncTimer.Stop()
+	syncTimer := l.clock.newTimer(syncEvery)
+	syncTimer.stop()
+	defer syncTimer.stop()
 	syncDue := false
 	var (
 		b       batch
@@ -201,14 +208,15 @@ func (l *Logger) dispatch(ctx context.Context) {
 			}
 			l.drain(&b, &reports, e)
 			if !syncDue {
-				syncTimer.Reset(syncEvery)
+				syncTimer.reset(syncEvery)
 				syncDue = true
 			}
-		case <-syncTimer.C:
+		case <-syncTimer.c():
 			syncDue = false
 			l.sync(&reports)
-		case <-report.C:
+		case <-report.c():
 			reports.report(l)
+			report.reset(reportEvery)
 		case <-ctx.Done():
 			l.drain(&b, &reports)
 			reports.report(l)
