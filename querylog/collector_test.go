@@ -699,3 +699,32 @@ func TestRecordsReachDiskWithinASecond(t *testing.T) {
 		return !file && !spool
 	})
 }
+
+// TestFlushInterval expects a queued entry written once FlushInterval has
+// passed on the logger's clock, and at once with 0: entries still queued
+// are what a kill -9 loses.
+func TestFlushInterval(t *testing.T) {
+	for _, flush := range []time.Duration{0, time.Millisecond, DefaultFlushInterval, 200 * time.Millisecond} {
+		t.Run(flush.String(), func(t *testing.T) {
+			clk := newFakeClock()
+			path := filepath.Join(t.TempDir(), "q.log")
+			l, stop := startClocked(t, Config{File: path, FlushInterval: flush}, nil, clk)
+			l.Log(seqEntry(0))
+			if flush > 0 {
+				// Armed: the error report timer and the pause.
+				waitFor(t, "the pause", func() bool { return clk.armed() == 2 })
+				if w := l.Stats().Sinks[0].Written; w != 0 {
+					t.Fatalf("%d records written before the interval passed", w)
+				}
+				if clk.advance(flush-1) != 0 || clk.advance(1) != 1 {
+					t.Fatalf("the pause did not end exactly %v after the entry", flush)
+				}
+			}
+			waitFor(t, "the record written", func() bool { return l.Stats().Sinks[0].Written == 1 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			checkSeq(t, readRecords(t, path), 1)
+		})
+	}
+}

@@ -17,12 +17,6 @@ import (
 const (
 	batchEntries = 256              // entries encoded per write
 	reportEvery  = 10 * time.Second // drop and error reports, at most this often
-	// drainEvery paces the encoder: after the first entry of a quiet spell
-	// it waits this long and then takes everything queued, so a busy
-	// resolver wakes it a few hundred times a second rather than once per
-	// query, and an idle one not at all. The queue holds far more than
-	// arrives in this time at any rate a LAN resolver sees.
-	drainEvery = 5 * time.Millisecond
 	// syncEvery bounds what a host crash or power cut can take from the
 	// file and the spools: records written this long ago are on disk. One
 	// fsync a second per sink costs little even on an SD card; one per
@@ -35,8 +29,9 @@ type Logger struct {
 	format  string
 	log     *slog.Logger
 	clock   clock
-	entries chan Entry // nil without a sink
-	prefix  string     // random per process, so query ids are unique across restarts
+	flush   time.Duration // Config.FlushInterval
+	entries chan Entry    // nil without a sink
+	prefix  string        // random per process, so query ids are unique across restarts
 	file    *fileSink
 	cols    []*collector
 	needFmt [2]bool // spool payloads needed: json, kv
@@ -91,6 +86,7 @@ func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 		format: cfg.Format,
 		log:    logger,
 		clock:  clk,
+		flush:  cfg.FlushInterval,
 		prefix: hex.EncodeToString(rnd[:]) + "-",
 	}
 	var err error
@@ -186,8 +182,13 @@ func (l *Logger) Run(ctx context.Context) error {
 func (l *Logger) dispatch(ctx context.Context) {
 	report := l.clock.newTimer(reportEvery)
 	defer report.stop()
-	pause := time.NewTimer(drainEvery)
-	defer pause.Stop()
+	// pause lets a spell's entries gather into one write (FlushInterval).
+	var pause timer
+	if l.flush > 0 {
+		pause = l.clock.newTimer(l.flush)
+		pause.stop()
+		defer pause.stop()
+	}
 	// sync runs only while something written is not yet synced, so an
 	// idle resolver's encoder stays asleep.
 	syncTimer := l.clock.newTimer(syncEvery)
@@ -201,10 +202,12 @@ func (l *Logger) dispatch(ctx context.Context) {
 	for {
 		select {
 		case e := <-l.entries:
-			pause.Reset(drainEvery)
-			select {
-			case <-pause.C:
-			case <-ctx.Done():
+			if pause != nil {
+				pause.reset(l.flush)
+				select {
+				case <-pause.c():
+				case <-ctx.Done():
+				}
 			}
 			l.drain(&b, &reports, e)
 			if !syncDue {
