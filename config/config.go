@@ -64,6 +64,8 @@ type QueryLog struct {
 	SpoolMax   int64         `mapstructure:"spool_max"`
 	Syslog     []SyslogSink  `mapstructure:"syslog"`
 	HEC        []HECSink     `mapstructure:"hec"`
+	// FlushInterval bounds what a kill -9 loses; see querylog.Config.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
 
 // SyslogSink is one syslog collector.
@@ -443,6 +445,9 @@ func (c *Config) validate() []problem {
 				add(fmt.Sprintf("%s.upstreams.%d", key, j), err)
 			}
 		}
+	}
+	if f := c.QueryLog.FlushInterval; f < 0 || f > querylog.MaxFlushInterval {
+		add("querylog.flush_interval", fmt.Errorf("%v: want 0s to %v", f, querylog.MaxFlushInterval))
 	}
 	if len(c.QueryLog.Syslog)+len(c.QueryLog.HEC) > 0 && c.StateDir == "" {
 		add("state_dir", fmt.Errorf("query-log collectors need state_dir for their spool"))

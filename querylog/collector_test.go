@@ -345,6 +345,20 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// watchedLog is a program log, to the test's, that the test can ask what
+// it said: the events a test waits for instead of sleeping.
+type watchedLog struct {
+	*slog.Logger
+	buf *syncBuffer
+}
+
+func newWatchedLog(t *testing.T) watchedLog {
+	buf := new(syncBuffer)
+	return watchedLog{slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, buf), nil)), buf}
+}
+
+func (w watchedLog) said(msg string) bool { return strings.Contains(w.buf.String(), msg) }
+
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(b []byte) (int, error) {
@@ -390,20 +404,20 @@ func TestCollectorOutage(t *testing.T) {
 			t.Parallel()
 			cfg := Config{SpoolDir: t.TempDir(), File: filepath.Join(t.TempDir(), "q.log")}
 			r := tc.setup(t, &cfg)
-			l, stop := start(t, cfg, testLog(t))
+			log := newWatchedLog(t)
+			l, stop := start(t, cfg, log.Logger)
 			const n = 3000
 			logRange := func(from, to int) {
 				for i := from; i < to; i++ {
 					l.Log(seqEntry(i))
-					if i%20 == 0 {
-						time.Sleep(time.Millisecond) // keep records flowing through the outage
-					}
 				}
 			}
 			logRange(0, n/3)
 			waitFor(t, "first delivery", func() bool { return len(r.received()) > 0 })
 			r.stop()
 			logRange(n/3, 2*n/3)
+			// Back only once the outage was seen, or it would not be tested.
+			waitFor(t, "the outage noticed", func() bool { return log.said("collector unavailable") })
 			r.start()
 			logRange(2*n/3, n)
 			waitFor(t, "all records", func() bool { return len(uniqueQIDs(r.received())) == n })
@@ -444,7 +458,8 @@ func TestSyslogUDPOutage(t *testing.T) {
 			r := newSyslogReceiver(t, "udp", nil)
 			r.stop()
 			cfg := Config{SpoolDir: t.TempDir(), Syslog: []SyslogConfig{syslogSink("udp", r.addr, "")}}
-			l, err := New(cfg, testLog(t))
+			log := newWatchedLog(t)
+			l, err := New(cfg, log.Logger)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -458,7 +473,9 @@ func TestSyslogUDPOutage(t *testing.T) {
 				r.start()
 				_, stop = start(t, cfg, testLog(t))
 			} else {
-				time.Sleep(time.Second) // settled and checked, several times
+				// The check before commit found the ICMP error; back
+				// before that, the outage would go untested.
+				waitFor(t, "the outage noticed", func() bool { return log.said("collector unavailable") })
 				r.start()
 			}
 			waitFor(t, "the record after the outage", func() bool { return len(r.received()) > 0 })
@@ -474,11 +491,10 @@ func TestSyslogUDP(t *testing.T) {
 	const n = 100
 	for i := range n {
 		l.Log(seqEntry(i))
-		if i%5 == 0 {
-			time.Sleep(time.Millisecond) // loopback UDP still drops when flooded
+		if i%5 == 4 { // loopback UDP drops when flooded: a few in flight at a time
+			waitFor(t, "the datagrams so far", func() bool { return len(r.received()) > i })
 		}
 	}
-	waitFor(t, "all datagrams", func() bool { return len(r.received()) >= n })
 	stop()
 	checkSeq(t, r.received(), n)
 }
@@ -630,11 +646,10 @@ func TestHungCollector(t *testing.T) {
 	const n = 30000 // megabytes: more than the socket buffers hold
 	for i := range n {
 		l.Log(seqEntry(i))
-		if i%1000 == 0 {
-			time.Sleep(time.Millisecond)
+		if i%1000 == 999 { // the file keeps pace while the collector hangs
+			waitFor(t, "file sink", func() bool { return l.Stats().Sinks[0].Written > uint64(i) })
 		}
 	}
-	waitFor(t, "file sink", func() bool { return l.Stats().Sinks[0].Written == n })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -648,18 +663,15 @@ func TestHungCollector(t *testing.T) {
 }
 
 // TestRecordsReachDiskWithinASecond logs one record while the collector is
-// down and expects the log file and the spool both synced soon after, not
-// only at shutdown: what a power cut can take is bounded by syncEvery.
+// down and expects the log file and the spool both synced a second later
+// on the logger's clock, not only at shutdown: what a power cut can take
+// is bounded by syncEvery.
 func TestRecordsReachDiskWithinASecond(t *testing.T) {
 	r := newSyslogReceiver(t, "tcp", nil)
 	r.stop()
 	cfg := Config{File: filepath.Join(t.TempDir(), "q.log"), SpoolDir: t.TempDir(), Syslog: []SyslogConfig{syslogSink("tcp", r.addr, "")}}
-	l, _ := start(t, cfg, testLog(t))
-	l.Log(seqEntry(0))
-	waitFor(t, "the record written", func() bool {
-		st := l.Stats().Sinks
-		return st[0].Written == 1 && st[1].Spooled > 0
-	})
+	clk := newFakeClock()
+	l, _ := startClocked(t, cfg, testLog(t), clk)
 	unsynced := func() (file, spool bool) {
 		l.file.mu.Lock()
 		file = l.file.unsynced.dirty
@@ -670,8 +682,49 @@ func TestRecordsReachDiskWithinASecond(t *testing.T) {
 		sp.mu.Unlock()
 		return file, spool
 	}
+	l.Log(seqEntry(0))
+	// Armed: the error report timer, and the sync the write set.
+	waitFor(t, "the record written and its sync set", func() bool {
+		st := l.Stats().Sinks
+		return st[0].Written == 1 && st[1].Spooled > 0 && clk.armed() == 2
+	})
+	if file, spool := unsynced(); !file || !spool {
+		t.Fatalf("unsynced file %v, spool %v: synced before the clock moved", file, spool)
+	}
+	if clk.advance(time.Second) == 0 {
+		t.Fatal("no sync due a second after the write")
+	}
 	waitFor(t, "the file and the spool synced", func() bool {
 		file, spool := unsynced()
 		return !file && !spool
 	})
+}
+
+// TestFlushInterval expects a queued entry written once FlushInterval has
+// passed on the logger's clock, and at once with 0: entries still queued
+// are what a kill -9 loses.
+func TestFlushInterval(t *testing.T) {
+	for _, flush := range []time.Duration{0, time.Millisecond, DefaultFlushInterval, 200 * time.Millisecond} {
+		t.Run(flush.String(), func(t *testing.T) {
+			clk := newFakeClock()
+			path := filepath.Join(t.TempDir(), "q.log")
+			l, stop := startClocked(t, Config{File: path, FlushInterval: flush}, nil, clk)
+			l.Log(seqEntry(0))
+			if flush > 0 {
+				// Armed: the error report timer and the pause.
+				waitFor(t, "the pause", func() bool { return clk.armed() == 2 })
+				if w := l.Stats().Sinks[0].Written; w != 0 {
+					t.Fatalf("%d records written before the interval passed", w)
+				}
+				if clk.advance(flush-1) != 0 || clk.advance(1) != 1 {
+					t.Fatalf("the pause did not end exactly %v after the entry", flush)
+				}
+			}
+			waitFor(t, "the record written", func() bool { return l.Stats().Sinks[0].Written == 1 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			checkSeq(t, readRecords(t, path), 1)
+		})
+	}
 }

@@ -64,7 +64,8 @@
 //
 // [Logger.Log] never blocks: it queues the entry, or counts it as dropped
 // when the queue is full. One goroutine encodes and appends to the file and
-// to one spool per collector. Each collector (syslog RFC 5424 over udp, or
+// to one spool per collector, [Config.FlushInterval] after the first entry
+// of a spell: what is still queued is what a kill -9 loses. Each collector (syslog RFC 5424 over udp, or
 // over tcp/tls with RFC 6587 octet counting; Splunk HEC) has its own
 // goroutine that sends from its spool and commits what was delivered, so a
 // slow collector delays only itself, survives restarts, and gets records

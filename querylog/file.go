@@ -23,6 +23,7 @@ type fileSink struct {
 	maxSize    int64
 	maxAge     time.Duration
 	maxBackups int
+	clock      clock
 
 	mu     sync.Mutex
 	f      *os.File // nil after a failed reopen; retried on the next write
@@ -41,8 +42,8 @@ type fileSink struct {
 	dropped atomic.Uint64
 }
 
-func openFileSink(path string, maxSize int64, maxAge time.Duration, maxBackups int) (*fileSink, error) {
-	s := &fileSink{path: path, maxSize: maxSize, maxAge: maxAge, maxBackups: maxBackups}
+func openFileSink(path string, maxSize int64, maxAge time.Duration, maxBackups int, clk clock) (*fileSink, error) {
+	s := &fileSink{path: path, maxSize: maxSize, maxAge: maxAge, maxBackups: maxBackups, clock: clk}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func (s *fileSink) open() error {
 	// The file may be new (a rotation, a restart after logrotate): its
 	// name must survive a crash as well as its records.
 	s.unsynced.hold(syncDir(filepath.Dir(s.path)))
-	s.f, s.size, s.began, s.info = f, size, time.Now(), info
+	s.f, s.size, s.began, s.info = f, size, s.clock.now(), info
 	if s.size > 0 {
 		s.began = firstRecordTime(s.path, s.began)
 	}
@@ -129,7 +130,8 @@ func (s *fileSink) write(b []byte, n int) error {
 			return err
 		}
 	}
-	if now := time.Now(); now.Sub(s.checked) >= movedCheck {
+	now := s.clock.now()
+	if now.Sub(s.checked) >= movedCheck {
 		s.checked = now
 		if s.moved() {
 			if err := s.reopenLocked(); err != nil {
@@ -138,7 +140,7 @@ func (s *fileSink) write(b []byte, n int) error {
 			}
 		}
 	}
-	if s.maxAge > 0 && s.size > 0 && time.Since(s.began) >= s.maxAge {
+	if s.maxAge > 0 && s.size > 0 && now.Sub(s.began) >= s.maxAge {
 		if err := s.rotate(); err != nil {
 			s.dropped.Add(uint64(n))
 			return err

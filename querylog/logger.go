@@ -17,12 +17,6 @@ import (
 const (
 	batchEntries = 256              // entries encoded per write
 	reportEvery  = 10 * time.Second // drop and error reports, at most this often
-	// drainEvery paces the encoder: after the first entry of a quiet spell
-	// it waits this long and then takes everything queued, so a busy
-	// resolver wakes it a few hundred times a second rather than once per
-	// query, and an idle one not at all. The queue holds far more than
-	// arrives in this time at any rate a LAN resolver sees.
-	drainEvery = 5 * time.Millisecond
 	// syncEvery bounds what a host crash or power cut can take from the
 	// file and the spools: records written this long ago are on disk. One
 	// fsync a second per sink costs little even on an SD card; one per
@@ -34,8 +28,10 @@ const (
 type Logger struct {
 	format  string
 	log     *slog.Logger
-	entries chan Entry // nil without a sink
-	prefix  string     // random per process, so query ids are unique across restarts
+	clock   clock
+	flush   time.Duration // Config.FlushInterval
+	entries chan Entry    // nil without a sink
+	prefix  string        // random per process, so query ids are unique across restarts
 	file    *fileSink
 	cols    []*collector
 	needFmt [2]bool // spool payloads needed: json, kv
@@ -61,6 +57,11 @@ type SinkStats struct {
 // New validates cfg and opens every sink, so that configuration and
 // permission problems surface at start.
 func New(cfg Config, logger *slog.Logger) (*Logger, error) {
+	return newLogger(cfg, logger, systemClock{})
+}
+
+// newLogger is New on the given clock.
+func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,11 +85,13 @@ func New(cfg Config, logger *slog.Logger) (*Logger, error) {
 	l := &Logger{
 		format: cfg.Format,
 		log:    logger,
+		clock:  clk,
+		flush:  cfg.FlushInterval,
 		prefix: hex.EncodeToString(rnd[:]) + "-",
 	}
 	var err error
 	if cfg.File != "" {
-		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxAge, cfg.MaxBackups); err != nil {
+		if l.file, err = openFileSink(cfg.File, cfg.MaxSize, cfg.MaxAge, cfg.MaxBackups, clk); err != nil {
 			return nil, err
 		}
 	}
@@ -177,15 +180,20 @@ func (l *Logger) Run(ctx context.Context) error {
 // dispatch is the single encoder: one goroutine, so query ids are assigned
 // in queue order and the buffers are reused without locking.
 func (l *Logger) dispatch(ctx context.Context) {
-	report := time.NewTicker(reportEvery)
-	defer report.Stop()
-	pause := time.NewTimer(drainEvery)
-	defer pause.Stop()
+	report := l.clock.newTimer(reportEvery)
+	defer report.stop()
+	// pause lets a spell's entries gather into one write (FlushInterval).
+	var pause timer
+	if l.flush > 0 {
+		pause = l.clock.newTimer(l.flush)
+		pause.stop()
+		defer pause.stop()
+	}
 	// sync runs only while something written is not yet synced, so an
 	// idle resolver's encoder stays asleep.
-	syncTimer := time.NewTimer(syncEvery)
-	syncTimer.Stop()
-	defer syncTimer.Stop()
+	syncTimer := l.clock.newTimer(syncEvery)
+	syncTimer.stop()
+	defer syncTimer.stop()
 	syncDue := false
 	var (
 		b       batch
@@ -194,21 +202,24 @@ func (l *Logger) dispatch(ctx context.Context) {
 	for {
 		select {
 		case e := <-l.entries:
-			pause.Reset(drainEvery)
-			select {
-			case <-pause.C:
-			case <-ctx.Done():
+			if pause != nil {
+				pause.reset(l.flush)
+				select {
+				case <-pause.c():
+				case <-ctx.Done():
+				}
 			}
 			l.drain(&b, &reports, e)
 			if !syncDue {
-				syncTimer.Reset(syncEvery)
+				syncTimer.reset(syncEvery)
 				syncDue = true
 			}
-		case <-syncTimer.C:
+		case <-syncTimer.c():
 			syncDue = false
 			l.sync(&reports)
-		case <-report.C:
+		case <-report.c():
 			reports.report(l)
+			report.reset(reportEvery)
 		case <-ctx.Done():
 			l.drain(&b, &reports)
 			reports.report(l)

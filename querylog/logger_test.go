@@ -22,11 +22,7 @@ import (
 // start runs a Logger; the returned stop ends Run and returns its error.
 func start(tb testing.TB, cfg Config, log *slog.Logger) (*Logger, func() error) {
 	tb.Helper()
-	l, err := New(cfg, log)
-	if err != nil {
-		tb.Fatalf("New: %v", err)
-	}
-	return l, run(tb, l)
+	return startClocked(tb, cfg, log, systemClock{})
 }
 
 // run runs l; the returned stop ends Run and returns its error.
@@ -251,15 +247,14 @@ func TestReopenAfterRename(t *testing.T) {
 func TestNoticesMovedFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "query.log")
-	l, stop := start(t, Config{File: path}, nil)
+	clk := newFakeClock()
+	l, stop := startClocked(t, Config{File: path}, nil, clk)
 	logShared(t, l, 1, 10, nil)
-	for deadline := time.Now().Add(5 * time.Second); l.Stats().Sinks[0].Written < 40 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the first records written", func() bool { return l.Stats().Sinks[0].Written == 40 })
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(movedCheck + 100*time.Millisecond)
+	clk.advance(movedCheck)
 	logShared(t, l, 1, 10, nil)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -330,12 +325,11 @@ func TestAgeRotation(t *testing.T) {
 	// A file of its own: rotated once its first record is older than the
 	// limit, between batches.
 	path2 := filepath.Join(dir, "young.log")
-	l2, stop2 := start(t, Config{File: path2, MaxAge: 300 * time.Millisecond}, nil)
+	clk := newFakeClock()
+	l2, stop2 := startClocked(t, Config{File: path2, MaxAge: 300 * time.Millisecond}, nil, clk)
 	logShared(t, l2, 1, 10, nil)
-	for deadline := time.Now().Add(5 * time.Second); l2.Stats().Sinks[0].Written < 10 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(400 * time.Millisecond)
+	waitFor(t, "the first records written", func() bool { return l2.Stats().Sinks[0].Written == 40 })
+	clk.advance(300 * time.Millisecond)
 	l2.Log(sharedEntry(1, 0))
 	if err := stop2(); err != nil {
 		t.Fatalf("Run: %v", err)

@@ -177,7 +177,7 @@ func TestSinksSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.close()
-	f, err := openFileSink(filepath.Join(dir, "q.log"), 0, 0, 1)
+	f, err := openFileSink(filepath.Join(dir, "q.log"), 0, 0, 1, systemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestSyncPipe(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	go io.Copy(io.Discard, r)
-	f, err := openFileSink(fmt.Sprintf("/proc/self/fd/%d", w.Fd()), 0, 0, 1)
+	f, err := openFileSink(fmt.Sprintf("/proc/self/fd/%d", w.Fd()), 0, 0, 1, systemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}

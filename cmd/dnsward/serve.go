@@ -69,7 +69,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	// Opened after dropping privileges, so the log file is the service
 	// user's and reopening it after rotation keeps working.
-	qlog, err := querylog.New(cfg.QueryLogConfig(), logger)
+	qcfg := cfg.QueryLogConfig()
+	qcfg.FlushInterval = cfg.QueryLog.FlushInterval
+	qlog, err := querylog.New(qcfg, logger)
 	if err != nil {
 		return err
 	}
