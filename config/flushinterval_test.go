@@ -24,7 +24,7 @@ func TestQueryLogFlushInterval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.yaml, func(t *testing.T) {
-			cfg, err := load(t, tt.yaml)
+			cfg, err := loadYAML(t, tt.yaml)
 			switch {
 			case tt.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
