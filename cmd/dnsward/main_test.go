@@ -203,6 +203,13 @@ func TestBlocklistTestCommand(t *testing.T) {
 			t.Errorf("blocklist test %v: %q (%v), want %q", tt.args, out, err, tt.want)
 		}
 	}
+	// A list file that is not there fails the test, naming the file: an
+	// answer without it would say "not blocked" for what it lists.
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"blocklist", "test", "--config", file, "--blocklist", "/nonexistent.txt", "x.ads.test"}, &stdout, &stderr)
+	if code != 1 || stdout.Len() > 0 || !strings.Contains(stderr.String(), "/nonexistent.txt: no such file") {
+		t.Errorf("missing list: exit %d, stdout %q, stderr %q; want exit 1 naming /nonexistent.txt", code, stdout.String(), stderr.String())
+	}
 }
 
 // Under systemd (Type=notify) dnsward reports readiness once it serves.
@@ -229,5 +236,44 @@ func TestNotifiesSystemdWhenServing(t *testing.T) {
 	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
 	if err != nil || len(r.Answer) != 1 {
 		t.Fatalf("after READY=1: %v %v", err, r)
+	}
+}
+
+// TestHelp asks every command for --help: exit 0, the usage once on
+// stdout, and only that command's flags.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args        []string
+		want, avoid []string
+	}{
+		{[]string{"serve", "--help"}, []string{"--listen", "--upstream", "--metrics"}, nil},
+		{[]string{"check-config", "-h"}, []string{"--config", "--listen"}, nil},
+		{[]string{"import-dnsmasq", "--help"}, []string{"import-dnsmasq /etc/dnsmasq.conf"}, []string{"--listen", "--config"}},
+		{[]string{"querylog", "--help"}, []string{"querylog export [--from", "querylog who IP"}, []string{"--listen"}},
+		{[]string{"querylog", "who", "--help"}, []string{"who IP", "--from", "--config"}, []string{"--listen", "--upstream", "--since"}},
+		{[]string{"querylog", "export", "--from", "x.log", "--help"}, []string{"--since", "--domain", "--format", "--from"},
+			[]string{"--listen", "--upstream", "--blocklist", "--log-level"}},
+		{[]string{"stats", "--help"}, []string{"--config", "--metrics"}, []string{"--listen", "--upstream", "--querylog"}},
+		{[]string{"blocklist", "--help"}, []string{"blocklist test [flags] NAME"}, []string{"--listen"}},
+		{[]string{"blocklist", "test", "--help"}, []string{"--blocklist", "--client"}, []string{"--listen", "--upstream", "--querylog"}},
+		{[]string{"version", "--help"}, []string{"dnsward version"}, []string{"--"}},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tt.args, &stdout, &stderr)
+		out := stdout.String()
+		if code != 0 || stderr.Len() > 0 || strings.Count(out, "Usage:") != 1 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 0 and one usage on stdout", tt.args, code, out, stderr.String())
+		}
+		for _, w := range tt.want {
+			if strings.Count(out, w) != 1 {
+				t.Errorf("%v: %q appears %d times, want once:\n%s", tt.args, w, strings.Count(out, w), out)
+			}
+		}
+		for _, a := range tt.avoid {
+			if strings.Contains(out, a) {
+				t.Errorf("%v: help lists %q:\n%s", tt.args, a, out)
+			}
+		}
 	}
 }

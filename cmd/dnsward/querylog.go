@@ -19,28 +19,34 @@ import (
 // runQueryLog is "dnsward querylog export|who": the log read back for an
 // analyst or a one-off hand-off to a collector.
 func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage:\n" +
+		"  dnsward querylog export [--from FILE...] [--since T] [--until T] [--client CIDR] [--domain SUFFIX] [--format json|kv]\n" +
+		"  dnsward querylog who IP [--from FILE...]\n" +
+		"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n" +
+		"Run 'dnsward querylog export --help' or 'dnsward querylog who --help' for their flags.\n"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		return errHelp(stderr, usage)
+	}
 	if len(args) == 0 || (args[0] != "export" && args[0] != "who") {
-		fmt.Fprint(stderr, "Usage:\n"+
-			"  dnsward querylog export [--from FILE...] [--since T] [--until T] [--client CIDR] [--domain SUFFIX] [--format json|kv]\n"+
-			"  dnsward querylog who IP [--from FILE...]\n"+
-			"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n")
+		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
 	fs := flagSet("querylog "+sub, stderr)
-	config.Flags(fs)
+	configFlags(fs, "config", "querylog")
 	from := fs.StringArray("from", nil, "log `file` to read, plain or gzipped (repeatable)")
 	var since, until, client, domain, format *string
 	if sub == "export" {
-		since = fs.String("since", "", "only records at or after `time` (RFC 3339, or a duration ago such as 2h)")
-		until = fs.String("until", "", "only records before `time` (RFC 3339, or a duration ago)")
+		since = fs.String("since", "", "only records at or after `time`: "+whenForms)
+		until = fs.String("until", "", "only records before `time`: "+whenForms)
 		client = fs.String("client", "", "only clients in `network` (CIDR or address)")
 		domain = fs.String("domain", "", "only questions under `suffix`")
 		format = fs.String("format", querylog.FormatJSON, "output `format`: json or kv")
+	} else {
+		fs.Usage = func() { printUsage(fs, "IP [flags]") }
 	}
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "%v\n\n%s", err, fs.FlagUsages())
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	files, err := logFiles(fs, *from)
 	if err != nil {
@@ -52,7 +58,7 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		ip, err := netip.ParseAddr(fs.Arg(0))
 		if err != nil {
-			return fmt.Errorf("who %q: %w", fs.Arg(0), err)
+			return fmt.Errorf("%s: not an IP address", fs.Arg(0))
 		}
 		return querylog.Who(ctx, stdout, files, ip)
 	}
@@ -60,10 +66,11 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var f querylog.Filter
-	if f.Since, err = parseWhen(*since); err != nil {
+	now := time.Now()
+	if f.Since, err = parseWhen(*since, now); err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
-	if f.Until, err = parseWhen(*until); err != nil {
+	if f.Until, err = parseWhen(*until, now); err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
 	if *client != "" {
@@ -102,12 +109,28 @@ func rotation(name string) int {
 	return n
 }
 
-func parseWhen(s string) (time.Time, error) {
+// whenForms is what parseWhen accepts, for --help and its errors.
+const whenForms = "RFC 3339 (2024-05-01T13:00:00Z), a local date (2024-05-01) or a time ago (30m, 1h, 2d)"
+
+// parseWhen reads a --since/--until time, relative times counted back
+// from now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
 	}
-	return time.Parse(time.RFC3339, s)
+	if t, err := time.ParseInLocation(time.DateOnly, s, now.Location()); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseUint(days, 10, 16); err == nil {
+			return now.AddDate(0, 0, -int(n)), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want %s", s, whenForms)
 }

@@ -181,3 +181,52 @@ func waitServing(t *testing.T, addr string) {
 	}
 	t.Fatalf("%s never answered", addr)
 }
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2024, 5, 10, 12, 30, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"", time.Time{}},
+		{"2024-05-01T13:00:00Z", time.Date(2024, 5, 1, 13, 0, 0, 0, time.UTC)},
+		{"2024-05-01T13:00:00+02:00", time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)},
+		{"2024-05-01", time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)},
+		{"30m", now.Add(-30 * time.Minute)},
+		{"1h", now.Add(-time.Hour)},
+		{"2d", time.Date(2024, 5, 8, 12, 30, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		got, err := parseWhen(tt.in, now)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-1h", "2024-13-01", "d", "1.5d"} {
+		_, err := parseWhen(bad, now)
+		if err == nil || !strings.Contains(err.Error(), "RFC 3339") || !strings.Contains(err.Error(), "2d") {
+			t.Errorf("parseWhen(%q): error %v, want one listing the accepted forms", bad, err)
+		}
+	}
+}
+
+// TestQueryLogBadArguments checks that a bad time or address is refused
+// with an error saying what is accepted, not Go's internals.
+func TestQueryLogBadArguments(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "q.log")
+	os.WriteFile(log, nil, 0o600)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"querylog", "who", "notanip", "--from", log}, "dnsward querylog: notanip: not an IP address\n"},
+		{[]string{"querylog", "export", "--from", log, "--since", "yesterday"},
+			`dnsward querylog: --since: "yesterday": want RFC 3339 (2024-05-01T13:00:00Z), a local date (2024-05-01) or a time ago (30m, 1h, 2d)` + "\n"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tt.args, &stdout, &stderr); code != 1 || stderr.String() != tt.want {
+			t.Errorf("%v: exit %d, stderr %q; want 1, %q", tt.args, code, stderr.String(), tt.want)
+		}
+	}
+}
