@@ -11,6 +11,7 @@ import (
 
 	"github.com/dnsward/dnsward/config"
 	"github.com/miekg/dns"
+	"github.com/spf13/pflag"
 )
 
 // runBlocklist is "dnsward blocklist test NAME...": whether each name is
@@ -22,8 +23,8 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	clientFlag := fs.String("client", "", "client `address`, for the lists of its groups (blocklists.groups)")
 	fs.Usage = func() { printUsage(fs, "[flags] NAME...") }
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		return errHelp(stderr, "Usage: dnsward blocklist test [flags] NAME...\n"+
-			"Run 'dnsward blocklist test --help' for its flags.\n")
+		fs.Usage()
+		return pflag.ErrHelp
 	}
 	if len(args) == 0 || args[0] != "test" {
 		fs.Usage()

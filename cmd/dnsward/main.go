@@ -112,13 +112,6 @@ func helpAsked(args []string) bool {
 	return false
 }
 
-// errHelp answers a command's --help that the flag package does not see
-// (before a subcommand is named); like pflag.ErrHelp, it exits 0.
-func errHelp(w io.Writer, usage string) error {
-	fmt.Fprint(w, usage)
-	return pflag.ErrHelp
-}
-
 // flagSet makes a subcommand's flag set that reports errors on stderr;
 // its usage, printed on --help, names the command and lists its flags.
 func flagSet(name string, stderr io.Writer) *pflag.FlagSet {

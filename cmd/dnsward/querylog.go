@@ -22,32 +22,27 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	const usage = "Usage:\n" +
 		"  dnsward querylog export [--from FILE...] [--since T] [--until T] [--client CIDR] [--domain SUFFIX] [--format json|kv]\n" +
 		"  dnsward querylog who IP [--from FILE...]\n" +
-		"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n" +
-		"Run 'dnsward querylog export --help' or 'dnsward querylog who --help' for their flags.\n"
+		"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		return errHelp(stderr, usage)
+		// Both subcommands' flags, so that the man page has them too.
+		fmt.Fprint(stderr, usage)
+		for _, sub := range []string{"export", "who"} {
+			fmt.Fprintln(stderr)
+			fs, _ := queryLogFlags(sub, stderr)
+			fs.Usage()
+		}
+		return pflag.ErrHelp
 	}
 	if len(args) == 0 || (args[0] != "export" && args[0] != "who") {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flagSet("querylog "+sub, stderr)
-	configFlags(fs, "config", "querylog")
-	from := fs.StringArray("from", nil, "log `file` to read, plain or gzipped (repeatable)")
-	var since, until, client, domain, format *string
-	if sub == "export" {
-		since = fs.String("since", "", "only records at or after `time`: "+whenForms)
-		until = fs.String("until", "", "only records before `time`: "+whenForms)
-		client = fs.String("client", "", "only clients in `network` (CIDR or address)")
-		domain = fs.String("domain", "", "only questions under `suffix`")
-		format = fs.String("format", querylog.FormatJSON, "output `format`: json or kv")
-	} else {
-		fs.Usage = func() { printUsage(fs, "IP [flags]") }
-	}
+	fs, opts := queryLogFlags(sub, stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	from, since, until, client, domain, format := opts.from, opts.since, opts.until, opts.client, opts.domain, opts.format
 	files, err := logFiles(fs, *from)
 	if err != nil {
 		return err
@@ -83,6 +78,30 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("--format %q: want json or kv", *format)
 	}
 	return querylog.Export(ctx, stdout, files, f, *format)
+}
+
+// queryLogOpts is the flags of querylog export and who; the export-only
+// ones are nil for who.
+type queryLogOpts struct {
+	from                                 *[]string
+	since, until, client, domain, format *string
+}
+
+// queryLogFlags makes the flag set of "querylog export" or "querylog who".
+func queryLogFlags(sub string, stderr io.Writer) (*pflag.FlagSet, queryLogOpts) {
+	fs := flagSet("querylog "+sub, stderr)
+	configFlags(fs, "config", "querylog")
+	o := queryLogOpts{from: fs.StringArray("from", nil, "log `file` to read, plain or gzipped (repeatable)")}
+	if sub == "who" {
+		fs.Usage = func() { printUsage(fs, "IP [flags]") }
+		return fs, o
+	}
+	o.since = fs.String("since", "", "only records at or after `time`: "+whenForms)
+	o.until = fs.String("until", "", "only records before `time`: "+whenForms)
+	o.client = fs.String("client", "", "only clients in `network` (CIDR or address)")
+	o.domain = fs.String("domain", "", "only questions under `suffix`")
+	o.format = fs.String("format", querylog.FormatJSON, "output `format`: json or kv")
+	return fs, o
 }
 
 // logFiles is --from, or else the configured log with its rotated siblings,
