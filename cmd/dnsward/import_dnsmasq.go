@@ -12,7 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/dnsward/dnsward/packaging"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -92,9 +94,19 @@ func runImportDnsmasq(_ context.Context, args []string, stdout, stderr io.Writer
 	return err
 }
 
-// defaultLocalTTL is local.ttl in the embedded configuration: imported
-// records carry it, as a zone-file line without a TTL gets 3600.
-const defaultLocalTTL = "60"
+// defaultLocalTTL is local.ttl of the embedded configuration, in seconds:
+// imported records carry it, as a zone-file line without a TTL gets 3600.
+func defaultLocalTTL() (string, error) {
+	var d struct {
+		Local struct {
+			TTL time.Duration `yaml:"ttl"`
+		} `yaml:"local"`
+	}
+	if err := yaml.Unmarshal(packaging.DefaultConfig, &d); err != nil {
+		return "", fmt.Errorf("embedded config: %w", err)
+	}
+	return strconv.Itoa(int(d.Local.TTL / time.Second)), nil
+}
 
 // maxIncludeDepth bounds conf-file and conf-dir nesting; dnsmasq has no
 // limit, but a deeper chain is a loop through differently named paths.
@@ -123,7 +135,11 @@ type dhcpHost struct {
 // convertDnsmasq reads a dnsmasq.conf and the files it includes
 // (dnsmasq's own syntax: "option=value" or a bare "option", '#' comments).
 func convertDnsmasq(file string) (*imported, []string, error) {
-	c := &dnsmasqImport{cfg: &imported{}, port: "53", ttl: defaultLocalTTL, reading: map[string]bool{}}
+	ttl, err := defaultLocalTTL()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &dnsmasqImport{cfg: &imported{}, port: "53", ttl: ttl, reading: map[string]bool{}}
 	c.cfg.Local.HostsFiles = []string{"/etc/hosts"}
 	if err := c.readFile(file, 0); err != nil {
 		return nil, nil, err
@@ -143,8 +159,11 @@ func (c *dnsmasqImport) readFile(file string, depth int) error {
 	if err != nil {
 		return err
 	}
-	if c.reading[abs] || depth > maxIncludeDepth {
+	if c.reading[abs] {
 		return fmt.Errorf("%s: included from itself", file)
+	}
+	if depth > maxIncludeDepth {
+		return fmt.Errorf("%s: includes nested deeper than %d", file, maxIncludeDepth)
 	}
 	c.reading[abs] = true
 	defer delete(c.reading, abs)
