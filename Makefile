@@ -9,9 +9,11 @@ build:
 	$(GO) build -trimpath -o bin/dnscrypt-testserver ./cmd/dnscrypt-testserver
 
 # Serves on 127.0.0.1:5353 and [::1]:5353 with the embedded default config,
-# writing the query log next to the binary.
+# writing the query log next to the binary; metrics on METRICS, so that
+# "bin/dnsward stats --metrics $(METRICS)" works from another terminal.
+METRICS ?= 127.0.0.1:9153
 run: build
-	./bin/dnsward serve --querylog bin/queries.log
+	./bin/dnsward serve --querylog bin/queries.log --metrics $(METRICS)
 
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

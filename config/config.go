@@ -196,6 +196,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.StringArray("blocklist", nil, "blocklist `file` (repeatable), added to blocklists.lists")
 	fs.String("log-level", "", "program log `level`: debug, info, warn or error")
 	fs.String("log-format", "", "program log `format`: text or json")
+	fs.String("metrics", "", "metrics `address` host:port for /metrics and /healthz (sets metrics.listen)")
 }
 
 // flagKeys maps flag names to the configuration keys they set.
@@ -205,6 +206,7 @@ var flagKeys = map[string]string{
 	"querylog":   "querylog.file",
 	"log-level":  "log.level",
 	"log-format": "log.format",
+	"metrics":    "metrics.listen",
 }
 
 // Load reads the embedded default, then the file named by --config, the

@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/dnsward/dnsward/config"
 	"github.com/miekg/dns"
+	"github.com/spf13/pflag"
 )
 
 // runBlocklist is "dnsward blocklist test NAME...": whether each name is
@@ -17,18 +19,19 @@ import (
 // client given by --client (the lists of the groups it is in count too).
 func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("blocklist test", stderr)
-	config.Flags(fs)
+	configFlags(fs, "config", "blocklist")
 	clientFlag := fs.String("client", "", "client `address`, for the lists of its groups (blocklists.groups)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dnsward blocklist test [flags] NAME...\n\n%s", fs.FlagUsages())
+	fs.Usage = func() { printUsage(fs, "[flags] NAME...") }
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fs.Usage()
+		return pflag.ErrHelp
 	}
 	if len(args) == 0 || args[0] != "test" {
 		fs.Usage()
 		return errUsage
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -43,6 +46,11 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if client, err = netip.ParseAddr(*clientFlag); err != nil {
 			return fmt.Errorf("--client: %w", err)
 		}
+	}
+	// serve would run on without a missing list file, but a test against
+	// it would answer "not blocked" for what the list was meant to block.
+	if err := openLists(cfg); err != nil {
+		return err
 	}
 	set, err := newBlockSet(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -64,6 +72,23 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintf(stdout, "%s: allowed by list %q, rule %q\n", name, match.List, match.Rule)
 		default:
 			fmt.Fprintf(stdout, "%s: not blocked\n", name)
+		}
+	}
+	return nil
+}
+
+// openLists checks that every list file (not URL) of cfg can be opened.
+func openLists(cfg *config.Config) error {
+	for _, bc := range blockConfigs(cfg) {
+		for _, src := range bc.Sources {
+			if src.URL != "" || src.Path == "" {
+				continue
+			}
+			f, err := os.Open(src.Path)
+			if err != nil {
+				return fmt.Errorf("list %q: %w", src.Name, err)
+			}
+			f.Close()
 		}
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 // runCheckConfig validates the configuration more strictly than serve
 // (blocklist files must exist) and says what it merged.
 func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, err := configFlags("check-config", args, stderr)
+	fs, err := parseConfigFlags("check-config", args, stderr)
 	if err != nil {
 		return err
 	}

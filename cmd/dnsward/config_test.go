@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,12 +23,11 @@ import (
 // the name resolves (before, the second entry replaced the first).
 func TestRepeatedForwardZonesUseEveryServer(t *testing.T) {
 	live := testserver.ForTest(t)
-	dead := "udp://127.0.0.1:" + freePort(t) // nothing listens there
-	port := freePort(t)
+	dead := "udp://" + silentUDP(t)
 	file := filepath.Join(t.TempDir(), "dnsward.yaml")
-	conf := fmt.Sprintf("listen: [\"127.0.0.1:%s\"]\nupstreams: [%q]\nlocal: {hosts_files: []}\nforward_zones:\n"+
+	conf := fmt.Sprintf("listen: [\"127.0.0.1:0\"]\nupstreams: [%q]\nlocal: {hosts_files: []}\nforward_zones:\n"+
 		"  - {domain: example.test, upstreams: [%q]}\n"+
-		"  - {domain: example.test, upstreams: [%q]}\n", port, dead, live.PlainUDP(), dead)
+		"  - {domain: example.test, upstreams: [%q]}\n", dead, live.PlainUDP(), dead)
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -39,10 +39,9 @@ func TestRepeatedForwardZonesUseEveryServer(t *testing.T) {
 	}
 
 	cmd := exec.Command(binary(t), "serve", "--config", file)
-	lines := start(t, cmd)
+	_, addr, _ := startServing(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	waitFor(t, lines, "msg=serving")
-	r, _, err := (&dns.Client{Timeout: 8 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
+	r, _, err := (&dns.Client{Timeout: 8 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,29 +81,39 @@ func TestCheckConfigFindsWhatServeWouldNot(t *testing.T) {
 func TestEmptyConfigRefusedAtStartAndOnReload(t *testing.T) {
 	ts := testserver.ForTest(t)
 	file := filepath.Join(t.TempDir(), "dnsward.yaml")
-	port := freePort(t)
-	conf := fmt.Sprintf("listen: [\"127.0.0.1:%s\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [\"router.lan. 300 IN A 192.168.1.9\"]\n", port, ts.PlainUDP())
+	conf := fmt.Sprintf("listen: [\"127.0.0.1:0\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [\"router.lan. 300 IN A 192.168.1.9\"]\n", ts.PlainUDP())
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bin := binary(t)
 	cmd := exec.Command(bin, "serve", "--config", file)
-	lines := start(t, cmd)
+	lines, addr, _ := startServing(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	waitFor(t, lines, "msg=serving")
 
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, lines, file+": the file is empty")
-	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("router.lan.", dns.TypeA), "127.0.0.1:"+port)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("router.lan.", dns.TypeA), addr)
 	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.168.1.9" {
 		t.Errorf("router.lan. after emptying the file: %v %v, want the running 192.168.1.9", err, r)
 	}
 
-	out, err := exec.Command(bin, "serve", "--config", file, "--listen", "127.0.0.1:"+freePort(t)).CombinedOutput()
+	out, err := exec.Command(bin, "serve", "--config", file, "--listen", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), file+": the file is empty") {
 		t.Errorf("serve with an empty file: %v\n%s", err, out)
 	}
+}
+
+// silentUDP is the address of a UDP socket that never answers, open until
+// the test ends: an upstream that is down.
+func silentUDP(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().String()
 }

@@ -3,16 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/dnsward/dnsward/packaging"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -32,6 +34,7 @@ type imported struct {
 		Records      []string `yaml:"records,omitempty"`
 		Domain       string   `yaml:"domain,omitempty"`
 		Domains      []string `yaml:"domains,omitempty"`
+		TTL          string   `yaml:"ttl,omitempty"`
 		DomainNeeded bool     `yaml:"domain_needed"`
 		BogusPriv    bool     `yaml:"bogus_priv"`
 	} `yaml:"local"`
@@ -41,7 +44,8 @@ type imported struct {
 		Allow   []string `yaml:"allow,omitempty"`
 	} `yaml:"rebind_protection"`
 	Blocklists struct {
-		Rules []string `yaml:"rules,omitempty"`
+		Response string   `yaml:"response,omitempty"`
+		Rules    []string `yaml:"rules,omitempty"`
 	} `yaml:"blocklists,omitempty"`
 }
 
@@ -54,26 +58,19 @@ type importedZone struct {
 // dnsmasq.conf, and lists what it could not carry over.
 func runImportDnsmasq(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("import-dnsmasq", stderr)
-	fs.Usage = func() { fmt.Fprintf(stderr, "Usage: dnsward import-dnsmasq /etc/dnsmasq.conf > dnsward.yaml\n") }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		fmt.Fprintln(stderr, err)
-		fs.Usage()
-		return errUsage
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: dnsward import-dnsmasq /etc/dnsmasq.conf > dnsward.yaml\n"+
+			"conf-file and conf-dir lines are followed, as dnsmasq does.\n")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return errUsage
 	}
 	file := fs.Arg(0)
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cfg, notes, err := convertDnsmasq(file, f)
+	cfg, notes, err := convertDnsmasq(file)
 	if err != nil {
 		return err
 	}
@@ -97,120 +94,311 @@ func runImportDnsmasq(_ context.Context, args []string, stdout, stderr io.Writer
 	return err
 }
 
-// convertDnsmasq reads dnsmasq.conf options (dnsmasq's own syntax:
-// "option=value" or a bare "option", '#' comments).
-func convertDnsmasq(file string, r io.Reader) (*imported, []string, error) {
-	cfg := &imported{}
-	cfg.Local.HostsFiles = []string{"/etc/hosts"}
-	var notes []string
-	note := func(n int, format string, args ...any) {
-		notes = append(notes, fmt.Sprintf("%s:%d: ", file, n)+fmt.Sprintf(format, args...))
+// defaultLocalTTL is local.ttl of the embedded configuration, in seconds:
+// imported records carry it, as a zone-file line without a TTL gets 3600.
+func defaultLocalTTL() (string, error) {
+	var d struct {
+		Local struct {
+			TTL time.Duration `yaml:"ttl"`
+		} `yaml:"local"`
 	}
-	port := "53"
-	var listenAddrs []string
-	domainNeeded, bogusPriv, dhcp := false, false, false
-	sc := bufio.NewScanner(r)
+	if err := yaml.Unmarshal(packaging.DefaultConfig, &d); err != nil {
+		return "", fmt.Errorf("embedded config: %w", err)
+	}
+	return strconv.Itoa(int(d.Local.TTL / time.Second)), nil
+}
+
+// maxIncludeDepth bounds conf-file and conf-dir nesting; dnsmasq has no
+// limit, but a deeper chain is a loop through differently named paths.
+const maxIncludeDepth = 16
+
+// dnsmasqImport is the state of one conversion, across included files.
+type dnsmasqImport struct {
+	cfg                                        *imported
+	notes                                      []string
+	port                                       string
+	listenAddrs                                []string
+	domainNeeded, bogusPriv, dhcp, expandHosts bool
+	domainAt                                   string // file:line of domain=, for its note
+	ttl                                        string // local-ttl=, or dnsward's local.ttl
+	hosts                                      []dhcpHost
+	nullBlocks, nxBlocks                       []string        // file:line of address= blocks, by the answer dnsmasq gave
+	reading                                    map[string]bool // files being read, against include loops
+}
+
+// dhcpHost is a dhcp-host line's name and address.
+type dhcpHost struct {
+	name string
+	ip   netip.Addr
+}
+
+// convertDnsmasq reads a dnsmasq.conf and the files it includes
+// (dnsmasq's own syntax: "option=value" or a bare "option", '#' comments).
+func convertDnsmasq(file string) (*imported, []string, error) {
+	ttl, err := defaultLocalTTL()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &dnsmasqImport{cfg: &imported{}, port: "53", ttl: ttl, reading: map[string]bool{}}
+	c.cfg.Local.HostsFiles = []string{"/etc/hosts"}
+	if err := c.readFile(file, 0); err != nil {
+		return nil, nil, err
+	}
+	c.finish()
+	return c.cfg, c.notes, nil
+}
+
+func (c *dnsmasqImport) note(at, format string, args ...any) {
+	c.notes = append(c.notes, at+": "+fmt.Sprintf(format, args...))
+}
+
+// readFile reads one configuration file; depth counts the includes that
+// led to it.
+func (c *dnsmasqImport) readFile(file string, depth int) error {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	if c.reading[abs] {
+		return fmt.Errorf("%s: included from itself", file)
+	}
+	if depth > maxIncludeDepth {
+		return fmt.Errorf("%s: includes nested deeper than %d", file, maxIncludeDepth)
+	}
+	c.reading[abs] = true
+	defer delete(c.reading, abs)
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		key, val, _ := strings.Cut(line, "=")
-		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		switch key {
-		case "domain-needed":
-			domainNeeded = true
-		case "bogus-priv":
-			bogusPriv = true
-		case "stop-dns-rebind":
-			cfg.Rebind.Enabled = true
-		case "rebind-domain-ok":
-			cfg.Rebind.Allow = append(cfg.Rebind.Allow, slashList(val)...)
-		case "no-hosts":
-			cfg.Local.HostsFiles = nil
-		case "addn-hosts":
-			cfg.Local.HostsFiles = append(cfg.Local.HostsFiles, val)
-		case "dhcp-leasefile":
-			cfg.Local.LeasesFiles = append(cfg.Local.LeasesFiles, val)
-		case "domain":
-			domain, rest, _ := strings.Cut(val, ",")
-			cfg.Local.Domain = domain
-			if rest != "" {
-				note(n, "domain=%s: per-range domains are not supported; %s applies to all names", val, domain)
-			}
-		case "local":
-			cfg.Local.Domains = append(cfg.Local.Domains, slashList(val)...)
-		case "server":
-			if err := addServer(cfg, val); err != nil {
-				note(n, "server=%s: %v", val, err)
-			}
-		case "address":
-			if records, err := addAddress(cfg, val); err != nil {
-				note(n, "address=%s: %v", val, err)
-			} else if records {
-				note(n, "address=%s: dnsmasq also answers subdomains of the name; dnsward answers the name only", val)
-			}
-		case "host-record":
-			if err := addHostRecord(cfg, val); err != nil {
-				note(n, "host-record=%s: %v", val, err)
-			}
-		case "cname":
-			if err := addCNAME(cfg, val); err != nil {
-				note(n, "cname=%s: %v", val, err)
-			}
-		case "listen-address":
-			listenAddrs = append(listenAddrs, strings.Split(val, ",")...)
-		case "port":
-			port = val
-		case "cache-size":
-			size, err := strconv.Atoi(val)
-			if err != nil {
-				note(n, "cache-size=%s: not a number", val)
-				continue
-			}
-			cfg.Cache.Size = max(size, 1)
-		case "min-cache-ttl":
-			cfg.Cache.MinTTL = val + "s"
-		case "max-cache-ttl":
-			cfg.Cache.MaxTTL = val + "s"
-		case "log-queries":
-			note(n, "log-queries: dnsward always writes its query log (see the querylog section)")
-		case "no-resolv", "resolv-file":
-			note(n, "%s: dnsward reads no resolv.conf; its upstreams are listed under upstreams", key)
-		case "dhcp-range", "dhcp-host", "dhcp-option", "dhcp-authoritative", "dhcp-boot", "enable-ra":
-			dhcp = true
-			note(n, "%s: dnsward is not a DHCP server; keep dnsmasq (with port=0) or another DHCP server for it", key)
-		default:
-			note(n, "%s: no dnsward equivalent", line)
+		at := fmt.Sprintf("%s:%d", file, n)
+		if err := c.option(at, line, depth); err != nil {
+			return fmt.Errorf("%s: %w", at, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
-	if dhcp && len(cfg.Local.LeasesFiles) == 0 {
+	return nil
+}
+
+// option converts one line; only a file it includes that cannot be read
+// is an error, as dnsmasq refuses to start then.
+func (c *dnsmasqImport) option(at, line string, depth int) error {
+	cfg := c.cfg
+	key, val, _ := strings.Cut(line, "=")
+	key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+	switch key {
+	case "conf-file":
+		if val != "" {
+			return c.readFile(val, depth+1)
+		}
+	case "conf-dir":
+		return c.readDir(val, depth+1)
+	case "domain-needed":
+		c.domainNeeded = true
+	case "bogus-priv":
+		c.bogusPriv = true
+	case "stop-dns-rebind":
+		cfg.Rebind.Enabled = true
+	case "rebind-domain-ok":
+		cfg.Rebind.Allow = append(cfg.Rebind.Allow, slashList(val)...)
+	case "no-hosts":
+		cfg.Local.HostsFiles = nil
+	case "addn-hosts":
+		cfg.Local.HostsFiles = append(cfg.Local.HostsFiles, val)
+	case "dhcp-leasefile":
+		cfg.Local.LeasesFiles = append(cfg.Local.LeasesFiles, val)
+	case "domain":
+		domain, rest, _ := strings.Cut(val, ",")
+		cfg.Local.Domain, c.domainAt = domain, at
+		if rest != "" {
+			c.note(at, "domain=%s: per-range domains are not supported; %s applies to all names", val, domain)
+		}
+	case "expand-hosts":
+		c.expandHosts = true
+	case "local-ttl":
+		if _, err := strconv.ParseUint(val, 10, 32); err != nil {
+			c.note(at, "local-ttl=%s: not a number", val)
+			break
+		}
+		c.ttl, cfg.Local.TTL = val, val+"s"
+	case "local":
+		cfg.Local.Domains = append(cfg.Local.Domains, slashList(val)...)
+	case "server":
+		if err := addServer(cfg, val); err != nil {
+			c.note(at, "server=%s: %v", val, err)
+		}
+	case "address":
+		c.address(at, val)
+	case "host-record":
+		if err := addHostRecord(cfg, val, c.ttl); err != nil {
+			c.note(at, "host-record=%s: %v", val, err)
+		}
+	case "cname":
+		if err := addCNAME(cfg, val, c.ttl); err != nil {
+			c.note(at, "cname=%s: %v", val, err)
+		}
+	case "listen-address":
+		c.listenAddrs = append(c.listenAddrs, strings.Split(val, ",")...)
+	case "port":
+		c.port = val
+	case "cache-size":
+		size, err := strconv.Atoi(val)
+		if err != nil {
+			c.note(at, "cache-size=%s: not a number", val)
+			break
+		}
+		cfg.Cache.Size = max(size, 1)
+	case "min-cache-ttl":
+		cfg.Cache.MinTTL = val + "s"
+	case "max-cache-ttl":
+		cfg.Cache.MaxTTL = val + "s"
+	case "log-queries":
+		c.note(at, "log-queries: dnsward always writes its query log (see the querylog section)")
+	case "no-resolv", "resolv-file":
+		c.note(at, "%s: dnsward reads no resolv.conf; its upstreams are listed under upstreams", key)
+	case "dhcp-host":
+		c.dhcp = true
+		if h, ok := parseDhcpHost(val); ok {
+			c.hosts = append(c.hosts, h)
+			c.note(at, "dhcp-host: %s %s answered as a local record; dnsward is not a DHCP server, keep dnsmasq (with port=0) or another DHCP server for it", h.name, h.ip)
+		} else {
+			c.note(at, "dhcp-host: no name and address to answer; dnsward is not a DHCP server, keep dnsmasq (with port=0) or another DHCP server for it")
+		}
+	case "dhcp-range", "dhcp-option", "dhcp-authoritative", "dhcp-boot", "enable-ra":
+		c.dhcp = true
+		c.note(at, "%s: dnsward is not a DHCP server; keep dnsmasq (with port=0) or another DHCP server for it", key)
+	default:
+		c.note(at, "%s: no dnsward equivalent", line)
+	}
+	return nil
+}
+
+// readDir follows conf-dir=DIR[,EXT...] as dnsmasq does: files in name
+// order, skipping names starting with '.', ending in '~' or wrapped in
+// '#'; "*.conf" reads only files ending in .conf, a plain ".bak" skips
+// files ending in .bak.
+func (c *dnsmasqImport) readDir(val string, depth int) error {
+	dir, exts, _ := strings.Cut(val, ",")
+	var only, skip []string
+	for e := range strings.SplitSeq(exts, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(e, "*"); ok {
+			only = append(only, rest)
+		} else {
+			skip = append(skip, e)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries { // ReadDir sorts by name
+		name := e.Name()
+		hasSuffix := func(s string) bool { return strings.HasSuffix(name, s) }
+		switch {
+		case e.IsDir(), strings.HasPrefix(name, "."), hasSuffix("~"),
+			strings.HasPrefix(name, "#") && hasSuffix("#"),
+			slices.ContainsFunc(skip, hasSuffix),
+			len(only) > 0 && !slices.ContainsFunc(only, hasSuffix):
+			continue
+		}
+		if err := c.readFile(filepath.Join(dir, name), depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// address handles address=/name/ (NXDOMAIN, subdomains included),
+// address=/name/# or /name/0.0.0.0 or /name/:: (null addresses) and
+// address=/name/ip (a local record).
+func (c *dnsmasqImport) address(at, v string) {
+	i := strings.LastIndex(v, "/")
+	if !strings.HasPrefix(v, "/") || i == 0 {
+		c.note(at, "address=%s: want /name/address", v)
+		return
+	}
+	names, target := slashList(v[:i]), v[i+1:]
+	switch target {
+	case "", "#", "0.0.0.0", "::":
+		c.cfg.Blocklists.Rules = append(c.cfg.Blocklists.Rules, names...)
+		if target == "" {
+			c.nxBlocks = append(c.nxBlocks, at)
+		} else {
+			c.nullBlocks = append(c.nullBlocks, at)
+		}
+		return
+	}
+	ip, err := netip.ParseAddr(target)
+	if err != nil {
+		c.note(at, "address=%s: %q is not an IP address", v, target)
+		return
+	}
+	for _, name := range names {
+		c.cfg.Local.Records = append(c.cfg.Local.Records, addressRecord(name, ip, c.ttl))
+	}
+	c.note(at, "address=%s: dnsmasq also answers subdomains of the name; dnsward answers the name only", v)
+}
+
+// finish applies what depends on the whole configuration.
+func (c *dnsmasqImport) finish() {
+	cfg := c.cfg
+	if c.dhcp && len(cfg.Local.LeasesFiles) == 0 {
 		cfg.Local.LeasesFiles = []string{"/var/lib/misc/dnsmasq.leases"}
 	}
-	if port != "0" {
-		if len(listenAddrs) == 0 {
-			listenAddrs = []string{""}
+	// dnsmasq answers a dhcp-host name bare and, with domain=, qualified.
+	for _, h := range c.hosts {
+		cfg.Local.Records = append(cfg.Local.Records, addressRecord(h.name, h.ip, c.ttl))
+		if cfg.Local.Domain != "" && !strings.Contains(h.name, ".") {
+			cfg.Local.Records = append(cfg.Local.Records, addressRecord(h.name+"."+cfg.Local.Domain, h.ip, c.ttl))
 		}
-		for _, a := range listenAddrs {
-			cfg.Listen = append(cfg.Listen, net.JoinHostPort(a, port))
+	}
+	switch {
+	case c.expandHosts && cfg.Local.Domain == "":
+		c.notes = append(c.notes, "expand-hosts without domain= adds nothing; dnsward's local.domain is left empty")
+	case !c.expandHosts && cfg.Local.Domain != "":
+		c.note(c.domainAt, "domain=%s without expand-hosts: dnsward also appends it to names from hosts files (local.domain)", cfg.Local.Domain)
+	}
+	// blocklists.response is one answer for every blocked name.
+	switch {
+	case len(c.nullBlocks) > 0 && len(c.nxBlocks) == 0:
+		cfg.Blocklists.Response = "null"
+	case len(c.nullBlocks) > 0:
+		c.notes = append(c.notes, fmt.Sprintf("address=/name/# or /name/0.0.0.0 (%s) are answered NXDOMAIN, not 0.0.0.0: "+
+			"blocklists.response is one answer for every blocked name, and address=/name/ (%s) wants NXDOMAIN",
+			strings.Join(c.nullBlocks, ", "), strings.Join(c.nxBlocks, ", ")))
+	}
+	if c.port != "0" {
+		if len(c.listenAddrs) == 0 {
+			c.listenAddrs = []string{""}
+		}
+		for _, a := range c.listenAddrs {
+			cfg.Listen = append(cfg.Listen, net.JoinHostPort(a, c.port))
 		}
 	}
 	// dnsward's safer defaults stay on; say so where dnsmasq had them off.
 	cfg.Local.DomainNeeded, cfg.Local.BogusPriv = true, true
-	if !domainNeeded {
-		notes = append(notes, "domain-needed was off in dnsmasq; dnsward keeps single-label names local (local.domain_needed)")
+	if !c.domainNeeded {
+		c.notes = append(c.notes, "domain-needed was off in dnsmasq; dnsward keeps single-label names local (local.domain_needed)")
 	}
-	if !bogusPriv {
-		notes = append(notes, "bogus-priv was off in dnsmasq; dnsward answers private reverse lookups locally (local.bogus_priv)")
+	if !c.bogusPriv {
+		c.notes = append(c.notes, "bogus-priv was off in dnsmasq; dnsward answers private reverse lookups locally (local.bogus_priv)")
 	}
 	if !cfg.Rebind.Enabled {
 		cfg.Rebind.Enabled = true
-		notes = append(notes, "stop-dns-rebind was off in dnsmasq; dnsward keeps rebinding protection on (rebind_protection.enabled)")
+		c.notes = append(c.notes, "stop-dns-rebind was off in dnsmasq; dnsward keeps rebinding protection on (rebind_protection.enabled)")
 	}
-	return cfg, notes, nil
 }
 
 // slashList splits dnsmasq's "/a/b/" domain lists.
@@ -263,28 +451,7 @@ func addServer(cfg *imported, v string) error {
 	return nil
 }
 
-// addAddress handles address=/name/ (a block, subdomains included) and
-// address=/name/ip (a local record), reporting which it added.
-func addAddress(cfg *imported, v string) (records bool, err error) {
-	i := strings.LastIndex(v, "/")
-	if !strings.HasPrefix(v, "/") || i == 0 {
-		return false, fmt.Errorf("want /name/address")
-	}
-	names, target := slashList(v[:i]), v[i+1:]
-	if target == "" || target == "#" || target == "0.0.0.0" || target == "::" {
-		cfg.Blocklists.Rules = append(cfg.Blocklists.Rules, names...)
-		return false, nil
-	}
-	ip, err := netip.ParseAddr(target)
-	if err != nil {
-		return false, fmt.Errorf("%q is not an IP address", target)
-	}
-	for _, name := range names {
-		cfg.Local.Records = append(cfg.Local.Records, addressRecord(name, ip, ""))
-	}
-	return true, nil
-}
-
+// addressRecord is an A or AAAA zone-file line.
 func addressRecord(name string, ip netip.Addr, ttl string) string {
 	t := "A"
 	if ip.Is6() {
@@ -293,11 +460,11 @@ func addressRecord(name string, ip netip.Addr, ttl string) string {
 	return strings.Join(strings.Fields(fmt.Sprintf("%s. %s IN %s %s", strings.TrimSuffix(name, "."), ttl, t, ip)), " ")
 }
 
-// addHostRecord handles host-record=name[,name...],ipv4[,ipv6][,ttl].
-func addHostRecord(cfg *imported, v string) error {
+// addHostRecord handles host-record=name[,name...],ipv4[,ipv6][,ttl];
+// ttl is used when the line gives none.
+func addHostRecord(cfg *imported, v, ttl string) error {
 	var names []string
 	var ips []netip.Addr
-	ttl := ""
 	for _, f := range strings.Split(v, ",") {
 		if ip, err := netip.ParseAddr(f); err == nil {
 			ips = append(ips, ip)
@@ -318,10 +485,10 @@ func addHostRecord(cfg *imported, v string) error {
 	return nil
 }
 
-// addCNAME handles cname=alias[,alias...],target[,ttl].
-func addCNAME(cfg *imported, v string) error {
+// addCNAME handles cname=alias[,alias...],target[,ttl]; ttl is used when
+// the line gives none.
+func addCNAME(cfg *imported, v, ttl string) error {
 	fields := strings.Split(v, ",")
-	ttl := ""
 	if _, err := strconv.Atoi(fields[len(fields)-1]); err == nil && len(fields) > 2 {
 		ttl, fields = fields[len(fields)-1], fields[:len(fields)-1]
 	}
@@ -334,4 +501,35 @@ func addCNAME(cfg *imported, v string) error {
 		cfg.Local.Records = append(cfg.Local.Records, rec)
 	}
 	return nil
+}
+
+// parseDhcpHost finds the name and address in dhcp-host=[hwaddr][,id:x]
+// [,set:tag][,tag:tag][,ipaddr][,hostname][,lease_time][,ignore].
+func parseDhcpHost(v string) (dhcpHost, bool) {
+	var h dhcpHost
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if ip, err := netip.ParseAddr(strings.Trim(f, "[]")); err == nil {
+			h.ip = ip
+			continue
+		}
+		switch {
+		case f == "ignore":
+			return h, false // dnsmasq gives this host nothing
+		case f == "" || f == "infinite" || strings.ContainsAny(f, ":*") || isLeaseTime(f):
+			// hardware address, id:, set:, tag: or a lease time
+		default:
+			h.name = strings.TrimSuffix(f, ".")
+		}
+	}
+	return h, h.name != "" && h.ip.IsValid()
+}
+
+// isLeaseTime is whether f is a number, perhaps with a unit (45m, 12h).
+func isLeaseTime(f string) bool {
+	if strings.ContainsAny(f[len(f)-1:], "smhdw") {
+		f = f[:len(f)-1]
+	}
+	_, err := strconv.ParseUint(f, 10, 32)
+	return err == nil
 }

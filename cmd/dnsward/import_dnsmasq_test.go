@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,14 +25,17 @@ func TestImportDnsmasq(t *testing.T) {
 	leases := filepath.Join(dir, "dnsmasq.leases")
 	os.WriteFile(hosts, []byte("192.168.1.20 printer\n"), 0o644)
 	os.WriteFile(leases, []byte(fmt.Sprintf("%d aa:bb:cc:dd:ee:ff 192.168.1.77 laptop *\n", time.Now().Add(time.Hour).Unix())), 0o644)
-	port := freePort(t)
 	sample, err := os.ReadFile("testdata/dnsmasq.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	confDir, err := filepath.Abs("testdata/dnsmasq.d")
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := strings.NewReplacer("@PUBLIC@", strings.Replace(public.PlainAddr, ":", "#", 1),
 		"@OFFICE@", strings.Replace(office.PlainAddr, ":", "#", 1),
-		"@HOSTS@", hosts, "@LEASES@", leases, "@PORT@", port).Replace(string(sample))
+		"@HOSTS@", hosts, "@LEASES@", leases, "@CONFDIR@", confDir).Replace(string(sample))
 	confFile := filepath.Join(dir, "dnsmasq.conf")
 	os.WriteFile(confFile, []byte(conf), 0o644)
 
@@ -46,6 +49,11 @@ func TestImportDnsmasq(t *testing.T) {
 			t.Errorf("not-carried-over list lacks %q:\n%s", want, out.String())
 		}
 	}
+	for _, avoid := range []string{"expand-hosts", "read-me-option"} {
+		if strings.Contains(stderr.String(), avoid) {
+			t.Errorf("not-carried-over list has %q:\n%s", avoid, stderr.String())
+		}
+	}
 	yamlFile := filepath.Join(dir, "dnsward.yaml")
 	os.WriteFile(yamlFile, out.Bytes(), 0o600)
 	var check bytes.Buffer
@@ -53,26 +61,21 @@ func TestImportDnsmasq(t *testing.T) {
 		t.Fatalf("converted config rejected: %s\n%s", check.String(), out.String())
 	}
 
-	cmd := exec.Command(binary(t), "serve", "--config", yamlFile)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if !strings.Contains(out.String(), "- 127.0.0.1:5353\n") {
+		t.Errorf("listen-address and port not carried over:\n%s", out.String())
 	}
+	// The imported listen address is replaced by one the kernel picks.
+	cmd := exec.Command(binary(t), "serve", "--config", yamlFile, "--listen", "127.0.0.1:0")
+	_, addr, _ := startServing(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := net.JoinHostPort("127.0.0.1", port)
 	c := &dns.Client{Timeout: 2 * time.Second}
 	ask := func(name string, qtype uint16) *dns.Msg {
 		t.Helper()
-		for range 50 {
-			r, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)
-			if err == nil {
-				return r
-			}
-			time.Sleep(100 * time.Millisecond)
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		t.Fatalf("%s: no answer\n%s", name, logs.String())
-		return nil
+		return r
 	}
 	tests := []struct {
 		name   string
@@ -85,6 +88,7 @@ func TestImportDnsmasq(t *testing.T) {
 		{"files.lan.", dns.TypeA, dns.RcodeSuccess, "192.168.1.10"},
 		{"printer.lan.", dns.TypeA, dns.RcodeSuccess, "192.168.1.20"},
 		{"laptop.lan.", dns.TypeA, dns.RcodeSuccess, "192.168.1.77"},
+		{"tv.lan.", dns.TypeA, dns.RcodeSuccess, "192.168.1.30"},
 		{"other.lan.", dns.TypeA, dns.RcodeNameError, ""},
 		{"teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeNameError, ""},
 		{"mail.example.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.25"},
@@ -97,11 +101,90 @@ func TestImportDnsmasq(t *testing.T) {
 			last := r.Answer[len(r.Answer)-1]
 			got = strings.TrimPrefix(last.String(), last.Header().String())
 		}
+		// Imported records carry local.ttl (60s), as hosts and leases do.
+		if strings.HasSuffix(tt.name, ".lan.") && len(r.Answer) > 0 && r.Answer[0].Header().Ttl != 60 {
+			t.Errorf("%s: TTL %d, want local.ttl 60", tt.name, r.Answer[0].Header().Ttl)
+		}
 		if r.Rcode != tt.rcode || got != tt.answer {
 			t.Errorf("%s: rcode %s answer %q, want %s %q", tt.name, dns.RcodeToString[r.Rcode], got, dns.RcodeToString[tt.rcode], tt.answer)
 		}
 	}
 	if office.Queries("mail.example.test.") != 1 || public.Queries("mail.example.test.") != 0 {
 		t.Errorf("server=/example.test/ not honoured: office %d public %d", office.Queries("mail.example.test."), public.Queries("mail.example.test."))
+	}
+}
+
+// TestImportDnsmasqIncludes follows conf-dir (with dnsmasq's extension
+// filters and skipped names) and conf-file, in dnsmasq's order.
+func TestImportDnsmasqIncludes(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"a/10.conf": "address=/a10.test/192.0.2.1\n",
+		"a/20.bak":  "address=/a20.test/192.0.2.2\n",
+		"a/30.txt":  "address=/a30.test/192.0.2.3\n",
+		"a/.hidden": "address=/hidden.test/192.0.2.9\n",
+		"a/old~":    "address=/old.test/192.0.2.9\n",
+		"a/#edit#":  "address=/edit.test/192.0.2.9\n",
+		"b/1.conf":  "address=/b1.test/192.0.2.4\n",
+		"b/2.txt":   "address=/b2.test/192.0.2.9\n",
+		"extra":     "address=/extra.test/192.0.2.6\n",
+		"main.conf": fmt.Sprintf("conf-dir=%s/a,.bak\nconf-dir=%s/b,*.conf\nconf-file=%s/extra\n", dir, dir, dir),
+		"loop.conf": fmt.Sprintf("conf-file=%s/loop.conf\n", dir),
+		"gone.conf": fmt.Sprintf("\nconf-dir=%s/nonexistent\n", dir),
+	}
+	os.Mkdir(filepath.Join(dir, "a"), 0o755)
+	os.Mkdir(filepath.Join(dir, "b"), 0o755)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, _, err := convertDnsmasq(filepath.Join(dir, "main.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a10.test. 60 IN A 192.0.2.1", "a30.test. 60 IN A 192.0.2.3", "b1.test. 60 IN A 192.0.2.4", "extra.test. 60 IN A 192.0.2.6"}
+	if !slices.Equal(cfg.Local.Records, want) {
+		t.Errorf("records %q, want %q", cfg.Local.Records, want)
+	}
+	for file, want := range map[string]string{"loop.conf": "loop.conf:1: " + dir + "/loop.conf: included from itself",
+		"gone.conf": "gone.conf:2: open " + dir + "/nonexistent: no such file"} {
+		if _, _, err := convertDnsmasq(filepath.Join(dir, file)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", file, err, want)
+		}
+	}
+}
+
+// TestImportDnsmasqOptions checks the options whose dnsward form depends on
+// others: the block answer, dhcp-host names, local-ttl, expand-hosts.
+func TestImportDnsmasqOptions(t *testing.T) {
+	tests := []struct {
+		conf      string
+		records   []string
+		response  string
+		note, not string
+	}{
+		{conf: "address=/ads.test/0.0.0.0\naddress=/v6.test/::\naddress=/null.test/#\n", response: "null", not: "NXDOMAIN"},
+		{conf: "address=/ads.test/0.0.0.0\naddress=/nx.test/\n", response: "", note: "c.conf:1) are answered NXDOMAIN, not 0.0.0.0"},
+		{conf: "domain=lan\nexpand-hosts\ndhcp-host=aa:bb:cc:dd:ee:ff,set:tv,192.168.1.30,tv,12h\ndhcp-host=11:22:33:44:55:66,192.168.1.31,gone,ignore\n" +
+			"dhcp-host=22:22:33:44:55:66,[fd00::40],nas.lan,infinite\n",
+			records: []string{"tv. 60 IN A 192.168.1.30", "tv.lan. 60 IN A 192.168.1.30", "nas.lan. 60 IN AAAA fd00::40"},
+			note:    "c.conf:3: dhcp-host: tv 192.168.1.30 answered as a local record", not: "expand-hosts"},
+		{conf: "local-ttl=300\nhost-record=nas.lan,192.168.1.10\nhost-record=tv.lan,192.168.1.11,30\ncname=files.lan,nas.lan\n",
+			records: []string{"nas.lan. 300 IN A 192.168.1.10", "tv.lan. 30 IN A 192.168.1.11", "files.lan. 300 IN CNAME nas.lan."}},
+	}
+	for _, tt := range tests {
+		file := filepath.Join(t.TempDir(), "c.conf")
+		os.WriteFile(file, []byte(tt.conf), 0o644)
+		cfg, notes, err := convertDnsmasq(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(notes, "\n")
+		if !slices.Equal(cfg.Local.Records, tt.records) || cfg.Blocklists.Response != tt.response ||
+			!strings.Contains(all, tt.note) || (tt.not != "" && strings.Contains(all, tt.not)) {
+			t.Errorf("%q: records %q response %q, notes:\n%s\nwant records %q response %q, a note with %q and none with %q",
+				tt.conf, cfg.Local.Records, cfg.Blocklists.Response, all, tt.records, tt.response, tt.note, tt.not)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/dnsward/dnsward/config"
 	"github.com/spf13/pflag"
@@ -30,11 +31,18 @@ func commands() []command {
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},
 		{"stats", "print the running server's live figures (needs metrics.listen)", runStats},
 		{"blocklist", "blocklist test NAME...: is NAME blocked, by which list and rule", runBlocklist},
-		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
-			_, err := fmt.Fprintln(stdout, "dnsward", version)
-			return err
-		}},
+		{"version", "print the version", runVersion},
 	}
+}
+
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("version", stderr)
+	fs.Usage = func() { printUsage(fs, "") }
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(stdout, "dnsward", version)
+	return err
 }
 
 // errUsage marks an error already explained by the flag package.
@@ -57,6 +65,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if helpAsked(args) {
+				// Help is output asked for, so it goes to stdout; the
+				// flag package prints it once and returns ErrHelp.
+				stderr = stdout
+			}
 			err := c.run(ctx, args, stdout, stderr)
 			switch {
 			case err == nil, errors.Is(err, pflag.ErrHelp):
@@ -86,18 +99,51 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, "\nRun 'dnsward COMMAND --help' for a command's flags.\n")
 }
 
-// flagSet makes a subcommand's flag set that reports errors on stderr.
+// helpAsked is whether args hold -h or --help before any "--".
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// flagSet makes a subcommand's flag set that reports errors on stderr;
+// its usage, printed on --help, names the command and lists its flags.
 func flagSet(name string, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("dnsward "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
+	fs.Usage = func() { printUsage(fs, "[flags]") }
 	return fs
+}
+
+// printUsage prints "Usage: dnsward NAME SYNOPSIS" and fs's flags.
+func printUsage(fs *pflag.FlagSet, synopsis string) {
+	fmt.Fprintln(fs.Output(), strings.TrimSpace("Usage: "+fs.Name()+" "+synopsis))
+	if fs.HasFlags() {
+		fmt.Fprintf(fs.Output(), "\nFlags:\n%s", fs.FlagUsages())
+	}
+}
+
+// configFlags adds only the named flags of config.Flags to fs, so that a
+// command's --help lists the flags it reads and no others.
+func configFlags(fs *pflag.FlagSet, names ...string) {
+	all := pflag.NewFlagSet("", pflag.ContinueOnError)
+	config.Flags(all)
+	for _, name := range names {
+		fs.AddFlag(all.Lookup(name))
+	}
 }
 
 // loadConfig parses a subcommand's configuration flags from args and loads
 // the configuration they name; the flag set is returned to load it again.
 func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, *pflag.FlagSet, error) {
-	fs, err := configFlags(name, args, stderr)
+	fs, err := parseConfigFlags(name, args, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,24 +151,34 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, *
 	return cfg, fs, err
 }
 
-// configFlags parses a subcommand's configuration flags from args.
-func configFlags(name string, args []string, stderr io.Writer) (*pflag.FlagSet, error) {
+// parseConfigFlags parses a subcommand's configuration flags from args.
+func parseConfigFlags(name string, args []string, stderr io.Writer) (*pflag.FlagSet, error) {
 	fs := flagSet(name, stderr)
 	config.Flags(fs)
 	return fs, parse(fs, args)
 }
 
-// parse parses args, turning a flag error into errUsage (already printed).
+// parse parses args, turning a flag error into errUsage (already printed);
+// positional arguments are refused.
 func parse(fs *pflag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+// parseFlags parses args, turning a flag error into errUsage (already
+// printed) and passing pflag.ErrHelp (usage already printed) through.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
 		fmt.Fprintf(fs.Output(), "%v\n\n%s", err, fs.FlagUsages())
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,13 +72,14 @@ func TestCheckConfig(t *testing.T) {
 
 func TestServeAnswersAndStopsCleanly(t *testing.T) {
 	ts := testserver.ForTest(t)
-	port := freePort(t)
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp, "--log-level", "debug")
-	lines := start(t, cmd)
-	waitFor(t, lines, "msg=serving")
+	qlog := filepath.Join(t.TempDir(), "queries.log")
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp, "--log-level", "debug", "--querylog", qlog)
+	lines, addr, _ := startServing(t, cmd)
+	// The start says where the query log goes.
+	waitFor(t, lines, `msg="query log" file=`+qlog+" ")
 	c := &dns.Client{Timeout: 2 * time.Second}
 	for _, want := range []string{"source=upstream", "source=cache"} {
-		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), addr)
 		if err != nil || len(r.Answer) != 1 {
 			t.Fatalf("query: %v %v", err, r)
 		}
@@ -97,26 +99,31 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 // and stop cleanly, not take the signals' defaults (SIGHUP's ends it).
 func TestSignalsWhileDraining(t *testing.T) {
 	ts := testserver.ForTestWith(t, testserver.Options{Delay: 1500 * time.Millisecond})
-	port := freePort(t)
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp)
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp)
 	cmd.Env = append(os.Environ(), "DNSWARD_UPSTREAM_TIMEOUT=4s", "DNSWARD_QUERY_TIMEOUT=5s")
-	lines := start(t, cmd)
-	waitFor(t, lines, "msg=serving")
+	lines, addr, _ := startServing(t, cmd)
 	type result struct {
 		r   *dns.Msg
 		err error
 	}
 	answered := make(chan result, 1)
 	go func() {
-		r, _, err := (&dns.Client{Timeout: 8 * time.Second}).Exchange(new(dns.Msg).SetQuestion("slow.gen.test.", dns.TypeA), "127.0.0.1:"+port)
+		r, _, err := (&dns.Client{Timeout: 8 * time.Second}).Exchange(new(dns.Msg).SetQuestion("slow.gen.test.", dns.TypeA), addr)
 		answered <- result{r, err}
 	}()
-	time.Sleep(300 * time.Millisecond) // the query now waits on the upstream
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1} {
+	// The query waits on the upstream once the upstream has it (counted
+	// before its delay).
+	poll(t, "the query reaching the upstream", func() bool { return ts.Queries("slow.gen.test.") > 0 })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Sent together, pending signals are delivered lowest number first
+	// (SIGHUP before SIGTERM): wait until SIGTERM is being handled.
+	waitFor(t, lines, "stopping: finishing the queries in flight")
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1} {
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	res := <-answered
 	if res.err != nil || len(res.r.Answer) != 1 {
@@ -149,18 +156,49 @@ func start(t *testing.T, cmd *exec.Cmd) <-chan string {
 	return lines
 }
 
-func freePort(t *testing.T) string {
+// startServing starts cmd, a serve whose --listen (and --metrics, if
+// any) give port 0, and waits for its "serving" line: the kernel picks free
+// ports and the line says which, so no port is chosen here that another
+// process could take first. It returns the log lines that follow, the DNS
+// address and the metrics address ("" without --metrics).
+func startServing(t *testing.T, cmd *exec.Cmd) (lines <-chan string, addr, metrics string) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
-	return port
+	lines = start(t, cmd)
+	addr, metrics = servingAddrs(t, waitFor(t, lines, "msg=serving"))
+	return lines, addr, metrics
 }
 
-func waitFor(t *testing.T, lines <-chan string, want string) {
+// servingAddrs reads serve's "serving" log line: the first bound DNS
+// address, and the metrics address when there is one.
+func servingAddrs(t *testing.T, line string) (addr, metrics string) {
+	t.Helper()
+	m := regexp.MustCompile(`listen=\[(\S+?)[\] ]`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no listen address in %q", line)
+	}
+	if mm := regexp.MustCompile(` metrics=(\S+)`).FindStringSubmatch(line); mm != nil {
+		metrics = mm[1]
+	}
+	return m[1], metrics
+}
+
+// poll waits until cond holds, checking every 10 ms for up to 10 s.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// waitFor reads lines until one contains want, and returns it.
+func waitFor(t *testing.T, lines <-chan string, want string) string {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -170,7 +208,7 @@ func waitFor(t *testing.T, lines <-chan string, want string) {
 				t.Fatalf("program exited before logging %q", want)
 			}
 			if strings.Contains(l, want) {
-				return
+				return l
 			}
 		case <-deadline:
 			t.Fatalf("no log line with %q", want)
@@ -203,6 +241,13 @@ func TestBlocklistTestCommand(t *testing.T) {
 			t.Errorf("blocklist test %v: %q (%v), want %q", tt.args, out, err, tt.want)
 		}
 	}
+	// A list file that is not there fails the test, naming the file: an
+	// answer without it would say "not blocked" for what it lists.
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"blocklist", "test", "--config", file, "--blocklist", "/nonexistent.txt", "x.ads.test"}, &stdout, &stderr)
+	if code != 1 || stdout.Len() > 0 || !strings.Contains(stderr.String(), "/nonexistent.txt: no such file") {
+		t.Errorf("missing list: exit %d, stdout %q, stderr %q; want exit 1 naming /nonexistent.txt", code, stdout.String(), stderr.String())
+	}
 }
 
 // Under systemd (Type=notify) dnsward reports readiness once it serves.
@@ -214,8 +259,7 @@ func TestNotifiesSystemdWhenServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	port := freePort(t)
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.PlainUDP())
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.PlainUDP())
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+socket)
 	lines := start(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
@@ -225,9 +269,50 @@ func TestNotifiesSystemdWhenServing(t *testing.T) {
 	if err != nil || string(buf[:n]) != "READY=1" {
 		t.Fatalf("notification %q, %v; want READY=1", buf[:n], err)
 	}
-	waitFor(t, lines, "msg=serving")
-	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), "127.0.0.1:"+port)
+	addr, _ := servingAddrs(t, waitFor(t, lines, "msg=serving"))
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), addr)
 	if err != nil || len(r.Answer) != 1 {
 		t.Fatalf("after READY=1: %v %v", err, r)
+	}
+}
+
+// TestHelp asks every command for --help: exit 0, the usage once on
+// stdout, and only that command's flags.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args        []string
+		want, avoid []string
+		usages      int // "Usage:" lines; 0 means 1
+	}{
+		{[]string{"serve", "--help"}, []string{"--listen", "--upstream", "--metrics"}, nil, 0},
+		{[]string{"check-config", "-h"}, []string{"--config", "--listen"}, nil, 0},
+		{[]string{"import-dnsmasq", "--help"}, []string{"import-dnsmasq /etc/dnsmasq.conf"}, []string{"--listen", "--config"}, 0},
+		// Both subcommands' flags, once each, for the man page.
+		{[]string{"querylog", "--help"}, []string{"querylog export [--from", "querylog who IP [--from", "--since time", "--domain suffix"}, []string{"--listen"}, 3},
+		{[]string{"querylog", "who", "--help"}, []string{"who IP", "--from", "--config"}, []string{"--listen", "--upstream", "--since"}, 0},
+		{[]string{"querylog", "export", "--from", "x.log", "--help"}, []string{"--since", "--domain", "--format", "--from"},
+			[]string{"--listen", "--upstream", "--blocklist", "--log-level"}, 0},
+		{[]string{"stats", "--help"}, []string{"--config", "--metrics"}, []string{"--listen", "--upstream", "--querylog"}, 0},
+		{[]string{"blocklist", "--help"}, []string{"blocklist test [flags] NAME", "--client"}, []string{"--listen"}, 0},
+		{[]string{"blocklist", "test", "--help"}, []string{"--blocklist", "--client"}, []string{"--listen", "--upstream", "--querylog"}, 0},
+		{[]string{"version", "--help"}, []string{"dnsward version"}, []string{"--"}, 0},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tt.args, &stdout, &stderr)
+		out := stdout.String()
+		if code != 0 || stderr.Len() > 0 || !strings.HasPrefix(out, "Usage:") || strings.Count(out, "Usage:") != max(tt.usages, 1) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 0 and one usage on stdout", tt.args, code, out, stderr.String())
+		}
+		for _, w := range tt.want {
+			if strings.Count(out, w) != 1 {
+				t.Errorf("%v: %q appears %d times, want once:\n%s", tt.args, w, strings.Count(out, w), out)
+			}
+		}
+		for _, a := range tt.avoid {
+			if strings.Contains(out, a) {
+				t.Errorf("%v: help lists %q:\n%s", tt.args, a, out)
+			}
+		}
 	}
 }

@@ -19,29 +19,30 @@ import (
 // runQueryLog is "dnsward querylog export|who": the log read back for an
 // analyst or a one-off hand-off to a collector.
 func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "Usage:\n" +
+		"  dnsward querylog export [--from FILE...] [--since T] [--until T] [--client CIDR] [--domain SUFFIX] [--format json|kv]\n" +
+		"  dnsward querylog who IP [--from FILE...]\n" +
+		"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		// Both subcommands' flags, so that the man page has them too.
+		fmt.Fprint(stderr, usage)
+		for _, sub := range []string{"export", "who"} {
+			fmt.Fprintln(stderr)
+			fs, _ := queryLogFlags(sub, stderr)
+			fs.Usage()
+		}
+		return pflag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "export" && args[0] != "who") {
-		fmt.Fprint(stderr, "Usage:\n"+
-			"  dnsward querylog export [--from FILE...] [--since T] [--until T] [--client CIDR] [--domain SUFFIX] [--format json|kv]\n"+
-			"  dnsward querylog who IP [--from FILE...]\n"+
-			"Without --from, the configured query log and its rotated files (FILE.1, FILE.2.gz, ...) are read, oldest first.\n")
+		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flagSet("querylog "+sub, stderr)
-	config.Flags(fs)
-	from := fs.StringArray("from", nil, "log `file` to read, plain or gzipped (repeatable)")
-	var since, until, client, domain, format *string
-	if sub == "export" {
-		since = fs.String("since", "", "only records at or after `time` (RFC 3339, or a duration ago such as 2h)")
-		until = fs.String("until", "", "only records before `time` (RFC 3339, or a duration ago)")
-		client = fs.String("client", "", "only clients in `network` (CIDR or address)")
-		domain = fs.String("domain", "", "only questions under `suffix`")
-		format = fs.String("format", querylog.FormatJSON, "output `format`: json or kv")
+	fs, opts := queryLogFlags(sub, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "%v\n\n%s", err, fs.FlagUsages())
-		return errUsage
-	}
+	from, since, until, client, domain, format := opts.from, opts.since, opts.until, opts.client, opts.domain, opts.format
 	files, err := logFiles(fs, *from)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		ip, err := netip.ParseAddr(fs.Arg(0))
 		if err != nil {
-			return fmt.Errorf("who %q: %w", fs.Arg(0), err)
+			return fmt.Errorf("%s: not an IP address", fs.Arg(0))
 		}
 		return querylog.Who(ctx, stdout, files, ip)
 	}
@@ -60,10 +61,11 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var f querylog.Filter
-	if f.Since, err = parseWhen(*since); err != nil {
+	now := time.Now()
+	if f.Since, err = parseWhen(*since, now); err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
-	if f.Until, err = parseWhen(*until); err != nil {
+	if f.Until, err = parseWhen(*until, now); err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
 	if *client != "" {
@@ -76,6 +78,30 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("--format %q: want json or kv", *format)
 	}
 	return querylog.Export(ctx, stdout, files, f, *format)
+}
+
+// queryLogOpts is the flags of querylog export and who; the export-only
+// ones are nil for who.
+type queryLogOpts struct {
+	from                                 *[]string
+	since, until, client, domain, format *string
+}
+
+// queryLogFlags makes the flag set of "querylog export" or "querylog who".
+func queryLogFlags(sub string, stderr io.Writer) (*pflag.FlagSet, queryLogOpts) {
+	fs := flagSet("querylog "+sub, stderr)
+	configFlags(fs, "config", "querylog")
+	o := queryLogOpts{from: fs.StringArray("from", nil, "log `file` to read, plain or gzipped (repeatable)")}
+	if sub == "who" {
+		fs.Usage = func() { printUsage(fs, "IP [flags]") }
+		return fs, o
+	}
+	o.since = fs.String("since", "", "only records at or after `time`: "+whenForms)
+	o.until = fs.String("until", "", "only records before `time`: "+whenForms)
+	o.client = fs.String("client", "", "only clients in `network` (CIDR or address)")
+	o.domain = fs.String("domain", "", "only questions under `suffix`")
+	o.format = fs.String("format", querylog.FormatJSON, "output `format`: json or kv")
+	return fs, o
 }
 
 // logFiles is --from, or else the configured log with its rotated siblings,
@@ -102,12 +128,28 @@ func rotation(name string) int {
 	return n
 }
 
-func parseWhen(s string) (time.Time, error) {
+// whenForms is what parseWhen accepts, for --help and its errors.
+const whenForms = "RFC 3339 (2024-05-01T13:00:00Z), a local date (2024-05-01) or a time ago (30m, 1h, 2d)"
+
+// parseWhen reads a --since/--until time, relative times counted back
+// from now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
 	}
-	return time.Parse(time.RFC3339, s)
+	if t, err := time.ParseInLocation(time.DateOnly, s, now.Location()); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseUint(days, 10, 16); err == nil {
+			return now.AddDate(0, 0, -int(n)), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want %s", s, whenForms)
 }

@@ -29,18 +29,11 @@ func TestQueryLogAttributesEveryRecord(t *testing.T) {
 	ts := testserver.ForTest(t)
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "queries.log")
-	port := freePort(t)
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp, "--querylog", logFile)
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp, "--querylog", logFile)
 	// Generous upstream bounds: this test is about attribution, and a
 	// loaded CI machine must not turn its answers into SERVFAILs.
 	cmd.Env = append(os.Environ(), "DNSWARD_RATE_LIMIT_QPS=0", "DNSWARD_UPSTREAM_TIMEOUT=3s", "DNSWARD_QUERY_TIMEOUT=4s")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + port
-	waitServing(t, addr)
+	lines, addr, _ := startServing(t, cmd)
 
 	const clients, rounds = 200, 4
 	// asked is one query as its client saw it: a SERVFAIL under load is a
@@ -92,8 +85,9 @@ func TestQueryLogAttributesEveryRecord(t *testing.T) {
 		wg.Wait()
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, lines, "msg=stopped")
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
+		t.Fatalf("exit: %v", err)
 	}
 
 	fi, err := os.Stat(logFile)
@@ -158,26 +152,82 @@ func TestQueryLogAttributesEveryRecord(t *testing.T) {
 			t.Errorf("who %s lacks %s", testserver.SharedAddr, a.qname)
 		}
 	}
+	// export --domain gives exactly the records under the domain: each
+	// direct.test query's records, in both files, and nothing else.
 	var export bytes.Buffer
-	if code := run(context.Background(), []string{"querylog", "export", "--from", logFile, "--domain", "direct.test", "--format", "kv"}, &export, &export); code != 0 {
+	if code := run(context.Background(), []string{"querylog", "export", "--from", logFile + ".1", "--from", logFile,
+		"--domain", "direct.test", "--format", "kv"}, &export, &export); code != 0 {
 		t.Fatalf("export: %s", export.String())
 	}
+	exported := map[string]int{}
 	for line := range strings.Lines(export.String()) {
-		if !strings.Contains(line, "qname=c") || !strings.Contains(line, ".direct.test") {
-			t.Fatalf("export --domain direct.test gave %q", line)
+		r, err := querylog.ParseLine([]byte(strings.TrimSuffix(line, "\n")))
+		if err != nil {
+			t.Fatalf("export --domain direct.test: unparsable line %q: %v", line, err)
+		}
+		exported[r.QName]++
+	}
+	direct := 0
+	for _, a := range want {
+		if !strings.HasSuffix(a.qname, ".direct.test") {
+			continue
+		}
+		direct++
+		if exported[a.qname] != len(records[a.qname]) {
+			t.Errorf("export --domain direct.test: %d records of %s, want %d", exported[a.qname], a.qname, len(records[a.qname]))
+		}
+		delete(exported, a.qname)
+	}
+	if direct != clients*rounds/2 || len(exported) > 0 {
+		t.Errorf("export --domain direct.test: %d direct.test queries checked, want %d; names not asked for: %v", direct, clients*rounds/2, exported)
+	}
+}
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2024, 5, 10, 12, 30, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"", time.Time{}},
+		{"2024-05-01T13:00:00Z", time.Date(2024, 5, 1, 13, 0, 0, 0, time.UTC)},
+		{"2024-05-01T13:00:00+02:00", time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)},
+		{"2024-05-01", time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)},
+		{"30m", now.Add(-30 * time.Minute)},
+		{"1h", now.Add(-time.Hour)},
+		{"2d", time.Date(2024, 5, 8, 12, 30, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		got, err := parseWhen(tt.in, now)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-1h", "2024-13-01", "d", "1.5d"} {
+		_, err := parseWhen(bad, now)
+		if err == nil || !strings.Contains(err.Error(), "RFC 3339") || !strings.Contains(err.Error(), "2d") {
+			t.Errorf("parseWhen(%q): error %v, want one listing the accepted forms", bad, err)
 		}
 	}
 }
 
-// waitServing asks until the server answers.
-func waitServing(t *testing.T, addr string) {
-	t.Helper()
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
-	for range 100 {
-		if _, _, err := c.Exchange(new(dns.Msg).SetQuestion("example.test.", dns.TypeA), addr); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+// TestQueryLogBadArguments checks that a bad time or address is refused
+// with an error saying what is accepted, not Go's internals.
+func TestQueryLogBadArguments(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "q.log")
+	os.WriteFile(log, nil, 0o600)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"querylog", "who", "notanip", "--from", log}, "dnsward querylog: notanip: not an IP address\n"},
+		{[]string{"querylog", "export", "--from", log, "--since", "yesterday"},
+			`dnsward querylog: --since: "yesterday": want RFC 3339 (2024-05-01T13:00:00Z), a local date (2024-05-01) or a time ago (30m, 1h, 2d)` + "\n"},
 	}
-	t.Fatalf("%s never answered", addr)
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tt.args, &stdout, &stderr); code != 1 || stderr.String() != tt.want {
+			t.Errorf("%v: exit %d, stderr %q; want 1, %q", tt.args, code, stderr.String(), tt.want)
+		}
+	}
 }

@@ -23,13 +23,10 @@ func TestSIGHUPReloadsListsAndNames(t *testing.T) {
 	hosts := filepath.Join(dir, "hosts")
 	os.WriteFile(list, []byte("ads.example.test\n"), 0o644)
 	os.WriteFile(hosts, []byte("192.168.1.10 nas\n"), 0o644)
-	port := freePort(t)
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.PlainUDP(), "--blocklist", list)
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.PlainUDP(), "--blocklist", list)
 	cmd.Env = append(os.Environ(), "DNSWARD_LOCAL_HOSTS_FILES="+hosts)
-	lines := start(t, cmd)
+	lines, addr, _ := startServing(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := "127.0.0.1:" + port
-	waitServing(t, addr)
 	rcode := func(name string) int {
 		t.Helper()
 		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)
@@ -81,20 +78,17 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	first, second := testserver.ForTest(t), testserver.ForTest(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dnsward.yaml")
-	port := freePort(t)
 	write := func(upstream, record, extra string) {
 		t.Helper()
-		conf := fmt.Sprintf("listen: [\"127.0.0.1:%s\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [%q]\n%s", port, upstream, record, extra)
+		conf := fmt.Sprintf("listen: [\"127.0.0.1:0\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [%q]\n%s", upstream, record, extra)
 		if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write(first.PlainUDP(), "router.lan. 300 IN A 192.168.1.1", "")
 	cmd := exec.Command(binary(t), "serve", "--config", file)
-	lines := start(t, cmd)
+	lines, addr, _ := startServing(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := "127.0.0.1:" + port
-	waitServing(t, addr)
 	answer := func(name string) string {
 		t.Helper()
 		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)

@@ -104,6 +104,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// background work below must end too, or the process would hang on.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	wg.Go(func() {
+		<-ctx.Done()
+		// Said when the signal comes, as draining can take query_timeout.
+		logger.Info("stopping: finishing the queries in flight")
+	})
 	if metricsListener != nil {
 		wg.Go(func() {
 			if err := metrics.Serve(ctx, metricsListener, stats.Handler()); err != nil {
@@ -128,7 +133,18 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := notifyReady(); err != nil {
 		logger.Warn("readiness not reported", "err", err)
 	}
-	logger.Info("serving", "listen", cfg.Listen, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version)
+	// The bound addresses, not the configured ones: a port of 0 is the
+	// kernel's pick, and a caller (a test, a script) learns it here.
+	bound := make([]string, len(listeners.UDP))
+	for i, pc := range listeners.UDP {
+		bound[i] = pc.LocalAddr().String()
+	}
+	attrs := []any{"listen", bound, "upstreams", len(cfg.Upstreams), "local_names", n.Len(), "version", version}
+	if metricsListener != nil {
+		attrs = append(attrs, "metrics", metricsListener.Addr().String())
+	}
+	logger.Info("serving", attrs...)
+	logQueryLogSinks(logger, cfg.QueryLogConfig())
 	srv := &resolver.Server{
 		Pipeline: live,
 		Logger:   logger,
@@ -145,6 +161,23 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cs := live.Load().Cache.Stats()
 	logger.Info("stopped", "cache_hits", cs.Hits, "cache_misses", cs.Misses, "cache_stale", cs.Stale, "cache_entries", cs.Entries)
 	return nil
+}
+
+// logQueryLogSinks says where the query log goes, so an admin who starts
+// dnsward by hand knows where to look.
+func logQueryLogSinks(logger *slog.Logger, q querylog.Config) {
+	file := q.File
+	if file == "" {
+		file = "none (querylog.file is empty)"
+	}
+	var collectors []string
+	for _, s := range q.Syslog {
+		collectors = append(collectors, s.Network+"://"+s.Address)
+	}
+	for _, h := range q.HEC {
+		collectors = append(collectors, h.URL)
+	}
+	logger.Info("query log", "file", file, "collectors", collectors)
 }
 
 // onSignal takes over sig at once and returns the loop that calls f for

@@ -8,17 +8,24 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/dnsward/dnsward/config"
 )
 
 // runStats prints the running server's live figures, read from its
 // metrics listener: the same numbers Prometheus sees.
 func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("stats", args, stderr)
+	fs := flagSet("stats", stderr)
+	configFlags(fs, "config", "metrics")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(fs)
 	if err != nil {
 		return err
 	}
 	if cfg.Metrics.Listen == "" {
-		return fmt.Errorf("metrics.listen is not set: the server publishes no figures")
+		return fmt.Errorf("metrics.listen is not set: the server publishes no figures (give the address serve got with --metrics)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

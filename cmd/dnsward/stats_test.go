@@ -16,22 +16,16 @@ import (
 
 func TestStatsAndHealth(t *testing.T) {
 	ts := testserver.ForTest(t)
-	port, metricsPort := freePort(t), freePort(t)
-	t.Setenv("DNSWARD_METRICS_LISTEN", "127.0.0.1:"+metricsPort)
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:"+port, "--upstream", ts.Stamp)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp, "--metrics", "127.0.0.1:0")
+	_, addr, metricsAddr := startServing(t, cmd)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := "127.0.0.1:" + port
-	waitServing(t, addr)
 	c := &dns.Client{Timeout: 2 * time.Second}
 	for _, name := range []string{"mail.example.test.", "mail.example.test.", "teredo.ipv6.microsoft.com."} {
 		if _, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr); err != nil {
 			t.Fatal(err)
 		}
 	}
-	resp, err := http.Get("http://127.0.0.1:" + metricsPort + "/healthz")
+	resp, err := http.Get("http://" + metricsAddr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +35,7 @@ func TestStatsAndHealth(t *testing.T) {
 		t.Errorf("healthz: %s %q", resp.Status, body)
 	}
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"stats"}, &out, &out); code != 0 {
+	if code := run(context.Background(), []string{"stats", "--metrics", metricsAddr}, &out, &out); code != 0 {
 		t.Fatalf("stats: %s", out.String())
 	}
 	for _, want := range []string{
