@@ -470,6 +470,26 @@ func BenchmarkLookup(b *testing.B) {
 	reportCPU(b, start)
 }
 
+// BenchmarkLookupSharedAddress asks a full default-sized index for one
+// client's name for an address 500 clients were given (a CDN's), whose
+// entries Lookup walks.
+func BenchmarkLookupSharedAddress(b *testing.B) {
+	ix, a := fullIndex()
+	a.Addrs[0] = ip("104.16.132.229")
+	for i := range 500 {
+		a.Client = netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)})
+		ix.Observe(a)
+	}
+	b.ReportAllocs()
+	start := cpuTime(b)
+	for b.Loop() {
+		if len(ix.Lookup(a.Client, a.Addrs[0], t0)) != 1 {
+			b.Fatal("entry not found")
+		}
+	}
+	reportCPU(b, start)
+}
+
 // BenchmarkWho asks a full default-sized index for every client's names.
 func BenchmarkWho(b *testing.B) {
 	ix, _ := fullIndex()
