@@ -459,15 +459,7 @@ func fullIndex() (*Index, Answer) {
 // BenchmarkLookup asks a full default-sized index for one client's names.
 func BenchmarkLookup(b *testing.B) {
 	ix, a := fullIndex()
-	addr := netip.AddrFrom4([4]byte{10, 0, 1, 2})
-	b.ReportAllocs()
-	start := cpuTime(b)
-	for b.Loop() {
-		if len(ix.Lookup(a.Client, addr, t0)) != 1 {
-			b.Fatal("entry not found")
-		}
-	}
-	reportCPU(b, start)
+	benchmarkOne(b, func() []Entry { return ix.Lookup(a.Client, netip.AddrFrom4([4]byte{10, 0, 1, 2}), t0) })
 }
 
 // BenchmarkLookupSharedAddress asks a full default-sized index for one
@@ -480,24 +472,21 @@ func BenchmarkLookupSharedAddress(b *testing.B) {
 		a.Client = netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)})
 		ix.Observe(a)
 	}
-	b.ReportAllocs()
-	start := cpuTime(b)
-	for b.Loop() {
-		if len(ix.Lookup(a.Client, a.Addrs[0], t0)) != 1 {
-			b.Fatal("entry not found")
-		}
-	}
-	reportCPU(b, start)
+	benchmarkOne(b, func() []Entry { return ix.Lookup(a.Client, a.Addrs[0], t0) })
 }
 
 // BenchmarkWho asks a full default-sized index for every client's names.
 func BenchmarkWho(b *testing.B) {
 	ix, _ := fullIndex()
-	addr := netip.AddrFrom4([4]byte{10, 0, 1, 2})
+	benchmarkOne(b, func() []Entry { return ix.Who(netip.AddrFrom4([4]byte{10, 0, 1, 2}), t0) })
+}
+
+// benchmarkOne times query, which must find one entry.
+func benchmarkOne(b *testing.B, query func() []Entry) {
 	b.ReportAllocs()
 	start := cpuTime(b)
 	for b.Loop() {
-		if len(ix.Who(addr, t0)) != 1 {
+		if len(query()) != 1 {
 			b.Fatal("entry not found")
 		}
 	}
@@ -507,37 +496,16 @@ func BenchmarkWho(b *testing.B) {
 // BenchmarkMemoryPerEntry fills a default-sized index past its bound,
 // with fifty clients each given 30,000 addresses for 4,000 names (a CNAME
 // for one name in four), and reports the heap it holds per entry.
-func BenchmarkMemoryPerEntry(b *testing.B) {
-	memoryPerEntry(b, func(i int, nameList []string, a *Answer) {
-		j := i / 50
-		a.Client = netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 50)})
-		a.Name = nameList[j%len(nameList)]
-		a.Chain = nil
-		if j%4 == 0 {
-			a.Chain = []string{"edge." + a.Name}
-		}
-		a.Addrs[0] = netip.AddrFrom4([4]byte{100, 64 + byte(j>>16), byte(j >> 8), byte(j)})
-	})
-}
+func BenchmarkMemoryPerEntry(b *testing.B) { memoryPerEntry(b, 50) }
 
 // BenchmarkMemoryPerEntryOwnAddress is BenchmarkMemoryPerEntry with every
 // entry for an address of its own, the most an address's list costs.
-func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) {
-	memoryPerEntry(b, func(i int, nameList []string, a *Answer) {
-		a.Client = netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 50)})
-		a.Name = nameList[i%len(nameList)]
-		a.Chain = nil
-		if i%4 == 0 {
-			a.Chain = []string{"edge." + a.Name}
-		}
-		a.Addrs[0] = netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
-	})
-}
+func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) { memoryPerEntry(b, 1) }
 
 // memoryPerEntry observes one and a half times DefaultMaxEntries answers
-// that set makes from a running count and 4,000 names, and reports the
-// heap the index holds per entry.
-func memoryPerEntry(b *testing.B, set func(i int, nameList []string, a *Answer)) {
+// from fifty clients, each address given to perAddress of them in turn
+// for one of 4,000 names, and reports the heap the index holds per entry.
+func memoryPerEntry(b *testing.B, perAddress int) {
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -549,7 +517,14 @@ func memoryPerEntry(b *testing.B, set func(i int, nameList []string, a *Answer))
 		}
 		a := Answer{Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
 		for i := range DefaultMaxEntries * 3 / 2 {
-			set(i, nameList, &a)
+			j := i / perAddress
+			a.Client = netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 50)})
+			a.Name = nameList[j%len(nameList)]
+			a.Chain = nil
+			if j%4 == 0 {
+				a.Chain = []string{"edge." + a.Name}
+			}
+			a.Addrs[0] = netip.AddrFrom4([4]byte{100, 64 + byte(j>>16), byte(j >> 8), byte(j)})
 			ix.Observe(a)
 		}
 		nameList = nil
