@@ -133,50 +133,160 @@ func TestEvictsLeastRecentlyAnswered(t *testing.T) {
 	}
 }
 
-// TestEvictionMatchesModel runs random answers through a small index and
-// checks after each batch that it holds exactly the most recently answered
-// keys, as a plain recency list does: evictions shift the index's table,
-// and no entry may get lost or linger.
+// TestEvictionMatchesModel runs random answers through a one-shard index
+// and checks after each batch that Who and Lookup, at any time and at one
+// instant, give for every address exactly the entries a plain recency
+// list holds, with their windows and chains. A few addresses have many
+// entries (a CDN's), the rest one to three: evictions unlink entries
+// from the head, middle and tail of an address's list and shift the
+// index's tables, and no entry may get lost or linger.
 func TestEvictionMatchesModel(t *testing.T) {
-	const max, space = 500, 1500
-	ix := New(Options{MaxEntries: max})
+	const max, hot, cold = 500, 4, 300
+	ix := New(Options{MaxEntries: max, Grace: time.Minute})
+	if len(ix.shards) != 1 {
+		t.Fatalf("%d shards, want one, where eviction is exact", len(ix.shards))
+	}
 	type k struct{ client, addr, name int }
-	addrOf := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+	type rec struct {
+		first, last, valid time.Time
+		chain              []string
+	}
+	addrOf := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}) }
 	clientOf := func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 15: byte(i)}) }
+	held := map[k]*rec{}
 	var recent []k // most recent last
+	evicted := uint64(0)
+	describe := func(e Entry) string {
+		return fmt.Sprintf("%v %s %v %v %v %v", e.Client, e.Name, e.Chain, e.FirstAsked.Sub(t0), e.LastAsked.Sub(t0), e.ValidUntil.Sub(t0))
+	}
+	// model is what the model holds for addr and client (all when -1)
+	// valid at at (any when zero), in Who's order.
+	model := func(addr, client int, at time.Time) []string {
+		var out []string
+		for c := range 7 {
+			for n := range 5 {
+				r := held[k{c, addr, n}]
+				if r == nil || client >= 0 && c != client || !at.IsZero() && (at.Before(r.first) || at.After(r.valid)) {
+					continue
+				}
+				out = append(out, describe(Entry{Client: clientOf(c), Name: fmt.Sprint(n), Chain: r.chain, FirstAsked: r.first, LastAsked: r.last, ValidUntil: r.valid}))
+			}
+		}
+		return out
+	}
+	describeAll := func(es []Entry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, describe(e))
+		}
+		return out
+	}
 	rng := uint64(1)
 	for step := range 20_000 {
 		rng = rng*6364136223846793005 + 1442695040888963407
-		r := int(rng>>33) % space
-		key := k{client: r % 7, addr: r % 211, name: r % 5}
-		ix.Observe(Answer{Client: clientOf(key.client), Name: fmt.Sprint(key.name), Addrs: []netip.Addr{addrOf(key.addr)}, TTL: time.Minute, At: t0})
+		r := int(rng >> 33)
+		key := k{client: r % 7, addr: hot + r/7%cold, name: r / 7 / cold % 3}
+		if r%3 == 0 {
+			key = k{client: r / 3 % 7, addr: r / 21 % hot, name: r / 84 % 5}
+		}
+		at := t0.Add(time.Duration(step-r%2*3) * time.Second) // now and then a late report
+		ttl := time.Duration(r%4+1) * 10 * time.Second
+		var chain []string
+		if r%5 < 2 {
+			chain = []string{fmt.Sprintf("c%d.", r%5)}
+		}
+		ix.Observe(Answer{Client: clientOf(key.client), Name: fmt.Sprint(key.name), Chain: chain, Addrs: []netip.Addr{addrOf(key.addr)}, TTL: ttl, At: at})
+		if e := held[key]; e != nil {
+			e.first, e.valid = minTime(e.first, at), maxTime(e.valid, at.Add(ttl+time.Minute))
+			if !at.Before(e.last) {
+				e.last, e.chain = at, chain
+			}
+		} else {
+			held[key] = &rec{first: at, last: at, valid: at.Add(ttl + time.Minute), chain: chain}
+		}
 		recent = append(slices.DeleteFunc(recent, func(o k) bool { return o == key }), key)
 		if len(recent) > max {
+			delete(held, recent[0])
 			recent = recent[1:]
+			evicted++
 		}
-		if step%4000 != 3999 {
+		if step%500 != 499 {
 			continue
 		}
-		held := map[k]bool{}
-		for _, key := range recent {
-			held[key] = true
-		}
-		for c := range 7 {
-			for a := range 211 {
-				got := map[string]bool{}
-				for _, e := range ix.Lookup(clientOf(c), addrOf(a), t0) {
-					got[e.Name] = true
+		checkAddrLists(t, ix)
+		instant := t0.Add(time.Duration(step-60) * time.Second)
+		for a := range hot + cold {
+			for _, at := range []time.Time{{}, instant} {
+				if got, want := describeAll(ix.Who(addrOf(a), at)), model(a, -1, at); !slices.Equal(got, want) {
+					t.Fatalf("step %d: Who(addr %d, %v) =\n%q\nwant\n%q", step, a, at, got, want)
 				}
-				for n := range 5 {
-					if want := held[k{c, a, n}]; got[fmt.Sprint(n)] != want {
-						t.Fatalf("step %d: client %d addr %d name %d held %v, want %v", step, c, a, n, got[fmt.Sprint(n)], want)
-					}
+			}
+			for c := range 7 {
+				if got, want := describeAll(ix.Lookup(clientOf(c), addrOf(a), instant)), model(a, c, instant); !slices.Equal(got, want) {
+					t.Fatalf("step %d: Lookup(client %d, addr %d) =\n%q\nwant\n%q", step, c, a, got, want)
 				}
 			}
 		}
-		if ix.Len() != len(recent) {
-			t.Fatalf("step %d: Len = %d, want %d", step, ix.Len(), len(recent))
+		if st := ix.Stats(); st.Entries != len(recent) || st.Evicted != evicted || ix.Len() != len(recent) {
+			t.Fatalf("step %d: Stats = %+v, Len = %d; want %d entries, %d evicted", step, st, ix.Len(), len(recent), evicted)
 		}
+	}
+	if evicted == 0 || len(recent) != max {
+		t.Fatalf("%d evicted, %d held: the test did not fill the index", evicted, len(recent))
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// checkAddrLists checks that each shard's address table leads to one
+// well-linked list per address holding exactly that address's slots.
+func checkAddrLists(t *testing.T, ix *Index) {
+	t.Helper()
+	for si := range ix.shards {
+		s := &ix.shards[si]
+		s.mu.Lock()
+		seen := map[[16]byte]bool{}
+		visited := 0
+		for _, c := range s.addrs.cells {
+			if c == 0 {
+				continue
+			}
+			head := int32(uint32(c) - 1)
+			addr := s.slots[head].key.addr
+			if seen[addr] {
+				t.Fatalf("shard %d: address %v has two lists", si, netip.AddrFrom16(addr))
+			}
+			seen[addr] = true
+			if _, _, h := s.findAddr(&addr); h != head {
+				t.Fatalf("shard %d: address %v: list found at slot %d, its cell says %d", si, netip.AddrFrom16(addr), h, head)
+			}
+			prev := int32(-1)
+			for i := head; i >= 0; prev, i = i, s.slots[i].addrNext {
+				if sl := &s.slots[i]; sl.key.addr != addr || sl.addrPrev != prev {
+					t.Fatalf("shard %d: slot %d (%v, back link %d) in the list of %v after slot %d",
+						si, i, netip.AddrFrom16(sl.key.addr), sl.addrPrev, netip.AddrFrom16(addr), prev)
+				}
+				if visited++; visited > len(s.slots) {
+					t.Fatalf("shard %d: address %v: the list loops", si, netip.AddrFrom16(addr))
+				}
+			}
+		}
+		if visited != len(s.slots) || s.addrs.used != len(seen) {
+			t.Fatalf("shard %d: lists hold %d of %d slots; %d cells used for %d addresses", si, visited, len(s.slots), s.addrs.used, len(seen))
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -270,7 +380,7 @@ func TestConcurrentObserveLookup(t *testing.T) {
 				addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
 				ix.Observe(Answer{Client: netip.AddrFrom4([4]byte{10, 0, byte(g), byte(i % 7)}), Name: fmt.Sprintf("n%d.", i%13),
 					Chain: []string{"c.example."}, Device: Device{Host: "h"}, Addrs: []netip.Addr{addr}, TTL: time.Minute, At: t0.Add(time.Duration(i))})
-				if i%20 == 0 { // both scan a whole shard
+				if i%20 == 0 {
 					ix.Lookup(netip.AddrFrom4([4]byte{10, 0, byte(g), 1}), addr, t0)
 					ix.Who(addr, time.Time{})
 				}
@@ -334,20 +444,49 @@ func BenchmarkObserveNew(b *testing.B) {
 	reportCPU(b, start)
 }
 
-// BenchmarkLookup asks a full default-sized index, where each query scans
-// one of 64 shards.
-func BenchmarkLookup(b *testing.B) {
+// fullIndex is a default-sized index filled with one entry for each of a
+// million addresses, and the answer that filled it.
+func fullIndex() (*Index, Answer) {
 	ix := New(Options{})
 	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
 	for i := range DefaultMaxEntries {
 		a.Addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		ix.Observe(a)
 	}
-	addr := netip.AddrFrom4([4]byte{10, 0, 1, 2})
+	return ix, a
+}
+
+// BenchmarkLookup asks a full default-sized index for one client's names.
+func BenchmarkLookup(b *testing.B) {
+	ix, a := fullIndex()
+	benchmarkOne(b, func() []Entry { return ix.Lookup(a.Client, netip.AddrFrom4([4]byte{10, 0, 1, 2}), t0) })
+}
+
+// BenchmarkLookupSharedAddress asks a full default-sized index for one
+// client's name for an address 500 clients were given (a CDN's), whose
+// entries Lookup walks.
+func BenchmarkLookupSharedAddress(b *testing.B) {
+	ix, a := fullIndex()
+	a.Addrs[0] = ip("104.16.132.229")
+	for i := range 500 {
+		a.Client = netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)})
+		ix.Observe(a)
+	}
+	benchmarkOne(b, func() []Entry { return ix.Lookup(a.Client, a.Addrs[0], t0) })
+}
+
+// BenchmarkWho asks a full default-sized index for every client's names.
+func BenchmarkWho(b *testing.B) {
+	ix, _ := fullIndex()
+	benchmarkOne(b, func() []Entry { return ix.Who(netip.AddrFrom4([4]byte{10, 0, 1, 2}), t0) })
+}
+
+// benchmarkOne times query, which must find one entry.
+func benchmarkOne(b *testing.B, query func() []Entry) {
 	b.ReportAllocs()
 	start := cpuTime(b)
 	for b.Loop() {
-		if len(ix.Lookup(a.Client, addr, t0)) != 1 {
+		if len(query()) != 1 {
 			b.Fatal("entry not found")
 		}
 	}
@@ -357,7 +496,16 @@ func BenchmarkLookup(b *testing.B) {
 // BenchmarkMemoryPerEntry fills a default-sized index past its bound,
 // with fifty clients each given 30,000 addresses for 4,000 names (a CNAME
 // for one name in four), and reports the heap it holds per entry.
-func BenchmarkMemoryPerEntry(b *testing.B) {
+func BenchmarkMemoryPerEntry(b *testing.B) { memoryPerEntry(b, 50) }
+
+// BenchmarkMemoryPerEntryOwnAddress is BenchmarkMemoryPerEntry with every
+// entry for an address of its own, the most an address's list costs.
+func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) { memoryPerEntry(b, 1) }
+
+// memoryPerEntry observes one and a half times DefaultMaxEntries answers
+// from fifty clients, each address given to perAddress of them in turn
+// for one of 4,000 names, and reports the heap the index holds per entry.
+func memoryPerEntry(b *testing.B, perAddress int) {
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -369,7 +517,7 @@ func BenchmarkMemoryPerEntry(b *testing.B) {
 		}
 		a := Answer{Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
 		for i := range DefaultMaxEntries * 3 / 2 {
-			j := i / 50
+			j := i / perAddress
 			a.Client = netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 50)})
 			a.Name = nameList[j%len(nameList)]
 			a.Chain = nil

@@ -6,12 +6,12 @@ import (
 	"math/bits"
 )
 
-// table finds a shard's slot by key with open addressing and linear
-// probing over the slots themselves, so each key is stored once: a Go map
-// would hold a second copy of the 48-byte key for every entry. A cell is
-// a key hash (its home cell and a cheap filter before the key compare)
-// above the slot index plus one; zero is an empty cell. At most half the
-// cells are used, so probes stay short.
+// table finds a shard's slot by a hash and a match with open addressing
+// and linear probing over the slots themselves, so each key is stored
+// once: a Go map would hold a second copy of the 48-byte key for every
+// entry. A cell is a hash (its home cell and a cheap filter before the
+// match) above the slot index plus one; zero is an empty cell. At most
+// half the cells are used, so probes stay short.
 type table struct {
 	cells []uint64
 	used  int
@@ -19,9 +19,9 @@ type table struct {
 
 const minCells = 64
 
-// find returns the cell holding k and its slot, or the empty cell where k
-// would go and slot -1.
-func (t *table) find(slots []slot, k *key, h uint32) (cell int, slot int32) {
+// find returns the cell holding a slot with hash h that matches, and the
+// slot, or the empty cell where one would go and slot -1.
+func (t *table) find(h uint32, match func(slot int32) bool) (cell int, slot int32) {
 	if t.cells == nil {
 		t.cells = make([]uint64, minCells)
 	}
@@ -31,15 +31,20 @@ func (t *table) find(slots []slot, k *key, h uint32) (cell int, slot int32) {
 		if c == 0 {
 			return i, -1
 		}
-		if uint32(c>>32) == h && slots[uint32(c)-1].key == *k {
+		if uint32(c>>32) == h && match(int32(uint32(c)-1)) {
 			return i, int32(uint32(c) - 1)
 		}
 	}
 }
 
+// set points the cell find returned for hash h at another slot.
+func (t *table) set(cell int, h uint32, slot int32) {
+	t.cells[cell] = uint64(h)<<32 | uint64(slot+1)
+}
+
 // insert puts slot in the empty cell find returned for hash h.
 func (t *table) insert(cell int, h uint32, slot int32) {
-	t.cells[cell] = uint64(h)<<32 | uint64(slot+1)
+	t.set(cell, h, slot)
 	t.used++
 	if 2*t.used > len(t.cells) {
 		t.grow()
@@ -94,6 +99,14 @@ func (k *key) hash(name uint64) uint32 {
 func mum(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
+}
+
+// addrHash hashes an address, with a secret from the index's seed so that
+// whoever chooses the addresses of answers cannot pile them on one probe
+// sequence.
+func addrHash(secret uint64, addr *[16]byte) uint32 {
+	le := binary.LittleEndian
+	return uint32(mum(mum(le.Uint64(addr[:8])^secret, le.Uint64(addr[8:])^0x8ebc6af09c88c6e3), 0x589965cc75374cc3) >> 32)
 }
 
 // nameHash hashes a name for key.hash.
