@@ -45,7 +45,7 @@ type DNSCrypt struct {
 	// does not pay for a new socket. Replies are authenticated, so a
 	// fixed source port gives a spoofer nothing; a socket whose exchange
 	// failed may still receive its late reply, so it is closed instead.
-	idle    chan *cryptConn
+	idle    *pool[*cryptConn]
 	mu      sync.Mutex
 	info    *dnscrypt.ResolverInfo
 	fetched time.Time
@@ -65,7 +65,7 @@ func NewDNSCrypt(stamp string, timeout time.Duration) (*DNSCrypt, error) {
 		s.ServerAddrStr = net.JoinHostPort(s.ServerAddrStr, "443")
 	}
 	return &DNSCrypt{stamp: s, raw: stamp, name: "dnscrypt://" + s.ProviderName + "@" + s.ServerAddrStr,
-		timeout: timeout, idle: make(chan *cryptConn, idleConns)}, nil
+		timeout: timeout, idle: newPool[*cryptConn](idleConns)}, nil
 }
 
 // String names the resolver by provider and address; the stamp is too long
@@ -77,6 +77,9 @@ func (d *DNSCrypt) String() string { return d.name }
 // rotated its key stops answering queries made with the old one, so
 // Maintain fetches it again at once rather than at the next re-check.
 func (d *DNSCrypt) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	if d.idle.closed.Load() {
+		return nil, fmt.Errorf("%s: %w", d, ErrClosed)
+	}
 	info, err := d.resolverInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -111,7 +114,7 @@ func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dn
 	if !stop() || err != nil || network != "udp" {
 		conn.Close()
 	} else {
-		d.release(conn)
+		d.idle.put(conn)
 	}
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err() // clearer than the deadline it set off
@@ -193,10 +196,8 @@ func (c *cryptConn) roundTrip(query []byte) ([]byte, error) {
 // conn returns an idle UDP socket, or a new connection.
 func (d *DNSCrypt) conn(ctx context.Context, network string) (*cryptConn, error) {
 	if network == "udp" {
-		select {
-		case c := <-d.idle:
+		if c, ok := d.idle.get(); ok {
 			return c, nil
-		default:
 		}
 	}
 	var dialer net.Dialer
@@ -207,14 +208,10 @@ func (d *DNSCrypt) conn(ctx context.Context, network string) (*cryptConn, error)
 	return &cryptConn{Conn: c, buf: make([]byte, dns.DefaultMsgSize)}, nil
 }
 
-// release keeps a socket for the next query, or closes it when enough are
-// kept already.
-func (d *DNSCrypt) release(c *cryptConn) {
-	select {
-	case d.idle <- c:
-	default:
-		c.Close()
-	}
+// Close closes the idle sockets; those in use close when their exchange ends.
+func (d *DNSCrypt) Close() error {
+	d.idle.close()
+	return nil
 }
 
 // resolverInfo returns the current certificate, fetching it only when there

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -21,6 +22,10 @@ type Upstream interface {
 	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
 	// String names the upstream in logs and query-log records.
 	String() string
+	// Close releases the sockets the upstream keeps; exchanges in flight
+	// end as they would have, later ones fail with ErrClosed. It may be
+	// called more than once.
+	io.Closer
 }
 
 // EDNSSize is the UDP payload size advertised upstream (the DNS flag day
