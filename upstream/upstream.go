@@ -1,5 +1,5 @@
-// Package upstream sends queries to DNSCrypt and plain DNS resolvers and
-// fails over between them.
+// Package upstream sends queries to DNSCrypt, DNS-over-TLS, DNS-over-HTTPS
+// and plain DNS resolvers and fails over between them.
 package upstream
 
 import (
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ameshkov/dnsstamps"
 	"github.com/miekg/dns"
 )
 
@@ -35,16 +36,22 @@ const EDNSSize = 1232
 // ErrMismatch is returned for a response that does not answer the query.
 var ErrMismatch = errors.New("response does not match the query")
 
-// Parse builds an Upstream from a URL: sdns://…, udp://host:port or
-// tcp://host:port; timeout bounds the DNSCrypt certificate fetch.
+// Parse builds an Upstream from a URL: sdns://… (a DNSCrypt, DoT or DoH
+// stamp), udp://host:port, tcp://host:port, tls://host[:port] or
+// https://host[:port]/path; timeout bounds the DNSCrypt certificate fetch.
+// It opens no socket, so a configuration can be checked with it.
 func Parse(raw string, timeout time.Duration) (Upstream, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return nil, fmt.Errorf("upstream %q: want sdns://, udp:// or tcp://", raw)
+		return nil, fmt.Errorf("upstream %q: want sdns://, udp://, tcp://, tls:// or https://", raw)
 	}
 	switch scheme {
 	case "sdns":
-		return NewDNSCrypt(raw, timeout)
+		return parseStamp(raw, timeout)
+	case "tls":
+		return NewDoT(raw)
+	case "https":
+		return NewDoH(raw)
 	case "udp", "tcp":
 		u, err := url.Parse(raw)
 		if err != nil || u.Path != "" || u.Host != rest {
@@ -55,7 +62,25 @@ func Parse(raw string, timeout time.Duration) (Upstream, error) {
 		}
 		return &Plain{Addr: u.Host, TCPOnly: scheme == "tcp"}, nil
 	default:
-		return nil, fmt.Errorf("upstream %q: unknown scheme %q, want sdns, udp or tcp", raw, scheme)
+		return nil, fmt.Errorf("upstream %q: unknown scheme %q, want sdns, udp, tcp, tls or https", raw, scheme)
+	}
+}
+
+// parseStamp builds the upstream an sdns:// stamp describes.
+func parseStamp(raw string, timeout time.Duration) (Upstream, error) {
+	s, err := dnsstamps.NewServerStampFromString(raw)
+	if err != nil {
+		return nil, fmt.Errorf("upstream stamp %q: %w", raw, err)
+	}
+	switch s.Proto {
+	case dnsstamps.StampProtoTypeDNSCrypt:
+		return NewDNSCrypt(raw, timeout)
+	case dnsstamps.StampProtoTypeTLS:
+		return NewDoT(raw)
+	case dnsstamps.StampProtoTypeDoH:
+		return NewDoH(raw)
+	default:
+		return nil, fmt.Errorf("upstream stamp %q: protocol %s, want DNSCrypt, DoT or DoH", raw, s.Proto.String())
 	}
 }
 
