@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ const certName = "dns.dnsward.test"
 type unbound struct {
 	tlsAddr, httpsAddr string
 	ca, leaf           *x509.Certificate
+	conf               string
 }
 
 // startUnbound runs unbound on free loopback ports with a certificate made
@@ -77,8 +79,14 @@ func startUnbound(t *testing.T) *unbound {
 	local-zone: "." static
 	local-zone: "test." static
 	local-data: "example.test. 300 IN A 192.0.2.1"
+	extended-statistics: yes
+remote-control:
+	control-enable: yes
+	control-interface: "%[1]s/control.sock"
+	control-use-cert: no
 `, dir, port(u.tlsAddr), port(u.httpsAddr))
 	confFile := filepath.Join(dir, "unbound.conf")
+	u.conf = confFile
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +119,25 @@ func startUnbound(t *testing.T) *unbound {
 		}
 	}
 	return u
+}
+
+// stat reads one of unbound's statistics.
+func (u *unbound) stat(t *testing.T, name string) int {
+	t.Helper()
+	out, err := exec.Command("unbound-control", "-c", u.conf, "stats_noreset").CombinedOutput()
+	if err != nil {
+		t.Fatalf("unbound-control: %v: %s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // freeAddr is a loopback address with a TCP port nothing listens on.
@@ -396,6 +423,33 @@ func TestTLSUpstreamsRejectImpostors(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming it and saying %q", tt.raw, err, tt.err)
 		}
 		g.Close()
+	}
+}
+
+// TestDoTResumesSessions checks that a new connection to a server resumes
+// the TLS session of an earlier one rather than redoing the handshake.
+func TestDoTResumesSessions(t *testing.T) {
+	ub := startUnbound(t)
+	if _, err := exec.LookPath("unbound-control"); err != nil {
+		t.Skip("skipped: unbound-control not installed")
+	}
+	proxy := newCountingProxy(t, ub.tlsAddr)
+	u, err := upstream.Parse("tls://"+proxy.addr+"?pin="+spki(ub.ca)+"#"+certName, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for range 3 {
+		if err := ask(t, u, "example.test."); err != nil {
+			t.Fatal(err)
+		}
+		proxy.drop()
+	}
+	if n := proxy.conns.Load(); n != 3 {
+		t.Fatalf("%d connections, want 3", n)
+	}
+	if n := ub.stat(t, "num.query.tls.resume"); n != 2 {
+		t.Errorf("%d queries over resumed sessions, want 2", n)
 	}
 }
 
