@@ -37,7 +37,7 @@ const EDNSSize = 1232
 var ErrMismatch = errors.New("response does not match the query")
 
 // Parse builds an Upstream from a URL: sdns://… (a DNSCrypt, DoT or DoH
-// stamp), udp://host:port, tcp://host:port, tls://host[:port] or
+// stamp; a DNSCrypt one may name relays), udp://host:port, tcp://host:port, tls://host[:port] or
 // https://host[:port]/path; timeout bounds the DNSCrypt certificate fetch.
 // It opens no socket, so a configuration can be checked with it.
 func Parse(raw string, timeout time.Duration) (Upstream, error) {
@@ -66,18 +66,24 @@ func Parse(raw string, timeout time.Duration) (Upstream, error) {
 	}
 }
 
-// parseStamp builds the upstream an sdns:// stamp describes.
+// parseStamp builds the upstream an sdns:// stamp describes, and its relays.
 func parseStamp(raw string, timeout time.Duration) (Upstream, error) {
-	s, err := dnsstamps.NewServerStampFromString(raw)
+	server, _, relayed := strings.Cut(raw, viaPrefix)
+	if _, err := parseRelayStamp(server); err == nil {
+		return nil, fmt.Errorf("upstream stamp %q: a relay's: pair it with a DNSCrypt stamp, sdns://SERVER%ssdns://RELAY", raw, viaPrefix)
+	}
+	s, err := dnsstamps.NewServerStampFromString(server)
 	if err != nil {
 		return nil, fmt.Errorf("upstream stamp %q: %w", raw, err)
 	}
-	switch s.Proto {
-	case dnsstamps.StampProtoTypeDNSCrypt:
+	switch {
+	case relayed && s.Proto != dnsstamps.StampProtoTypeDNSCrypt:
+		return nil, fmt.Errorf("upstream stamp %q: relays carry DNSCrypt only, not %s", raw, s.Proto.String())
+	case s.Proto == dnsstamps.StampProtoTypeDNSCrypt:
 		return NewDNSCrypt(raw, timeout)
-	case dnsstamps.StampProtoTypeTLS:
+	case s.Proto == dnsstamps.StampProtoTypeTLS:
 		return NewDoT(raw)
-	case dnsstamps.StampProtoTypeDoH:
+	case s.Proto == dnsstamps.StampProtoTypeDoH:
 		return NewDoH(raw)
 	default:
 		return nil, fmt.Errorf("upstream stamp %q: protocol %s, want DNSCrypt, DoT or DoH", raw, s.Proto.String())
