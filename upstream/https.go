@@ -20,6 +20,10 @@ import (
 // dohIdleTimeout is how long an unused DNS-over-HTTPS connection is kept.
 const dohIdleTimeout = 90 * time.Second
 
+// dohPingAfter is how long a DNS-over-HTTPS connection may stay silent
+// before it is pinged, and how long the ping's answer may take.
+const dohPingAfter = 5 * time.Second
+
 // dnsMessage is the media type of RFC 8484's bodies.
 const dnsMessage = "application/dns-message"
 
@@ -89,6 +93,9 @@ func NewDoH(raw string) (*DoH, error) {
 		// exchanges started before it is up would each dial their own.
 		MaxConnsPerHost: 1,
 		IdleConnTimeout: dohIdleTimeout,
+		// A connection gone silent would otherwise fail every exchange
+		// until the server's TCP connection times out: a ping finds it.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: dohPingAfter, PingTimeout: dohPingAfter},
 	}
 	return &DoH{url: reqURL, name: name, transport: tr, client: &http.Client{Transport: tr}}, nil
 }

@@ -130,6 +130,9 @@ func parseTLSURL(raw string) (*url.URL, tlsTarget, error) {
 	if t.name == "" {
 		t.name = u.Hostname()
 	}
+	if _, ok := dns.IsDomainName(t.name); !ok || strings.ContainsAny(t.name, "?#&=/ ") {
+		return nil, tlsTarget{}, fmt.Errorf("server name %q is not a host name", t.name)
+	}
 	var keep []string
 	for _, kv := range strings.Split(u.RawQuery, "&") {
 		// Read raw: a base64 pin's "+" is not a space.

@@ -58,6 +58,7 @@ func TestParse(t *testing.T) {
 		{"tls://192.0.2.1?pin=" + strings.Repeat("A", 40), "", "30 bytes, want a 32-byte SHA-256 digest"},
 		{"tls://192.0.2.1?pin=*", "", "not base64"},
 		{"tls://192.0.2.1?sni=dns.example", "", `unknown parameter "sni"`},
+		{"tls://192.0.2.1?pin=" + strings.Repeat("A", 43) + "#dns.example?pin=" + strings.Repeat("A", 43), "", `server name "dns.example?pin=`},
 		{"https://dns.example", "", "want https://host[:port]/path"},
 		{"https://user@dns.example/dns-query", "", "want https://host[:port]"},
 	}
