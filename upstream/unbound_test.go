@@ -466,5 +466,5 @@ func TestTLSUpstreamsCloseReleaseSockets(t *testing.T) {
 		}
 		ups = append(ups, u)
 	}
-	checkCloseReleases(t, ups...)
+	checkCloseReleases(t, []string{ub.tlsAddr, ub.httpsAddr}, ups...)
 }
