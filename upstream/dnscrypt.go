@@ -50,6 +50,9 @@ type DNSCrypt struct {
 	relay  atomic.Int32
 	server netip.AddrPort
 	header []byte
+	// closed ends a certificate fetch through a relay at Close.
+	closed context.Context
+	close  context.CancelFunc
 
 	fetch   singleflight.Group
 	suspect atomic.Bool
@@ -80,6 +83,7 @@ func NewDNSCrypt(stamp string, timeout time.Duration) (*DNSCrypt, error) {
 	}
 	d := &DNSCrypt{stamp: s, raw: stamp, name: "dnscrypt://" + s.ProviderName + "@" + s.ServerAddrStr,
 		timeout: timeout, idle: newPool[*cryptConn](idleConns)}
+	d.closed, d.close = context.WithCancel(context.Background())
 	if relayed {
 		if d.server, err = parseIPPort(s.ServerAddrStr, 443); err != nil {
 			return nil, fmt.Errorf("upstream stamp %q: relayed resolver: %w", stamp, err)
@@ -262,8 +266,10 @@ func (d *DNSCrypt) conn(ctx context.Context, network string, relay int) (*cryptC
 	return &cryptConn{Conn: c, buf: make([]byte, dns.DefaultMsgSize), relay: relay, header: d.header}, nil
 }
 
-// Close closes the idle sockets; those in use close when their exchange ends.
+// Close closes the idle sockets and ends a certificate fetch through a
+// relay; sockets in use close when their exchange ends.
 func (d *DNSCrypt) Close() error {
+	d.close()
 	d.idle.close()
 	return nil
 }

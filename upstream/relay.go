@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -119,6 +120,7 @@ func (d *DNSCrypt) fetchRelayed(relay netip.AddrPort) (*dnscrypt.ResolverInfo, e
 		return nil, err
 	}
 	defer conn.Close()
+	defer context.AfterFunc(d.closed, func() { conn.Close() })()
 	_ = conn.SetDeadline(time.Now().Add(d.timeout))
 	q := new(dns.Msg).SetQuestion(dns.Fqdn(d.stamp.ProviderName), dns.TypeTXT)
 	packed, err := q.Pack()

@@ -141,15 +141,16 @@ func readPrefixed(c net.Conn) ([]byte, error) {
 	return p, err
 }
 
-// silentRelay is a relay stamp for a socket that reads and never answers.
-func silentRelay(t *testing.T) string {
+// silentRelay is the address and stamp of a relay that reads and never
+// answers.
+func silentRelay(t *testing.T) (addr, stamp string) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	return relayStamp(pc.LocalAddr().String())
+	return pc.LocalAddr().String(), relayStamp(pc.LocalAddr().String())
 }
 
 // TestDNSCryptThroughRelay asks a DNSCrypt resolver through a relay: the
@@ -199,15 +200,17 @@ func TestDNSCryptThroughRelay(t *testing.T) {
 
 // TestDNSCryptRelayFailover gives the upstream a silent relay first: the
 // group's next try goes through the second, which then carries the rest.
+// Close ends the certificate fetch still waiting on the silent one.
 func TestDNSCryptRelayFailover(t *testing.T) {
 	ts := testserver.ForTest(t)
 	live := newAnonRelay(t, ts.CryptAddr)
-	u, err := upstream.Parse(ts.Stamp+"|via="+silentRelay(t)+","+live.stamp, time.Second)
+	silent, silentStamp := silentRelay(t)
+	// The fetch through the silent relay would wait a minute.
+	u, err := upstream.Parse(ts.Stamp+"|via="+silentStamp+","+live.stamp, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := upstream.NewGroup([]upstream.Upstream{u}, 300*time.Millisecond)
-	defer g.Close()
 	for _, name := range []string{"example.test.", "n1.gen.test."} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		r, _, err := g.Exchange(ctx, query(name, dns.TypeA))
@@ -225,4 +228,9 @@ func TestDNSCryptRelayFailover(t *testing.T) {
 	if c := ts.Clients(); !slices.Equal(c, []netip.Addr{relayFrom}) {
 		t.Errorf("the resolver saw queries from %v, want only the relay's %s", c, relayFrom)
 	}
+	if n := socketsTo(t, silent); n != 1 {
+		t.Fatalf("%d sockets to the silent relay, want the fetch's", n)
+	}
+	g.Close()
+	waitUntil(t, "the fetch through the silent relay to end", func() bool { return socketsTo(t, silent) == 0 })
 }
