@@ -191,7 +191,7 @@ type Log struct {
 func Flags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML configuration `file` (default: the embedded configuration)")
 	fs.StringArray("listen", nil, "listen `address` host:port, UDP and TCP (repeatable)")
-	fs.StringArray("upstream", nil, "upstream `URL`: sdns://, udp://host:port or tcp://host:port (repeatable)")
+	fs.StringArray("upstream", nil, "upstream `URL`: sdns:// (DNSCrypt with |via= relays, DoT, DoH), tls://host:port, https://host/dns-query, udp://host:port or tcp://host:port (repeatable)")
 	fs.String("querylog", "", "query log `file` (sets querylog.file)")
 	fs.StringArray("blocklist", nil, "blocklist `file` (repeatable), added to blocklists.lists")
 	fs.String("log-level", "", "program log `level`: debug, info, warn or error")

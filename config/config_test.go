@@ -71,7 +71,7 @@ func TestErrorsNameFileLineAndReason(t *testing.T) {
 		{"unknown key", "listen: ['127.0.0.1:53']\nupstream: udp://127.0.0.1:53\n", []string{`:2: upstream: unknown key`}},
 		{"unknown nested key", "cache:\n  size: 10\n  sise: 3\n", []string{`:3: cache.sise: unknown key`}},
 		{"bad stamp", "upstreams:\n  - udp://127.0.0.1:53\n  - sdns://AQ\n", []string{`:3: upstreams.1: upstream stamp "sdns://AQ"`}},
-		{"bad scheme", "upstreams:\n  - https://dns.example\n", []string{`:2: upstreams.0: upstream "https://dns.example": unknown scheme "https"`}},
+		{"bad scheme", "upstreams:\n  - quic://dns.example\n", []string{`:2: upstreams.0: upstream "quic://dns.example": unknown scheme "quic"`}},
 		{"bad address", "listen:\n  - localhost:53\n", []string{`:2: listen.0: listen address "localhost:53": host must be an IP address`}},
 		{"bad port", "listen: ['127.0.0.1:70000']\n", []string{`:1: listen.0:`, "invalid port"}},
 		{"bad network", "allow_clients:\n  - 10.0.0.0/8\n  - 10.0.0.0/33\n", []string{`:3: allow_clients.1: client network "10.0.0.0/33"`}},
@@ -237,7 +237,7 @@ func TestEnvironmentErrorsNameTheVariable(t *testing.T) {
 		{"DNSWARD_CACHE_SIZE", "0", `DNSWARD_CACHE_SIZE=0: cache.size: must be at least 1`},
 		{"DNSWARD_QUERY_TIMEOUT", "4", `DNSWARD_QUERY_TIMEOUT="4": not a duration`},
 		{"DNSWARD_CACHE_PREFETCH", "yes", `DNSWARD_CACHE_PREFETCH="yes": not a boolean`},
-		{"DNSWARD_UPSTREAMS", "https://x", `DNSWARD_UPSTREAMS=https://x: upstreams.0: upstream "https://x": unknown scheme`},
+		{"DNSWARD_UPSTREAMS", "quic://x", `DNSWARD_UPSTREAMS=quic://x: upstreams.0: upstream "quic://x": unknown scheme`},
 		{"DNSWARD_FORWARD_ZONES", "a", `DNSWARD_FORWARD_ZONES: forward_zones is a list of mappings`},
 	}
 	for _, tt := range tests {

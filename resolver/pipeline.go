@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -76,6 +77,17 @@ func (p *Pipeline) UpstreamStatus() []upstream.Status {
 		out = append(out, g.Status()...)
 	}
 	return out
+}
+
+// Close closes every upstream group's sockets, once Run has returned and
+// the pipeline is no longer the one queries are sent to; queries still in
+// flight on it end as they would have.
+func (p *Pipeline) Close() error {
+	var errs []error
+	for _, g := range p.groups {
+		errs = append(errs, g.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Run keeps every upstream group's health and certificates, and popular

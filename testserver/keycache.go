@@ -38,13 +38,13 @@ type keyCachingUDP struct {
 	cert     *dnscrypt.Cert
 	provider string // fully qualified, lower case
 	certTXT  string
-	respond  func(*dns.Msg) *dns.Msg
+	respond  func(*dns.Msg, netip.Addr) *dns.Msg
 
 	mu   sync.Mutex
 	keys map[[keyLen]byte][keyLen]byte
 }
 
-func newKeyCachingUDP(cert *dnscrypt.Cert, provider string, respond func(*dns.Msg) *dns.Msg) (*keyCachingUDP, error) {
+func newKeyCachingUDP(cert *dnscrypt.Cert, provider string, respond func(*dns.Msg, netip.Addr) *dns.Msg) (*keyCachingUDP, error) {
 	if cert.EsVersion != dnscrypt.XSalsa20Poly1305 {
 		return nil, fmt.Errorf("testserver: key cache: certificate uses %s, only XSalsa20Poly1305 is served", cert.EsVersion)
 	}
@@ -86,7 +86,7 @@ func (k *keyCachingUDP) serve(conn *net.UDPConn, wg *sync.WaitGroup) error {
 func (k *keyCachingUDP) handle(conn *net.UDPConn, packet []byte, from netip.AddrPort) {
 	var reply []byte
 	if bytes.HasPrefix(packet, k.cert.ClientMagic[:]) {
-		reply = k.answerEncrypted(packet)
+		reply = k.answerEncrypted(packet, from.Addr().Unmap())
 	} else {
 		reply = k.answerCertQuery(packet)
 	}
@@ -113,7 +113,7 @@ func (k *keyCachingUDP) answerCertQuery(packet []byte) []byte {
 
 // answerEncrypted decrypts a query, answers it and encrypts the answer;
 // a query that does not decrypt is dropped, as by the library.
-func (k *keyCachingUDP) answerEncrypted(packet []byte) []byte {
+func (k *keyCachingUDP) answerEncrypted(packet []byte, from netip.Addr) []byte {
 	if len(packet) < queryHeader+secretbox.Overhead {
 		return nil
 	}
@@ -128,7 +128,7 @@ func (k *keyCachingUDP) answerEncrypted(packet []byte) []byte {
 	if req.Unpack(unpad(padded)) != nil || req.Response || len(req.Question) != 1 {
 		return nil
 	}
-	m := k.respond(req)
+	m := k.respond(req, from)
 	if m == nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func TestKeyCacheComputesOneKeyPerClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := newKeyCachingUDP(cert, rc.ProviderName, answer)
+	k, err := newKeyCachingUDP(cert, rc.ProviderName, func(req *dns.Msg, _ netip.Addr) *dns.Msg { return answer(req) })
 	if err != nil {
 		t.Fatal(err)
 	}

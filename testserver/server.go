@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +36,9 @@ type Server struct {
 	silent   atomic.Bool
 	keyCache bool
 
-	mu     sync.Mutex
-	counts map[string]int
+	mu      sync.Mutex
+	counts  map[string]int
+	clients map[netip.Addr]bool
 
 	plain []*dns.Server
 	crypt *dnscrypt.Server
@@ -67,7 +71,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{counts: map[string]int{}, keyCache: opts.KeyCache, line: line}
+	s := &Server{counts: map[string]int{}, clients: map[netip.Addr]bool{}, keyCache: opts.KeyCache, line: line}
 	s.delay.Store(int64(opts.Delay))
 	logger := opts.Logger
 	if logger == nil {
@@ -109,7 +113,7 @@ func (s *Server) startPlain(addr string) error {
 	}
 	s.PlainAddr = pc.LocalAddr().String()
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		if m := s.respond(r); m != nil {
+		if m := s.respond(r, addrOf(w.RemoteAddr())); m != nil {
 			if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 				m.Truncate(udpSize(r))
 			}
@@ -235,20 +239,22 @@ type cryptHandler struct{ s *Server }
 
 // ServeDNS answers a decrypted query; the library truncates for UDP.
 func (h cryptHandler) ServeDNS(rw dnscrypt.ResponseWriter, r *dns.Msg) error {
-	m := h.s.respond(r)
+	m := h.s.respond(r, addrOf(rw.RemoteAddr()))
 	if m == nil {
 		return nil
 	}
 	return rw.WriteMsg(m)
 }
 
-// respond counts the query and builds its answer, or nil while silenced.
-func (s *Server) respond(r *dns.Msg) *dns.Msg {
+// respond counts the query, notes the address it came from, and builds its
+// answer, or nil while silenced.
+func (s *Server) respond(r *dns.Msg, from netip.Addr) *dns.Msg {
+	s.mu.Lock()
 	if len(r.Question) > 0 {
-		s.mu.Lock()
 		s.counts[strings.ToLower(r.Question[0].Name)]++
-		s.mu.Unlock()
 	}
+	s.clients[from] = true
+	s.mu.Unlock()
 	if s.silent.Load() {
 		return nil
 	}
@@ -263,6 +269,19 @@ func (s *Server) Queries(name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts[strings.ToLower(dns.Fqdn(name))]
+}
+
+// Clients lists the addresses queries came from, in no order.
+func (s *Server) Clients() []netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.clients))
+}
+
+// addrOf is a socket address's IP address.
+func addrOf(a net.Addr) netip.Addr {
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap.Addr().Unmap()
 }
 
 // SetSilent makes the server read queries and never answer, like a

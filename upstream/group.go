@@ -40,6 +40,7 @@ const firstTry = 250 * time.Millisecond
 // upstream is known down, queries fail at once with ErrAllDown.
 type Group struct {
 	members []*member
+	closed  atomic.Bool
 	// attempt bounds one upstream's try, so a silent upstream leaves time
 	// for the others within the caller's deadline.
 	attempt time.Duration
@@ -92,6 +93,10 @@ func NewGroup(ups []Upstream, attempt time.Duration) *Group {
 // client a retry rather than its answer. While every upstream is known
 // down it fails at once with ErrAllDown, asking none of them.
 func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, error) {
+	if g.closed.Load() {
+		// Not tried: its upstreams' ErrClosed would count as failures.
+		return nil, nil, fmt.Errorf("upstream group: %w", ErrClosed)
+	}
 	if err := g.outage(); err != nil {
 		return nil, nil, err
 	}
@@ -129,6 +134,17 @@ func (g *Group) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, Upstream, e
 		}
 	}
 	return nil, nil, fmt.Errorf("all upstreams failed: %w", errors.Join(errs...))
+}
+
+// Close closes every upstream of the group; queries in flight end as they
+// would have, later ones fail with ErrClosed. Run should be stopped first.
+func (g *Group) Close() error {
+	g.closed.Store(true)
+	var errs []error
+	for _, mb := range g.members {
+		errs = append(errs, mb.up.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // firstWait is how long a query's first try of mb waits: a few times its

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
@@ -13,10 +14,15 @@ type Plain struct {
 	Addr string
 	// TCPOnly skips UDP.
 	TCPOnly bool
+
+	closed atomic.Bool
 }
 
 // Exchange asks over UDP and retries over TCP when the answer is truncated.
 func (p *Plain) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	if p.closed.Load() {
+		return nil, fmt.Errorf("%s: %w", p, ErrClosed)
+	}
 	if !p.TCPOnly {
 		r, err := p.ask(ctx, "udp", m)
 		if err != nil || !r.Truncated {
@@ -61,4 +67,10 @@ func (p *Plain) String() string {
 		return "tcp://" + p.Addr
 	}
 	return "udp://" + p.Addr
+}
+
+// Close makes later exchanges fail; Plain keeps no socket between them.
+func (p *Plain) Close() error {
+	p.closed.Store(true)
+	return nil
 }

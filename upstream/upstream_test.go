@@ -20,25 +20,53 @@ import (
 
 func TestParse(t *testing.T) {
 	ts := testserver.ForTest(t)
+	stamp := func(s dnsstamps.ServerStamp) string { return s.String() }
+	hash := make([]byte, 32)
 	tests := []struct {
 		raw, want, err string
 	}{
 		{"udp://127.0.0.1:53", "udp://127.0.0.1:53", ""},
 		{"tcp://[::1]:5300", "tcp://[::1]:5300", ""},
 		{ts.Stamp, "dnscrypt://2.dnscrypt-cert.dnsward.test@" + ts.CryptAddr, ""},
-		{"127.0.0.1:53", "", "want sdns://, udp:// or tcp://"},
+		{"tls://192.0.2.1", "tls://192.0.2.1:853", ""},
+		{"tls://[2001:db8::1]:8853#dns.example", "tls://[2001:db8::1]:8853#dns.example", ""},
+		{"tls://192.0.2.1#dns.example?pin=" + strings.Repeat("A", 43) + "=", "tls://192.0.2.1:853#dns.example", ""},
+		{"tls://192.0.2.1?pin=" + strings.Repeat("_", 43) + "&pin=" + strings.Repeat("+", 43) + "#dns.example", "tls://192.0.2.1:853#dns.example", ""},
+		{"https://dns.example/dns-query", "https://dns.example/dns-query", ""},
+		{"https://192.0.2.1:8443/dns-query?pin=" + strings.Repeat("A", 43) + "#dns.example", "https://192.0.2.1:8443/dns-query#dns.example", ""},
+		// Cloudflare's DoH stamp.
+		{"sdns://AgcAAAAAAAAABzEuMC4wLjEAEmRucy5jbG91ZGZsYXJlLmNvbQovZG5zLXF1ZXJ5", "https://dns.cloudflare.com/dns-query", ""},
+		{stamp(dnsstamps.ServerStamp{Proto: dnsstamps.StampProtoTypeTLS, ServerAddrStr: "192.0.2.1", ProviderName: "dns.example", Hashes: [][]byte{hash}}), "tls://192.0.2.1:853#dns.example", ""},
+		{stamp(dnsstamps.ServerStamp{Proto: dnsstamps.StampProtoTypeTLS, ProviderName: "dns.example:8853"}), "tls://dns.example:8853", ""},
+		{ts.Stamp + "|via=" + relayStamp("127.0.0.1:4434"), "dnscrypt://2.dnscrypt-cert.dnsward.test@" + ts.CryptAddr + "|via=127.0.0.1:4434", ""},
+		{ts.Stamp + "|via=" + relayStamp("[::1]") + "," + relayStamp("192.0.2.1"), "dnscrypt://2.dnscrypt-cert.dnsward.test@" + ts.CryptAddr + "|via=[::1]:443,192.0.2.1:443", ""},
+		{relayStamp("192.0.2.1"), "", "a relay's: pair it with a DNSCrypt stamp"},
+		{ts.Stamp + "|via=" + relayStamp("relay.example"), "", "want an IP address"},
+		{ts.Stamp + "|via=sdns://AQ", "", "not a DNSCrypt relay stamp"},
+		{ts.Stamp + "|via=", "", "not an sdns:// stamp"},
+		{"sdns://AgcAAAAAAAAABzEuMC4wLjEAEmRucy5jbG91ZGZsYXJlLmNvbQovZG5zLXF1ZXJ5|via=" + relayStamp("192.0.2.1"), "", "relays carry DNSCrypt only, not DoH"},
+		{"127.0.0.1:53", "", "want sdns://, udp://, tcp://, tls:// or https://"},
 		{"udp://127.0.0.1", "", "missing port"},
 		{"udp://127.0.0.1:53/path", "", "want udp://host:port"},
-		{"https://dns.example/dns-query", "", `unknown scheme "https"`},
+		{"quic://dns.example", "", `unknown scheme "quic"`},
 		{"sdns://AQ", "", "upstream stamp"},
-		// A DNS-over-HTTPS stamp parses but is not DNSCrypt.
-		{"sdns://AgcAAAAAAAAABzEuMC4wLjEAEmRucy5jbG91ZGZsYXJlLmNvbQovZG5zLXF1ZXJ5", "", "want DNSCrypt"},
+		{stamp(dnsstamps.ServerStamp{Proto: dnsstamps.StampProtoTypePlain, ServerAddrStr: "192.0.2.1"}), "", "protocol Plain, want DNSCrypt, DoT or DoH"},
+		{stamp(dnsstamps.ServerStamp{Proto: dnsstamps.StampProtoTypeTLS, ServerAddrStr: "192.0.2.1", ProviderName: "dns.example", Hashes: [][]byte{{1, 2, 3}}}), "", "certificate hash of 3 bytes"},
+		{"tls://", "", "want tls://host[:port]"},
+		{"tls://192.0.2.1/dns-query", "", "want tls://host[:port]"},
+		{"tls://192.0.2.1?pin=abc", "", `pin "abc"`},
+		{"tls://192.0.2.1?pin=" + strings.Repeat("A", 40), "", "30 bytes, want a 32-byte SHA-256 digest"},
+		{"tls://192.0.2.1?pin=*", "", "not base64"},
+		{"tls://192.0.2.1?sni=dns.example", "", `unknown parameter "sni"`},
+		{"tls://192.0.2.1?pin=" + strings.Repeat("A", 43) + "#dns.example?pin=" + strings.Repeat("A", 43), "", `server name "dns.example?pin=`},
+		{"https://dns.example", "", "want https://host[:port]/path"},
+		{"https://user@dns.example/dns-query", "", "want https://host[:port]"},
 	}
 	for _, tt := range tests {
 		u, err := upstream.Parse(tt.raw, time.Second)
 		switch {
-		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-			t.Errorf("Parse(%q) error %v, want %q", tt.raw, err, tt.err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), tt.raw)):
+			t.Errorf("Parse(%q) error %v, want %q naming the upstream", tt.raw, err, tt.err)
 		case tt.err == "" && err != nil:
 			t.Errorf("Parse(%q): %v", tt.raw, err)
 		case tt.err == "" && u.String() != tt.want:
