@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/querylog"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
@@ -311,15 +312,9 @@ func (e *cacheEntry) aged(age uint32) *dns.Msg {
 	m := e.msg.Copy()
 	for _, rr := range records(m) {
 		h := rr.Header()
-		h.Ttl = AgedTTL(h.Ttl, age)
+		h.Ttl = querylog.AgedTTL(h.Ttl, age)
 	}
 	return m
-}
-
-// AgedTTL is a cached record's TTL after age seconds: counted down, but
-// never to 0, which would tell the client not to cache at all.
-func AgedTTL(ttl, age uint32) uint32 {
-	return max(ttl-min(ttl, age), 1)
 }
 
 // staleCopy copies an expired entry with every TTL set to staleTTL.
