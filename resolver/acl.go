@@ -27,7 +27,7 @@ func (a *ACL) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	if contains(a.Allowed, q.Client.Addr().Unmap()) {
 		return a.Next.Answer(ctx, q)
 	}
-	q.Source = "refused"
+	q.Source = SourceRefused
 	return reply(q, dns.RcodeRefused), nil
 }
 

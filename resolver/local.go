@@ -99,7 +99,7 @@ func underAny(name string, domains []string) bool {
 }
 
 func (l *Local) authoritative(q *Query, rcode int) *dns.Msg {
-	q.Source = "local"
+	q.Source = SourceLocal
 	m := reply(q, rcode)
 	m.Authoritative = true
 	return m
