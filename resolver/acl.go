@@ -7,14 +7,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DefaultClients are the networks answered when none are configured:
-// loopback and the private, unique-local and link-local ranges.
-var DefaultClients = []string{
-	"127.0.0.0/8", "::1/128",
-	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
-	"169.254.0.0/16", "fc00::/7", "fe80::/10",
-}
-
 // ACL refuses clients outside the allowed networks, so dnsward is never an
 // open resolver.
 type ACL struct {

@@ -137,9 +137,3 @@ func (g *Rebind) private(ip netip.Addr) bool {
 	}
 	return false
 }
-
-// RebindNetworks are the addresses a public name must not resolve to.
-var RebindNetworks = []string{
-	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-	"192.168.0.0/16", "::/128", "::1/128", "fc00::/7", "fe80::/10",
-}

@@ -53,12 +53,12 @@ func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {
 func startEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ups := parseUpstreams(t, o.upstreams...)
-	if o.allowed == nil {
-		o.allowed = resolver.DefaultClients
-	}
-	var allowed []netip.Prefix
-	for _, s := range o.allowed {
-		allowed = append(allowed, netip.MustParsePrefix(s))
+	allowed := resolver.DefaultClients()
+	if o.allowed != nil {
+		allowed = nil
+		for _, s := range o.allowed {
+			allowed = append(allowed, netip.MustParsePrefix(s))
+		}
 	}
 	if o.cache.Size == 0 {
 		o.cache = resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour}
