@@ -47,7 +47,9 @@ type cacheHit struct {
 // upstream. The stages before it hand it back, wrapped by Then when they
 // check the answer, and the server runs Wait once: in a worker for UDP, so
 // the reader goes on, and in place for TCP. No stage sees a query twice.
+// It is returned as is, never wrapped, so a type assertion finds it.
 type Deferred struct {
+	// Wait runs the rest of the query, once.
 	Wait func(ctx context.Context) (*dns.Msg, error)
 }
 
