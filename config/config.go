@@ -540,12 +540,11 @@ func Prefixes(networks []string) []netip.Prefix {
 // BlockResponse parses blocklists.response: nxdomain, null, refused, or
 // one or two addresses ("192.0.2.1", "192.0.2.1,2001:db8::1").
 func (b Blocklists) BlockResponse() (resolver.BlockResponse, error) {
-	r := resolver.BlockResponse{Mode: b.Response, TTL: b.TTL}
-	switch b.Response {
-	case "nxdomain", "null", "refused":
+	r := resolver.BlockResponse{TTL: b.TTL}
+	if err := r.Mode.UnmarshalText([]byte(b.Response)); err == nil && r.Mode != resolver.BlockIP {
 		return r, nil
 	}
-	r.Mode = "ip"
+	r.Mode = resolver.BlockIP
 	for part := range strings.SplitSeq(b.Response, ",") {
 		ip, err := netip.ParseAddr(strings.TrimSpace(part))
 		if err != nil {

@@ -194,7 +194,7 @@ func TestBlockResponseNullAsTheDocsWriteIt(t *testing.T) {
 			t.Errorf("response: %s: %v", spelling, err)
 			continue
 		}
-		if r, _ := cfg.Blocklists.BlockResponse(); r.Mode != "null" {
+		if r, _ := cfg.Blocklists.BlockResponse(); r.Mode.String() != "null" {
 			t.Errorf("response: %s: mode %q, want null", spelling, r.Mode)
 		}
 	}

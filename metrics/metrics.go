@@ -50,7 +50,7 @@ type Metrics struct {
 
 // answeredLabels are the labels of one answered query's figures.
 type answeredLabels struct {
-	source string
+	source resolver.Source
 	rcode  int
 	qtype  uint16 // 0 for "other"
 }
@@ -123,8 +123,8 @@ func (m *Metrics) lookUp(l answeredLabels) answeredMetrics {
 		qtype = dns.TypeToString[l.qtype]
 	}
 	a := answeredMetrics{
-		queries: m.queries.WithLabelValues(l.source, querylog.RcodeName(l.rcode), qtype),
-		latency: m.latency.WithLabelValues(l.source),
+		queries: m.queries.WithLabelValues(l.source.String(), querylog.RcodeName(l.rcode), qtype),
+		latency: m.latency.WithLabelValues(l.source.String()),
 	}
 	next := maps.Clone(old)
 	next[l] = a

@@ -10,7 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-func answered(source string, qtype uint16, rcode int) (*resolver.Query, *dns.Msg) {
+func answered(source resolver.Source, qtype uint16, rcode int) (*resolver.Query, *dns.Msg) {
 	req := new(dns.Msg).SetQuestion("a.example.test.", qtype)
 	resp := new(dns.Msg).SetRcode(req, rcode)
 	return &resolver.Query{Req: req, Source: source}, resp
@@ -21,17 +21,17 @@ func TestObserveCountsByLabels(t *testing.T) {
 	// Each label set is asked from several goroutines at once, so the
 	// first lookups race each other (run with -race).
 	sent := []struct {
-		source string
+		source resolver.Source
 		qtype  uint16
 		rcode  int
 		times  int
 	}{
-		{"cache", dns.TypeA, dns.RcodeSuccess, 3},
-		{"upstream", dns.TypeA, dns.RcodeSuccess, 2},
-		{"cache", dns.TypeAAAA, dns.RcodeNameError, 1},
-		{"blocked", dns.TypeNULL, dns.RcodeNameError, 4},
+		{resolver.SourceCache, dns.TypeA, dns.RcodeSuccess, 3},
+		{resolver.SourceUpstream, dns.TypeA, dns.RcodeSuccess, 2},
+		{resolver.SourceCache, dns.TypeAAAA, dns.RcodeNameError, 1},
+		{resolver.SourceBlocked, dns.TypeNULL, dns.RcodeNameError, 4},
 		// 16 in a response's OPT is BADVERS, never TSIG's BADSIG.
-		{"local", dns.TypeA, dns.RcodeBadVers, 1},
+		{resolver.SourceLocal, dns.TypeA, dns.RcodeBadVers, 1},
 	}
 	var wg sync.WaitGroup
 	for _, s := range sent {
@@ -94,7 +94,7 @@ func gathered(t *testing.T, m *Metrics, name string, labels map[string]string) *
 // BenchmarkObserve is what the query path pays per answer for its metrics.
 func BenchmarkObserve(b *testing.B) {
 	m := New(Sources{})
-	q, resp := answered("cache", dns.TypeA, dns.RcodeSuccess)
+	q, resp := answered(resolver.SourceCache, dns.TypeA, dns.RcodeSuccess)
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Observe(q, resp, 50*time.Microsecond)

@@ -105,8 +105,7 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		r.Data = rdata(rr)
 		r.TTL = h.Ttl
 		if e.Age > 0 {
-			// The resolver's rule (resolver.AgedTTL): never below 1.
-			r.TTL = max(h.Ttl-min(h.Ttl, e.Age), 1)
+			r.TTL = AgedTTL(h.Ttl, e.Age)
 		}
 		r.Chain = chainTo(walk, r.Name)
 		dst = append(dst, r)
@@ -191,4 +190,11 @@ func RcodeName(rcode int) string {
 		return s
 	}
 	return "RCODE" + strconv.Itoa(rcode)
+}
+
+// AgedTTL is a cached record's TTL after age seconds: counted down, but
+// never to 0, which would tell the client not to cache at all. The
+// resolver counts down by it, and the log shows what the client got.
+func AgedTTL(ttl, age uint32) uint32 {
+	return max(ttl-min(ttl, age), 1)
 }

@@ -7,14 +7,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// DefaultClients are the networks answered when none are configured:
-// loopback and the private, unique-local and link-local ranges.
-var DefaultClients = []string{
-	"127.0.0.0/8", "::1/128",
-	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
-	"169.254.0.0/16", "fc00::/7", "fe80::/10",
-}
-
 // ACL refuses clients outside the allowed networks, so dnsward is never an
 // open resolver.
 type ACL struct {
@@ -27,7 +19,7 @@ func (a *ACL) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	if contains(a.Allowed, q.Client.Addr().Unmap()) {
 		return a.Next.Answer(ctx, q)
 	}
-	q.Source = "refused"
+	q.Source = SourceRefused
 	return reply(q, dns.RcodeRefused), nil
 }
 

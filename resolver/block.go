@@ -20,9 +20,8 @@ type Blocklist interface {
 
 // BlockResponse is how a blocked name is answered.
 type BlockResponse struct {
-	// Mode is "nxdomain", "null" (0.0.0.0 and ::), "refused" or "ip".
-	Mode string
-	// IPv4 and IPv6 are the addresses given in "ip" mode.
+	Mode BlockMode
+	// IPv4 and IPv6 are the addresses given in BlockIP mode.
 	IPv4, IPv6 net.IP
 	TTL        time.Duration
 }
@@ -45,24 +44,33 @@ type Block struct {
 }
 
 // Answer blocks the question's name, or asks the next stage and checks the
-// CNAME targets of its answer.
+// CNAME targets of its answer, deferred or not.
 func (b *Block) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	client := q.Client.Addr().Unmap()
 	if match, ok := b.Match(q.Question().Name, client); ok {
 		return b.blocked(q, match), nil
 	}
 	m, err := b.Next.Answer(ctx, q)
+	if d, ok := err.(*Deferred); ok {
+		return nil, d.Then(func(m *dns.Msg) *dns.Msg { return b.uncloaked(q, client, m) })
+	}
 	if err != nil {
 		return m, err
 	}
+	return b.uncloaked(q, client, m), nil
+}
+
+// uncloaked is m, or the block answer when its CNAME chain passes through
+// a name blocked for client.
+func (b *Block) uncloaked(q *Query, client netip.Addr, m *dns.Msg) *dns.Msg {
 	for _, rr := range m.Answer {
 		if cname, ok := rr.(*dns.CNAME); ok {
 			if match, ok := b.Match(cname.Target, client); ok {
-				return b.blocked(q, match), nil
+				return b.blocked(q, match)
 			}
 		}
 	}
-	return m, nil
+	return m
 }
 
 // Match says whether name is blocked for client: by the lists for every
@@ -93,16 +101,16 @@ func (b *Block) Match(name string, client netip.Addr) (blocklists.Match, bool) {
 }
 
 func (b *Block) blocked(q *Query, match blocklists.Match) *dns.Msg {
-	q.Source, q.BlockList, q.BlockRule = "blocked", match.List, match.Rule
+	q.Source, q.BlockList, q.BlockRule = SourceBlocked, match.List, match.Rule
 	question := q.Question()
 	hdr := dns.RR_Header{Name: question.Name, Rrtype: question.Qtype, Class: dns.ClassINET, Ttl: uint32(b.Response.TTL / time.Second)}
 	switch b.Response.Mode {
-	case "refused":
+	case BlockRefused:
 		return reply(q, dns.RcodeRefused)
-	case "null", "ip":
+	case BlockNull, BlockIP:
 		m := reply(q, dns.RcodeSuccess)
 		v4, v6 := net.IPv4zero, net.IPv6zero
-		if b.Response.Mode == "ip" {
+		if b.Response.Mode == BlockIP {
 			v4, v6 = b.Response.IPv4, b.Response.IPv6
 		}
 		switch {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/querylog"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
@@ -89,11 +90,12 @@ type cacheEntry struct {
 }
 
 // fresh is what the coalesced upstream query hands every waiter: the
-// answer, and the entry it was stored as, if it was.
+// answer, and the entry it was stored as, if it was, or, when it failed,
+// what the stages below made of the failure.
 type fresh struct {
 	msg      *dns.Msg
 	entry    *cacheEntry
-	source   string
+	source   Source
 	upstream string
 	// rebind is the address the rebinding guard refused, if it did.
 	rebind netip.Addr
@@ -112,10 +114,10 @@ func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
 	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
 }
 
-// Answer serves a live entry, or asks the next stage once for all identical
-// questions in flight. A live entry's message is shared: it is returned as
-// stored with q.Cached and q.Age set, and the server counts its TTLs down
-// when it answers (see Query.Cached).
+// Answer serves a live entry; for any other question it defers to miss,
+// which waits on the next stage. A live entry's message is shared: it is
+// returned as stored, with q's cache hit set, and the server counts its
+// TTLs down when it answers.
 func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	question := q.Question()
 	k := cacheKey{strings.ToLower(question.Name), question.Qtype, question.Qclass, q.DO()}
@@ -124,8 +126,8 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	if e, ok := c.entries.Get(k); ok {
 		if now < e.expires {
 			c.hits.Add(1)
-			q.Source, q.Upstream = "cache", e.upstream
-			q.Cached, q.Age = e, e.age(now)
+			q.Source, q.Upstream = SourceCache, e.upstream
+			q.hit = cacheHit{e, e.age(now)}
 			if c.cfg.Prefetch {
 				c.queuePrefetch(k, e, now)
 			}
@@ -137,24 +139,27 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 			c.entries.Remove(k)
 		}
 	}
-	if q.NoWait {
-		return nil, ErrWouldWait
-	}
+	return nil, &Deferred{Wait: func(ctx context.Context) (*dns.Msg, error) { return c.miss(ctx, k, q, old) }}
+}
+
+// miss asks the next stage, once for all identical questions in flight,
+// and serves old, an expired entry, when that fails.
+func (c *Cache) miss(ctx context.Context, k cacheKey, q *Query, old *cacheEntry) (*dns.Msg, error) {
 	c.misses.Add(1)
 	f, err := c.fetch(ctx, k, q)
 	if old != nil && (err != nil || f.msg.Rcode == dns.RcodeServerFailure) {
 		c.stale.Add(1)
-		q.Source, q.Upstream = "stale", old.upstream
+		q.Source, q.Upstream = SourceStale, old.upstream
 		return old.staleCopy(), nil
 	}
+	q.Source, q.Upstream, q.RebindAddr = f.source, f.upstream, f.rebind
 	if err != nil {
 		return nil, err
 	}
-	q.Source, q.Upstream, q.RebindAddr = f.source, f.upstream, f.rebind
 	if f.entry != nil {
 		// Answered as a hit is, from the entry's wire form, instead of
 		// copying the message and packing it once more.
-		q.Cached, q.Age = f.entry, 0
+		q.hit = cacheHit{f.entry, 0}
 		return f.entry.msg, nil
 	}
 	return f.msg.Copy(), nil
@@ -166,16 +171,14 @@ func (c *Cache) fetch(ctx context.Context, k cacheKey, q *Query) (fresh, error) 
 	v, err, _ := c.flight.Do(k.String(), func() (any, error) {
 		// The first client may hang up; the others still want the answer.
 		leader := *q
-		m, err := c.Next.Answer(context.WithoutCancel(ctx), &leader)
-		if err != nil {
-			return nil, err
+		m, err := Resolve(context.WithoutCancel(ctx), c.Next, &leader)
+		f := fresh{source: leader.Source, upstream: leader.Upstream, rebind: leader.RebindAddr}
+		if err == nil {
+			f.msg, f.entry = m, c.store(k, m, leader.Upstream)
 		}
-		return fresh{m, c.store(k, m, leader.Upstream), leader.Source, leader.Upstream, leader.RebindAddr}, nil
+		return f, err
 	})
-	if err != nil {
-		return fresh{}, err
-	}
-	return v.(fresh), nil
+	return v.(fresh), err
 }
 
 // queuePrefetch queues a refresh of a popular entry near its expiry, once.
@@ -311,15 +314,9 @@ func (e *cacheEntry) aged(age uint32) *dns.Msg {
 	m := e.msg.Copy()
 	for _, rr := range records(m) {
 		h := rr.Header()
-		h.Ttl = AgedTTL(h.Ttl, age)
+		h.Ttl = querylog.AgedTTL(h.Ttl, age)
 	}
 	return m
-}
-
-// AgedTTL is a cached record's TTL after age seconds: counted down, but
-// never to 0, which would tell the client not to cache at all.
-func AgedTTL(ttl, age uint32) uint32 {
-	return max(ttl-min(ttl, age), 1)
 }
 
 // staleCopy copies an expired entry with every TTL set to staleTTL.

@@ -237,7 +237,7 @@ func TestOutageLogsOnce(t *testing.T) {
 			t.Fatalf("query %d: %s, want SERVFAIL", i, dns.RcodeToString[r.Rcode])
 		}
 		// The journal is sampled, so each query's own record says why.
-		if q := e.lastSource(t); q.Source != "upstream" || q.Err == nil || !strings.Contains(q.Err.Error(), addr) {
+		if q := e.lastSource(t); q.Source.String() != "upstream" || q.Err == nil || !strings.Contains(q.Err.Error(), addr) {
 			t.Errorf("query %d: source %q, err %v: want the upstream and its failure", i, q.Source, q.Err)
 		}
 	}

@@ -31,6 +31,9 @@ func (f *Forwarder) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		case f.Slots <- struct{}{}:
 			defer func() { <-f.Slots }()
 		default:
+			// dnsward shed the query; no upstream was asked, so the log
+			// must not blame one.
+			q.Source = SourceBusy
 			return nil, ErrBusy
 		}
 	}
@@ -45,7 +48,7 @@ func (f *Forwarder) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		Question: []dns.Question{{Name: strings.ToLower(question.Name), Qtype: question.Qtype, Qclass: question.Qclass}},
 	}
 	m.SetEdns0(upstream.EDNSSize, q.DO())
-	q.Source = "upstream"
+	q.Source = SourceUpstream
 	r, up, err := f.Upstreams.Exchange(ctx, m)
 	if err != nil {
 		return nil, err

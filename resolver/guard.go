@@ -42,12 +42,11 @@ func NewRateLimit(rate float64, burst, clients int, logger *slog.Logger, next St
 
 // Answer refuses a client over its rate and passes the others on.
 func (r *RateLimit) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
-	if q.admitted || r.allow(q.Client.Addr().Unmap(), q.Start) {
-		q.admitted = true
+	if r.allow(q.Client.Addr().Unmap(), q.Start) {
 		return r.Next.Answer(ctx, q)
 	}
 	r.Refused.Add(1)
-	q.Source = "ratelimited"
+	q.Source = SourceRateLimited
 	return reply(q, dns.RcodeRefused), nil
 }
 
@@ -87,11 +86,23 @@ type Rebind struct {
 	Next    Stage
 }
 
-// Answer passes the query on and refuses an answer that rebinds.
+// Answer passes the query on and refuses an answer that rebinds, deferred
+// or not.
 func (g *Rebind) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	m, err := g.Next.Answer(ctx, q)
-	if err != nil || m.Rcode != dns.RcodeSuccess || g.allowed(q.Question().Name) {
+	if d, ok := err.(*Deferred); ok {
+		return nil, d.Then(func(m *dns.Msg) *dns.Msg { return g.check(q, m) })
+	}
+	if err != nil {
 		return m, err
+	}
+	return g.check(q, m), nil
+}
+
+// check is m, or REFUSED when m points q's name at a private address.
+func (g *Rebind) check(q *Query, m *dns.Msg) *dns.Msg {
+	if m.Rcode != dns.RcodeSuccess || g.allowed(q.Question().Name) {
+		return m
 	}
 	for _, rr := range m.Answer {
 		var ip netip.Addr
@@ -106,11 +117,11 @@ func (g *Rebind) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		if g.private(ip) {
 			g.Logger.Warn("possible DNS rebinding: refused an upstream answer with a private address",
 				"name", q.Question().Name, "address", ip, "upstream", q.Upstream, "client", q.Client)
-			q.Source, q.RebindAddr = "rebind", ip
-			return reply(q, dns.RcodeRefused), nil
+			q.Source, q.RebindAddr = SourceRebind, ip
+			return reply(q, dns.RcodeRefused)
 		}
 	}
-	return m, nil
+	return m
 }
 
 func (g *Rebind) allowed(name string) bool {
@@ -125,10 +136,4 @@ func (g *Rebind) private(ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// RebindNetworks are the addresses a public name must not resolve to.
-var RebindNetworks = []string{
-	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-	"192.168.0.0/16", "::/128", "::1/128", "fc00::/7", "fe80::/10",
 }

@@ -33,6 +33,8 @@ type envOptions struct {
 	done func(*resolver.Query, *dns.Msg)
 	// logger receives the server's and the pipeline's logs; nil discards.
 	logger *slog.Logger
+	// wrap, when set, puts a stage of the test's in front of the pipeline.
+	wrap func(resolver.Stage) resolver.Stage
 }
 
 func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {
@@ -51,12 +53,12 @@ func parseUpstreams(t testing.TB, raws ...string) []upstream.Upstream {
 func startEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ups := parseUpstreams(t, o.upstreams...)
-	if o.allowed == nil {
-		o.allowed = resolver.DefaultClients
-	}
-	var allowed []netip.Prefix
-	for _, s := range o.allowed {
-		allowed = append(allowed, netip.MustParsePrefix(s))
+	allowed := resolver.DefaultClients()
+	if o.allowed != nil {
+		allowed = nil
+		for _, s := range o.allowed {
+			allowed = append(allowed, netip.MustParsePrefix(s))
+		}
 	}
 	if o.cache.Size == 0 {
 		o.cache = resolver.CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour}
@@ -83,8 +85,12 @@ func startEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e := &env{Addr: ls.UDP[0].LocalAddr().String(), Pipeline: p, Answered: make(chan *resolver.Query, 1000)}
+	var front resolver.Stage = p
+	if o.wrap != nil {
+		front = o.wrap(p)
+	}
 	srv := &resolver.Server{
-		Pipeline: p,
+		Pipeline: front,
 		Logger:   o.logger,
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			if o.done != nil {

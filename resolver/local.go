@@ -77,13 +77,9 @@ func ForwardedPrivateReverse(zones []string) []string {
 	return out
 }
 
-// privateReverseZones are the reverse zones of PrivateNetworks.
+// privateReverseZones are the reverse zones of every private range.
 func privateReverseZones() []string {
-	var private []netip.Prefix
-	for _, s := range PrivateNetworks {
-		private = append(private, netip.MustParsePrefix(s))
-	}
-	return ReverseZones(private)
+	return ReverseZones(privatePrefixes(func(privateNetwork) bool { return true }))
 }
 
 // underAny says whether name is one of the domains or below one; all are
@@ -99,7 +95,7 @@ func underAny(name string, domains []string) bool {
 }
 
 func (l *Local) authoritative(q *Query, rcode int) *dns.Msg {
-	q.Source = "local"
+	q.Source = SourceLocal
 	m := reply(q, rcode)
 	m.Authoritative = true
 	return m
@@ -114,15 +110,6 @@ func (l *Local) minimalANY(q *Query) *dns.Msg {
 		Cpu: "RFC8482",
 	}}
 	return m
-}
-
-// PrivateNetworks are the ranges whose reverse lookups and forward answers
-// stay on the LAN: RFC 1918, CGNAT, loopback, link-local, ULA and the
-// RFC 6303 locally-served zones.
-var PrivateNetworks = []string{
-	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-	"192.0.2.0/24", "192.168.0.0/16", "198.51.100.0/24", "203.0.113.0/24", "255.255.255.255/32",
-	"::/128", "::1/128", "fc00::/7", "fe80::/10", "2001:db8::/32",
 }
 
 // ReverseZones lists the in-addr.arpa. and ip6.arpa. zones covering the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 )
@@ -117,7 +118,7 @@ func (p *packedAnswer) appendReply(dst []byte, req *dns.Msg, age uint32, limit i
 		return dst[:start], false
 	}
 	for _, at := range p.ttls {
-		binary.BigEndian.PutUint32(out[at:], AgedTTL(binary.BigEndian.Uint32(out[at:]), age))
+		binary.BigEndian.PutUint32(out[at:], querylog.AgedTTL(binary.BigEndian.Uint32(out[at:]), age))
 	}
 	if opt == nil {
 		return dst, true

@@ -134,11 +134,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	}
 	var next Stage = route
 	if cfg.Rebind {
-		var private []netip.Prefix
-		for _, s := range RebindNetworks {
-			private = append(private, netip.MustParsePrefix(s))
-		}
-		next = &Rebind{Private: private, Allowed: canonicalAll(exempt), Logger: cfg.Logger, Next: next}
+		next = &Rebind{Private: rebindNetworks(), Allowed: canonicalAll(exempt), Logger: cfg.Logger, Next: next}
 	}
 	cache, err := NewCache(cfg.Cache, next)
 	if err != nil {

@@ -45,7 +45,7 @@ func TestAnsweredWithoutUpstream(t *testing.T) {
 					t.Errorf("rcode %s opcode %s, want %s opcode %s", dns.RcodeToString[r.Rcode], dns.OpcodeToString[r.Opcode],
 						dns.RcodeToString[tt.rcode], dns.OpcodeToString[tt.req.Opcode])
 				}
-				if q := e.lastSource(t); q.Source != "local" {
+				if q := e.lastSource(t); q.Source.String() != "local" {
 					t.Errorf("source %q, want local", q.Source)
 				}
 				if n := ts.Queries(tt.req.Question[0].Name); n != 0 {

@@ -4,7 +4,6 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"time"
 
@@ -20,7 +19,8 @@ type Query struct {
 	Proto  string // "udp" or "tcp"
 	Start  time.Time
 
-	Source    string // "cache", "upstream", "blocked", "local", "refused"…
+	// Source is the stage that produced the answer, set by that stage.
+	Source    Source
 	Upstream  string
 	BlockList string
 	BlockRule string
@@ -30,23 +30,53 @@ type Query struct {
 	// DNS rebinding.
 	RebindAddr netip.Addr
 
-	// NoWait asks for an answer only if one can be given without waiting
-	// on an upstream; otherwise the pipeline fails with ErrWouldWait and
-	// the query is asked again with NoWait off.
-	NoWait bool
-	// Cached is the cache entry the answer came from; when the answer is
-	// its shared message, Age is how long it had been held, and the TTLs
-	// sent are counted down by it.
-	Cached *cacheEntry
-	Age    uint32
-	// admitted records that the rate limit let the query in, so asking
-	// again after ErrWouldWait does not spend a second token.
-	admitted bool
+	// hit is the cache's result when the answer is a cache entry's shared
+	// message: the server replies from its wire form, counted down by age,
+	// instead of copying it.
+	hit cacheHit
 }
 
-// ErrWouldWait is the pipeline's answer to a NoWait query it can only
-// answer by asking an upstream.
-var ErrWouldWait = errors.New("answer needs an upstream")
+// cacheHit is the cache entry a query was answered from and how long, in
+// whole seconds, it had been held.
+type cacheHit struct {
+	entry *cacheEntry
+	age   uint32
+}
+
+// Deferred is the error a stage returns when its answer must wait on an
+// upstream. The stages before it hand it back, wrapped by Then when they
+// check the answer, and the server runs Wait once: in a worker for UDP, so
+// the reader goes on, and in place for TCP. No stage sees a query twice.
+// It is returned as is, never wrapped, so a type assertion finds it.
+type Deferred struct {
+	// Wait runs the rest of the query, once.
+	Wait func(ctx context.Context) (*dns.Msg, error)
+}
+
+// Error says what the deferral is, for a caller that does not run it.
+func (d *Deferred) Error() string { return "answer deferred until an upstream replies" }
+
+// Then defers the answer of d passed through check, which is skipped when
+// Wait fails.
+func (d *Deferred) Then(check func(*dns.Msg) *dns.Msg) *Deferred {
+	return &Deferred{Wait: func(ctx context.Context) (*dns.Msg, error) {
+		m, err := d.Wait(ctx)
+		if err != nil {
+			return m, err
+		}
+		return check(m), nil
+	}}
+}
+
+// Resolve asks stage for q's answer and, when it is deferred, waits for it
+// in place.
+func Resolve(ctx context.Context, stage Stage, q *Query) (*dns.Msg, error) {
+	m, err := stage.Answer(ctx, q)
+	if d, ok := err.(*Deferred); ok {
+		return d.Wait(ctx)
+	}
+	return m, err
+}
 
 // Question is the query's only question; the server rejects others.
 func (q *Query) Question() dns.Question { return q.Req.Question[0] }
@@ -83,7 +113,7 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 		Question:   question,
 		Response:   resp,
 		Rcode:      resp.Rcode,
-		Source:     q.Source,
+		Source:     q.Source.String(),
 		Upstream:   q.Upstream,
 		Latency:    time.Since(q.Start),
 		Age:        q.age(resp),
@@ -95,15 +125,15 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 }
 
 // fromCache says whether resp is the shared message of the cache entry q
-// was answered from, whose TTLs must still be counted down by q.Age.
+// was answered from, whose TTLs must still be counted down by its age.
 func (q *Query) fromCache(resp *dns.Msg) bool {
-	return q.Cached != nil && resp == q.Cached.msg
+	return q.hit.entry != nil && resp == q.hit.entry.msg
 }
 
 // age is how much the TTLs of resp must be counted down.
 func (q *Query) age(resp *dns.Msg) uint32 {
 	if q.fromCache(resp) {
-		return q.Age
+		return q.hit.age
 	}
 	return 0
 }

@@ -53,7 +53,7 @@ func TestForwardThroughDNSCrypt(t *testing.T) {
 		}
 	}
 	q := e.lastSource(t)
-	if q.Source != "upstream" || !strings.HasPrefix(q.Upstream, "dnscrypt://") {
+	if q.Source.String() != "upstream" || !strings.HasPrefix(q.Upstream, "dnscrypt://") {
 		t.Errorf("first answer from %s %s, want upstream dnscrypt://", q.Source, q.Upstream)
 	}
 }
@@ -84,7 +84,7 @@ func TestCacheCountsTTLDown(t *testing.T) {
 		t.Errorf("question echoed as %q", second.Question[0].Name)
 	}
 	e.lastSource(t)
-	if q := e.lastSource(t); q.Source != "cache" {
+	if q := e.lastSource(t); q.Source.String() != "cache" {
 		t.Errorf("second answer from %q, want cache", q.Source)
 	}
 	if st := e.Pipeline.Cache.Stats(); st.Hits != 1 || st.Misses != 1 {
@@ -182,7 +182,7 @@ func TestAllUpstreamsDownGiveServfail(t *testing.T) {
 		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
 	// The log must say where the failure came from.
-	if q := e.lastSource(t); q.Source != "upstream" {
+	if q := e.lastSource(t); q.Source.String() != "upstream" {
 		t.Errorf("SERVFAIL logged with source %q, want upstream", q.Source)
 	}
 }
@@ -317,7 +317,7 @@ func TestServeStale(t *testing.T) {
 			t.Fatalf("stale answer: rcode %s %v, want the old record with TTL 30", dns.RcodeToString[r.Rcode], r.Answer)
 		}
 		e.lastSource(t)
-		if q := e.lastSource(t); q.Source != "stale" {
+		if q := e.lastSource(t); q.Source.String() != "stale" {
 			t.Errorf("source %q, want stale", q.Source)
 		}
 	}

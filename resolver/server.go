@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -166,34 +165,39 @@ func shutdownAll(ctx context.Context, servers []*dns.Server) {
 // ServeDNS answers one query over TCP; it implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	q := &Query{Req: r, Start: time.Now(), Client: addrPort(w.RemoteAddr()), Proto: "tcp"}
-	if _, err := w.Write(s.reply(nil, q, s.answer(q))); err != nil {
+	resp, wait := s.answer(q)
+	if wait != nil {
+		resp = s.await(q, wait)
+	}
+	if _, err := w.Write(s.reply(nil, q, resp)); err != nil {
 		s.Logger.Debug("write failed", "client", q.Client, "err", err)
 	}
 }
 
-// answer runs q through the pipeline. It returns nil only for a NoWait
-// query that needs an upstream.
-func (s *Server) answer(q *Query) *dns.Msg {
+// answer runs q through the pipeline once. It returns the answer, or the
+// deferral the caller must wait for and settle.
+func (s *Server) answer(q *Query) (*dns.Msg, *Deferred) {
 	if m := refuseLocally(q); m != nil {
-		q.Source = "local"
-		return m
+		q.Source = SourceLocal
+		return m, nil
 	}
 	resp, err := s.Pipeline.Answer(context.Background(), q)
-	if errors.Is(err, ErrWouldWait) {
-		return nil
+	if d, ok := err.(*Deferred); ok {
+		return nil, d
 	}
+	return s.settle(q, resp, err), nil
+}
+
+// await waits for the deferred answer to q and settles it.
+func (s *Server) await(q *Query, d *Deferred) *dns.Msg {
+	resp, err := d.Wait(context.Background())
+	return s.settle(q, resp, err)
+}
+
+// settle is the answer to q, or SERVFAIL when the pipeline failed.
+func (s *Server) settle(q *Query, resp *dns.Msg, err error) *dns.Msg {
 	if err != nil {
 		q.Err = err
-		switch {
-		case errors.Is(err, ErrBusy):
-			// dnsward shed the query; no upstream was asked, so the
-			// log must not blame one.
-			q.Source = "busy"
-		case q.Source == "":
-			// Only asking upstream fails this way; the cache asked on a
-			// copy of q, so the forwarder's mark did not reach it.
-			q.Source = "upstream"
-		}
 		if skipped, ok := s.failures.allow(time.Now(), failLogEvery); ok {
 			s.Logger.Warn("query failed", "client", q.Client, "name", q.Question().Name,
 				"type", dns.TypeToString[q.Question().Qtype], "err", err, "failures_not_logged_before", skipped)
@@ -253,19 +257,19 @@ func (s *Server) reply(dst []byte, q *Query, resp *dns.Msg) []byte {
 		}
 	}
 	if q.fromCache(resp) {
-		if wire, ok := q.Cached.packed.appendReply(dst, q.Req, q.Age, limit); ok {
+		if wire, ok := q.hit.entry.packed.appendReply(dst, q.Req, q.hit.age, limit); ok {
 			s.done(q, resp)
 			return wire
 		}
 		// Too big for this client, or a question spelled with escapes:
 		// answered from a copy of the message instead.
-		resp = q.Cached.aged(q.Age)
+		resp = q.hit.entry.aged(q.hit.age)
 	}
 	s.finish(q, resp, limit)
 	wire, err := resp.PackBuffer(dst[:cap(dst)])
 	if err != nil {
 		s.Logger.Warn("reply does not pack", "client", q.Client, "name", q.Req.Question[0].Name, "err", err)
-		q.Source = "local"
+		q.Source = SourceLocal
 		resp = reply(q, dns.RcodeServerFailure)
 		s.finish(q, resp, limit)
 		wire, _ = resp.Pack()
@@ -297,7 +301,7 @@ func (s *Server) finish(q *Query, m *dns.Msg, limit int) {
 	m.RecursionAvailable = true
 	// Only dnsward's own local data is authoritative; an upstream's AA
 	// bit says nothing about this answer.
-	m.Authoritative = q.Source == "local"
+	m.Authoritative = q.Source == SourceLocal
 	m.CheckingDisabled = r.CheckingDisabled
 	m.Question = r.Question
 	m.Compress = true

@@ -1,6 +1,7 @@
 package resolver_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -42,17 +43,17 @@ func TestBlocking(t *testing.T) {
 		answer   []string
 		source   string
 	}{
-		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeNameError, nil, "blocked"},
-		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "x.Teredo.ipv6.microsoft.com.", dns.TypeAAAA, dns.RcodeNameError, nil, "blocked"},
-		{resolver.BlockResponse{Mode: "null", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeSuccess, []string{"0.0.0.0"}, "blocked"},
-		{resolver.BlockResponse{Mode: "null", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeAAAA, dns.RcodeSuccess, []string{"::"}, "blocked"},
-		{resolver.BlockResponse{Mode: "refused", TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeRefused, nil, "blocked"},
-		{resolver.BlockResponse{Mode: "ip", IPv4: net.ParseIP("192.0.2.99"), TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.99"}, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockNXDomain, TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeNameError, nil, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockNXDomain, TTL: time.Minute}, "x.Teredo.ipv6.microsoft.com.", dns.TypeAAAA, dns.RcodeNameError, nil, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockNull, TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeSuccess, []string{"0.0.0.0"}, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockNull, TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeAAAA, dns.RcodeSuccess, []string{"::"}, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockRefused, TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeRefused, nil, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockIP, IPv4: net.ParseIP("192.0.2.99"), TTL: time.Minute}, "teredo.ipv6.microsoft.com.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.99"}, "blocked"},
 		// CNAME cloaking: the question is clean, its chain is not.
-		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "cloaked.example.test.", dns.TypeA, dns.RcodeNameError, nil, "blocked"},
+		{resolver.BlockResponse{Mode: resolver.BlockNXDomain, TTL: time.Minute}, "cloaked.example.test.", dns.TypeA, dns.RcodeNameError, nil, "blocked"},
 		// The allowlist beats the blocklist.
-		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "ok.ads.test.", dns.TypeA, dns.RcodeNameError, nil, "upstream"},
-		{resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}, "example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, "upstream"},
+		{resolver.BlockResponse{Mode: resolver.BlockNXDomain, TTL: time.Minute}, "ok.ads.test.", dns.TypeA, dns.RcodeNameError, nil, "upstream"},
+		{resolver.BlockResponse{Mode: resolver.BlockNXDomain, TTL: time.Minute}, "example.test.", dns.TypeA, dns.RcodeSuccess, []string{"192.0.2.1"}, "upstream"},
 	}
 	for _, tt := range tests {
 		e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
@@ -60,7 +61,7 @@ func TestBlocking(t *testing.T) {
 		}})
 		r := e.ask(t, "udp", tt.name, tt.qtype, false)
 		q := e.lastSource(t)
-		if r.Rcode != tt.rcode || q.Source != tt.source || strings.Join(rdata(r.Answer), " ") != strings.Join(tt.answer, " ") {
+		if r.Rcode != tt.rcode || q.Source.String() != tt.source || strings.Join(rdata(r.Answer), " ") != strings.Join(tt.answer, " ") {
 			t.Errorf("%s %s (%s): rcode %s answer %v source %s; want %s %v %s", tt.name, dns.TypeToString[tt.qtype], tt.response.Mode,
 				dns.RcodeToString[r.Rcode], rdata(r.Answer), q.Source, dns.RcodeToString[tt.rcode], tt.answer, tt.source)
 		}
@@ -79,7 +80,7 @@ func TestBlockGroups(t *testing.T) {
 	ts := testserver.ForTest(t)
 	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, tune: func(c *resolver.Config) {
 		c.Blocklist = blocklist(t, "ads.test", "@@||www.example.test^")
-		c.BlockResponse = resolver.BlockResponse{Mode: "nxdomain", TTL: time.Minute}
+		c.BlockResponse = resolver.BlockResponse{Mode: resolver.BlockNXDomain, TTL: time.Minute}
 		c.BlockGroups = []resolver.BlockGroup{{
 			Name: "kids", Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
 			Lists: blocklist(t, "mail.example.test", "www.example.test", "tracker.ads.test", "edge.cdn.test"),
@@ -158,7 +159,7 @@ func TestLocalNames(t *testing.T) {
 			t.Errorf("%s %s: rcode %s aa %v answer %v; want %s %v", tt.name, dns.TypeToString[tt.qtype],
 				dns.RcodeToString[r.Rcode], r.Authoritative, rdata(r.Answer), dns.RcodeToString[tt.rcode], tt.answer)
 		}
-		if q := e.lastSource(t); q.Source != "local" {
+		if q := e.lastSource(t); q.Source.String() != "local" {
 			t.Errorf("%s: source %s, want local", tt.name, q.Source)
 		}
 	}
@@ -292,8 +293,8 @@ func TestUpstreamInflightCap(t *testing.T) {
 	sources := map[string]int{}
 	for range 6 {
 		q := e.lastSource(t)
-		sources[q.Source]++
-		if shed := errors.Is(q.Err, resolver.ErrBusy); shed != (q.Source == "busy") {
+		sources[q.Source.String()]++
+		if shed := errors.Is(q.Err, resolver.ErrBusy); shed != (q.Source.String() == "busy") {
 			t.Errorf("%s: source %s, err %v", q.Question().Name, q.Source, q.Err)
 		}
 	}
@@ -325,7 +326,7 @@ func TestForwardedPrivateReverseZone(t *testing.T) {
 	} {
 		e.ask(t, "udp", tt.name, dns.TypePTR, false)
 		q := e.lastSource(t)
-		if got := office.Queries(tt.name); got != map[bool]int{true: 1}[tt.office] || (q.Source == "local") != tt.local {
+		if got := office.Queries(tt.name); got != map[bool]int{true: 1}[tt.office] || (q.Source.String() == "local") != tt.local {
 			t.Errorf("%s: office asked %d times, source %s; want office %v, local %v", tt.name, got, q.Source, tt.office, tt.local)
 		}
 		if n := public.Queries(tt.name); n != 0 {
@@ -335,5 +336,43 @@ func TestForwardedPrivateReverseZone(t *testing.T) {
 	got := resolver.ForwardedPrivateReverse([]string{"corp.example", "3.2.10.in-addr.arpa", "in-addr.arpa", "4.3.2.1.in-addr.arpa", "D.F.ip6.arpa"})
 	if want := []string{"3.2.10.in-addr.arpa.", "in-addr.arpa.", "d.f.ip6.arpa."}; !slices.Equal(got, want) {
 		t.Errorf("ForwardedPrivateReverse: %v, want %v", got, want)
+	}
+}
+
+// countingStage counts the queries that reach the stage it wraps.
+type countingStage struct {
+	resolver.Stage
+	n atomic.Int32
+}
+
+// Answer counts q and passes it on.
+func (c *countingStage) Answer(ctx context.Context, q *resolver.Query) (*dns.Msg, error) {
+	c.n.Add(1)
+	return c.Stage.Answer(ctx, q)
+}
+
+// A query goes down the chain once, also when its answer must wait on an
+// upstream: the reader hands the wait to a worker instead of asking again.
+func TestChainRunsOncePerQuery(t *testing.T) {
+	ts := testserver.ForTest(t)
+	counting := &countingStage{}
+	e := startEnv(t, envOptions{upstreams: []string{ts.PlainUDP()}, wrap: func(p resolver.Stage) resolver.Stage {
+		counting.Stage = p
+		return counting
+	}})
+	for _, tt := range []struct {
+		network, name, source string
+	}{
+		{"udp", "miss.gen.test.", "upstream"},
+		{"udp", "miss.gen.test.", "cache"},
+		{"tcp", "tcp-miss.gen.test.", "upstream"},
+		{"tcp", "tcp-miss.gen.test.", "cache"},
+	} {
+		before := counting.n.Load()
+		e.ask(t, tt.network, tt.name, dns.TypeA, false)
+		q := e.lastSource(t)
+		if got := counting.n.Load() - before; got != 1 || q.Source.String() != tt.source {
+			t.Errorf("%s over %s: through the chain %d times, source %s; want once, %s", tt.name, tt.network, got, q.Source, tt.source)
+		}
 	}
 }

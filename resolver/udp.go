@@ -206,15 +206,15 @@ func (u *udpServer) answer(dst, pkt []byte, client netip.AddrPort, from *sockadd
 	if req == nil {
 		return nil, false
 	}
-	q := &Query{Req: req, Start: time.Now(), Client: client, Proto: "udp", NoWait: true}
-	if resp := u.s.answer(q); resp != nil {
+	q := &Query{Req: req, Start: time.Now(), Client: client, Proto: "udp"}
+	resp, wait := u.s.answer(q)
+	if wait == nil {
 		return u.s.reply(dst, q, resp), true
 	}
-	q.NoWait = false
 	// from is the reader's, and reused by its next batch.
 	to := *from
 	u.runInWorker(func() {
-		wire := u.s.reply(nil, q, u.s.answer(q))
+		wire := u.s.reply(nil, q, u.s.await(q, wait))
 		u.write(newBatchIO(u.rc, 1), []outgoing{{wire: wire, oob: oob, to: &to, client: client}})
 	})
 	return nil, false
