@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,12 @@ type Nflog struct {
 	log limitedLog
 	// stopping tells the library's reader to end at its next callback;
 	// stopped is closed by the callback that ends it.
-	stopping                                 atomic.Bool
-	stopOnce, closeOnce                      sync.Once
-	stopped                                  chan struct{}
+	stopping            atomic.Bool
+	stopOnce, closeOnce sync.Once
+	stopped             chan struct{}
+	// cancel ends the library's own goroutine that waits on the context,
+	// which its Close waits for.
+	cancel                                   context.CancelFunc
 	packets, kept, malformed, overruns, errs atomic.Uint64
 }
 
@@ -61,15 +65,19 @@ const nflogCopy = 128
 // an error at start, and starts reading: flows are emitted from then on.
 func NewNflog(o NflogOptions) (*Nflog, error) {
 	o.fill()
-	nf, err := nflog.Open(&nflog.Config{NetNS: o.NetNS, Group: o.Group, Copymode: nflog.CopyPacket, Bufsize: nflogCopy})
+	nf, err := nflog.Open(&nflog.Config{NetNS: o.NetNS, Group: o.Group, Copymode: nflog.CopyPacket, Bufsize: nflogCopy,
+		// The kernel otherwise batches up to 100 packets or 1 s.
+		QThresh: 1})
 	if err != nil {
 		return nil, netlinkError("nflog: open netlink socket", "nfnetlink_log", err)
 	}
-	n := &Nflog{o: o, nf: nf, log: limitedLog{logger: o.Logger, now: o.Now}, stopped: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Nflog{o: o, nf: nf, log: limitedLog{logger: o.Logger, now: o.Now}, stopped: make(chan struct{}), cancel: cancel}
 	// The library's reader stops on its context only between reads and
-	// without telling; a context never done and a callback that returns
-	// non-zero once stopping is set let Close know when it has ended.
-	if err := nf.RegisterWithErrorFunc(context.Background(), n.hook, n.onError); err != nil {
+	// without telling; so Close cancels it only once a callback that
+	// returns non-zero (stopping is set) has ended the reader.
+	if err := nf.RegisterWithErrorFunc(ctx, n.hook, n.onError); err != nil {
+		cancel()
 		nf.Close()
 		return nil, netlinkError("nflog: bind group", "nfnetlink_log", err)
 	}
@@ -97,7 +105,9 @@ func (n *Nflog) hook(a nflog.Attribute) int {
 	}
 	f := Flow{Time: n.o.Now(), Client: src, Dest: dst, Proto: ProtoFromIP(proto)}
 	if a.Prefix != nil {
-		f.Prefix = *a.Prefix
+		// The rule's prefix ends in a space to part it from IN= in the
+		// kernel log; trimmed, it matches the syslog source's.
+		f.Prefix = strings.TrimSpace(*a.Prefix)
 	}
 	f.Verdict = verdictFor(f.Prefix, n.o.LoggedPrefixes)
 	if !n.o.Filter.Keep(&f) {
@@ -144,6 +154,7 @@ func (n *Nflog) Close() error {
 		if err = n.nf.Con.SetReadDeadline(time.Unix(1, 0)); err == nil {
 			<-n.stopped
 		}
+		n.cancel()
 		err = errors.Join(err, n.nf.Close())
 	})
 	return err
