@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,10 +61,16 @@ func (l *limitedLog) log(msg string, err error) {
 // what is missing: the kernel module or the capability.
 func netlinkError(what, module string, err error) error {
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+	case isErrno(err, unix.EPERM), isErrno(err, unix.EACCES):
 		return fmt.Errorf("%s: %w: needs CAP_NET_ADMIN (run as root or add it to the service)", what, err)
-	case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EOPNOTSUPP):
+	case isErrno(err, unix.EPROTONOSUPPORT), isErrno(err, unix.ENOENT), isErrno(err, unix.EOPNOTSUPP):
 		return fmt.Errorf("%s: %w: kernel module %s is not loaded (modprobe %s), and CAP_NET_ADMIN is needed", what, err, module, module)
 	}
 	return fmt.Errorf("%s: %w (needs kernel module %s and CAP_NET_ADMIN)", what, err, module)
+}
+
+// isErrno reports whether err is errno, also when a library formatted it
+// with %v instead of wrapping it (go-nflog does).
+func isErrno(err error, errno unix.Errno) bool {
+	return errors.Is(err, errno) || strings.HasSuffix(err.Error(), errno.Error())
 }
