@@ -10,6 +10,8 @@ package flows
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,27 +64,55 @@ type Lookuper interface {
 	Who(addr netip.Addr, at time.Time) []Name
 }
 
-// enum is the text form shared by the small enumerations below.
-type enum[T ~uint8] []string
+// Enum is a small enumeration whose text form (String, MarshalText,
+// UnmarshalText) comes from its kind's table of names.
+type Enum[K enumKind] uint8
 
-func (e enum[T]) text(v T) string {
-	if int(v) < len(e) {
-		return e[v]
-	}
-	return fmt.Sprintf("%d", v)
+// enumKind names an enumeration's values, indexed by value, and what the
+// values are of, for errors.
+type enumKind interface {
+	names() []string
+	what() string
 }
 
-func (e enum[T]) parse(kind, s string) (T, error) {
-	for i, name := range e {
-		if name != "" && strings.EqualFold(name, s) {
-			return T(i), nil
+// String is the value's name, as in records.
+func (e Enum[K]) String() string {
+	var k K
+	if n := k.names(); int(e) < len(n) {
+		return n[e]
+	}
+	return strconv.Itoa(int(e))
+}
+
+// MarshalText encodes e as its String.
+func (e Enum[K]) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText reads the String form.
+func (e *Enum[K]) UnmarshalText(b []byte) error {
+	var k K
+	for i, name := range k.names() {
+		if name != "" && strings.EqualFold(name, string(b)) {
+			*e = Enum[K](i)
+			return nil
 		}
 	}
-	return 0, fmt.Errorf("%s %q: want one of %s", kind, s, strings.Join(e[1:], ", "))
+	return fmt.Errorf("%s %q: want one of %s", k.what(), b, strings.Join(slices.DeleteFunc(slices.Clone(k.names()), func(s string) bool { return s == "" }), ", "))
 }
 
 // Proto is a flow's transport protocol.
-type Proto uint8
+type Proto = Enum[protoKind]
+
+type protoKind struct{}
+
+// The tables are arrays so that names() returns them without allocating.
+var (
+	protoNames       = [...]string{"other", "tcp", "udp", "icmp"}
+	verdictNames     = [...]string{"", "new", "dropped", "logged"}
+	attributionNames = [...]string{"", "same_client", "other_client", "no_lookup"}
+)
+
+func (protoKind) names() []string { return protoNames[:] }
+func (protoKind) what() string    { return "protocol" }
 
 // Protocols; ProtoICMP covers ICMPv6 too.
 const (
@@ -91,8 +121,6 @@ const (
 	ProtoUDP
 	ProtoICMP
 )
-
-var protoNames = enum[Proto]{"other", "tcp", "udp", "icmp"}
 
 // ProtoFromIP maps an IP protocol number to a Proto.
 func ProtoFromIP(n uint8) Proto {
@@ -107,20 +135,13 @@ func ProtoFromIP(n uint8) Proto {
 	return ProtoOther
 }
 
-// String is the lowercase name, as in records.
-func (p Proto) String() string { return protoNames.text(p) }
-
-// MarshalText encodes p as its String.
-func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
-
-// UnmarshalText reads the String form.
-func (p *Proto) UnmarshalText(b []byte) (err error) {
-	*p, err = protoNames.parse("protocol", string(b))
-	return err
-}
-
 // Verdict is what the firewall did with a flow.
-type Verdict uint8
+type Verdict = Enum[verdictKind]
+
+type verdictKind struct{}
+
+func (verdictKind) names() []string { return verdictNames[:] }
+func (verdictKind) what() string    { return "verdict" }
 
 // Verdicts: a new connection conntrack saw, a packet logged and dropped,
 // or a packet logged and let through.
@@ -130,20 +151,6 @@ const (
 	VerdictDropped
 	VerdictLogged
 )
-
-var verdictNames = enum[Verdict]{"", "new", "dropped", "logged"}
-
-// String is the lowercase name, as in records.
-func (v Verdict) String() string { return verdictNames.text(v) }
-
-// MarshalText encodes v as its String.
-func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
-
-// UnmarshalText reads the String form.
-func (v *Verdict) UnmarshalText(b []byte) (err error) {
-	*v, err = verdictNames.parse("verdict", string(b))
-	return err
-}
 
 // verdictFor is the verdict of a packet logged with prefix: logged when
 // the prefix starts with one of logged, else dropped (a log rule in a
@@ -158,7 +165,12 @@ func verdictFor(prefix string, logged []string) Verdict {
 }
 
 // Attribution says whose lookups explain a flow.
-type Attribution uint8
+type Attribution = Enum[attributionKind]
+
+type attributionKind struct{}
+
+func (attributionKind) names() []string { return attributionNames[:] }
+func (attributionKind) what() string    { return "attribution" }
 
 // Attributions: the flow's client was given the address (same_client),
 // only other clients were (other_client), or nobody was (no_lookup: a
@@ -169,20 +181,6 @@ const (
 	OtherClient
 	NoLookup
 )
-
-var attributionNames = enum[Attribution]{"", "same_client", "other_client", "no_lookup"}
-
-// String is the snake_case name, as in records.
-func (a Attribution) String() string { return attributionNames.text(a) }
-
-// MarshalText encodes a as its String.
-func (a Attribution) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
-
-// UnmarshalText reads the String form.
-func (a *Attribution) UnmarshalText(b []byte) (err error) {
-	*a, err = attributionNames.parse("attribution", string(b))
-	return err
-}
 
 // Filter decides which flows are a LAN client's, shared by every source.
 type Filter struct {
