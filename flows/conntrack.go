@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"sync/atomic"
-	"time"
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
@@ -92,11 +91,7 @@ func (c *Conntrack) Run(ctx context.Context) error {
 		case err != nil:
 			c.errs.Add(1)
 			c.log.log("conntrack events: read failed", err)
-			// A failure that repeats must not spin a core.
-			select {
-			case <-ctx.Done():
-			case <-time.After(10 * time.Millisecond):
-			}
+			pause(ctx.Done())
 			continue
 		}
 		for _, m := range msgs {

@@ -55,8 +55,10 @@ type Name struct {
 	ValidUntil time.Time
 }
 
-// Lookuper answers which names stand behind an address; the answer index
-// (package answers) is one once its Entry values are copied into Names.
+// Lookuper answers which names stand behind an address. The answer index
+// (package answers) has the same two methods over its Entry type; an
+// adapter copies each Entry's Client, Name, Chain, FirstAsked, LastAsked
+// and ValidUntil into a Name.
 type Lookuper interface {
 	// Lookup returns the names client was given for addr, valid at at.
 	Lookup(client, addr netip.Addr, at time.Time) []Name

@@ -74,3 +74,15 @@ func netlinkError(what, module string, err error) error {
 func isErrno(err error, errno unix.Errno) bool {
 	return errors.Is(err, errno) || strings.HasSuffix(err.Error(), errno.Error())
 }
+
+// pause waits a little after a failure that may repeat at once (a closed
+// or broken socket, no file descriptors), so that it cannot spin a core;
+// it returns early when done is closed.
+func pause(done <-chan struct{}) {
+	t := time.NewTimer(10 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}

@@ -68,6 +68,7 @@ type Syslog struct {
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 	closing atomic.Bool
+	done    chan struct{} // closed by Close
 	once    sync.Once
 
 	lines, kept, malformed, notPacket, rejected, errs atomic.Uint64
@@ -89,7 +90,7 @@ func NewSyslog(o SyslogOptions) (*Syslog, error) {
 	if o.MaxLine <= 0 {
 		o.MaxLine = DefaultSyslogMaxLine
 	}
-	s := &Syslog{o: o, log: limitedLog{logger: o.Logger, now: o.Now}, conns: map[net.Conn]struct{}{}}
+	s := &Syslog{o: o, log: limitedLog{logger: o.Logger, now: o.Now}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	var err error
 	if o.UDP != "" {
 		if s.udp, err = net.ListenPacket("udp", o.UDP); err != nil {
@@ -141,6 +142,7 @@ func (s *Syslog) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closing.Store(true)
+		close(s.done)
 		if s.udp != nil {
 			err = s.udp.Close()
 		}
@@ -185,6 +187,7 @@ func (s *Syslog) serveUDP() {
 			}
 			s.errs.Add(1)
 			s.log.log("syslog flows: UDP read failed", err)
+			pause(s.done)
 			continue
 		}
 		if !s.allowed(from) {
@@ -204,6 +207,7 @@ func (s *Syslog) serveTCP() {
 			}
 			s.errs.Add(1)
 			s.log.log("syslog flows: TCP accept failed", err)
+			pause(s.done)
 			continue
 		}
 		if !s.allowed(c.RemoteAddr()) || !s.track(c) {
