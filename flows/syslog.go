@@ -324,7 +324,8 @@ func readFrame(r *bufio.Reader, maxLine int) (string, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if err != nil && len(line) > 0 && errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) {
+			// A last line without LF; the next read meets EOF again.
 			return string(line), nil
 		}
 		return string(line), err
