@@ -177,17 +177,26 @@ func (s *Syslog) allowed(a net.Addr) bool {
 	return false
 }
 
+// failed handles a socket error: true when it is the socket closing,
+// else it is counted and logged, and the caller tries again shortly.
+func (s *Syslog) failed(msg string, err error) (closed bool) {
+	if s.closing.Load() {
+		return true
+	}
+	s.errs.Add(1)
+	s.log.log(msg, err)
+	pause(s.done)
+	return false
+}
+
 func (s *Syslog) serveUDP() {
 	buf := make([]byte, s.o.MaxLine)
 	for {
 		n, from, err := s.udp.ReadFrom(buf)
 		if err != nil {
-			if s.closing.Load() {
+			if s.failed("syslog flows: UDP read failed", err) {
 				return
 			}
-			s.errs.Add(1)
-			s.log.log("syslog flows: UDP read failed", err)
-			pause(s.done)
 			continue
 		}
 		if !s.allowed(from) {
@@ -202,12 +211,9 @@ func (s *Syslog) serveTCP() {
 	for {
 		c, err := s.tcp.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if s.failed("syslog flows: TCP accept failed", err) {
 				return
 			}
-			s.errs.Add(1)
-			s.log.log("syslog flows: TCP accept failed", err)
-			pause(s.done)
 			continue
 		}
 		if !s.allowed(c.RemoteAddr()) || !s.track(c) {
