@@ -1,0 +1,55 @@
+package flows
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// mapLookuper is an answer index held in a map, for the tests and the
+// benchmark: the real index (package answers) is not on this branch; its
+// Lookup and Who have the same meaning.
+type mapLookuper map[netip.Addr][]Name
+
+func (m mapLookuper) add(client netip.Addr, name string, dest netip.Addr, asked, until time.Time) {
+	m[dest] = append(m[dest], Name{Client: client, Name: name, FirstAsked: asked, LastAsked: asked, ValidUntil: until})
+}
+
+func (m mapLookuper) Lookup(client, addr netip.Addr, at time.Time) []Name {
+	var out []Name
+	for _, n := range m[addr] {
+		if n.Client == client && valid(n, at) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (m mapLookuper) Who(addr netip.Addr, at time.Time) []Name {
+	var out []Name
+	for _, n := range m[addr] {
+		if valid(n, at) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func valid(n Name, at time.Time) bool { return !at.Before(n.FirstAsked) && !at.After(n.ValidUntil) }
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock(t time.Time) *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+func ip(s string) netip.Addr     { return netip.MustParseAddr(s) }

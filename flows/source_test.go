@@ -1,0 +1,143 @@
+package flows
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+)
+
+func TestLimitedLog(t *testing.T) {
+	var buf bytes.Buffer
+	clock := newFakeClock(t0)
+	l := limitedLog{logger: slog.New(slog.NewTextHandler(&buf, nil)), now: clock.Now}
+	for range 5 {
+		l.log("overran", fmt.Errorf("ENOBUFS"))
+		clock.Advance(time.Second)
+	}
+	if n := strings.Count(buf.String(), "overran"); n != 1 {
+		t.Fatalf("%d lines in the first 10 s, want 1:\n%s", n, buf.String())
+	}
+	clock.Advance(5 * time.Second)
+	l.log("overran", fmt.Errorf("ENOBUFS"))
+	if !strings.Contains(buf.String(), "since_last_logged=4") {
+		t.Fatalf("second line does not count the 4 left out:\n%s", buf.String())
+	}
+}
+
+// TestConntrackOverrun fills a small socket buffer with NEW events before
+// reading: Run counts the overrun and goes on reading the events after it.
+func TestConntrackOverrun(t *testing.T) {
+	l := &lab{t: t, name: map[string]string{}}
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root and network namespaces")
+	}
+	n := fmt.Sprintf("dwflows-%d-ov", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
+		t.Skipf("skipped: needs root and network namespaces (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
+	l.name["ov"] = n
+	ns := l.fd("ov")
+
+	var kept atomic.Int64
+	sentinel := make(chan Flow, 1)
+	ct, err := NewConntrack(ConntrackOptions{NetNS: ns, ReadBuffer: 4096, SourceOptions: SourceOptions{
+		Filter: Filter{Clients: pfx("10.215.9.0/24")},
+		Emit: func(f Flow) {
+			kept.Add(1)
+			if f.Dest.Port() == 9999 {
+				sentinel <- f
+			}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maker, err := conntrack.Dial(&netlink.Config{NetNS: ns})
+	if err != nil {
+		ct.Close()
+		t.Fatal(err)
+	}
+	defer maker.Close()
+	create := func(sport, dport uint16) {
+		t.Helper()
+		f := conntrack.NewFlow(17, 0, netip.MustParseAddr("10.215.9.2"), netip.MustParseAddr("10.215.8.1"), sport, dport, 60, 0)
+		if err := maker.Create(f); err != nil {
+			t.Fatalf("create flow: %v", err)
+		}
+	}
+	const burst = 2000
+	for i := range burst {
+		create(uint16(10000+i), 80)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := ct.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	defer func() { cancel(); wg.Wait() }()
+	waitFor(t, "overrun counted", func() bool { return ct.Stats().Overruns > 0 })
+	create(20000, 9999)
+	select {
+	case f := <-sentinel:
+		t.Logf("after %+v: sentinel %v > %v read", ct.Stats(), f.Client, f.Dest)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no event after the overrun: %+v", ct.Stats())
+	}
+	if st := ct.Stats(); st.Events >= burst+1 || kept.Load() >= burst+1 {
+		t.Fatalf("no event was lost, so nothing overran: %+v", st)
+	}
+}
+
+// TestNetlinkNeedsCapability opens both netlink sources without
+// CAP_NET_ADMIN, in a child process whose bounding set lacks it: each
+// error names what it needs.
+func TestNetlinkNeedsCapability(t *testing.T) {
+	if os.Getenv("DWFLOWS_NOCAP") == "1" {
+		_, err1 := NewConntrack(ConntrackOptions{})
+		_, err2 := NewNflog(NflogOptions{Group: 4321})
+		fmt.Printf("conntrack error: %v\nnflog error: %v\n", err1, err2)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to drop a capability")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("skipped: needs setpriv (util-linux)")
+	}
+	cmd := exec.Command("setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin", "--",
+		os.Args[0], "-test.run=^TestNetlinkNeedsCapability$", "-test.v")
+	cmd.Env = append(os.Environ(), "DWFLOWS_NOCAP=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v: %s", err, out)
+	}
+	for _, want := range []string{
+		"conntrack error: conntrack events: join the NEW event group: ",
+		"nflog error: nflog: bind group: ",
+	} {
+		i := strings.Index(string(out), want)
+		if i < 0 {
+			t.Fatalf("child output lacks %q:\n%s", want, out)
+		}
+		line, _, _ := strings.Cut(string(out[i:]), "\n")
+		if !strings.Contains(line, "needs CAP_NET_ADMIN") {
+			t.Errorf("%q does not name the capability", line)
+		}
+		t.Log(line)
+	}
+}

@@ -1,0 +1,361 @@
+package flows
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Defaults for the zero SyslogOptions fields.
+const (
+	DefaultSyslogMaxConns = 16
+	DefaultSyslogMaxLine  = 8192
+)
+
+// SyslogOptions configure a Syslog listener.
+type SyslogOptions struct {
+	SourceOptions
+	// UDP and TCP are the addresses to listen on ("host:port"); either
+	// may be empty, not both.
+	UDP, TCP string
+	// Senders are the networks whose lines are accepted; required.
+	Senders []netip.Prefix
+	// LoggedPrefixes are the log prefixes of packets logged and let
+	// through (verdict logged); every other prefix means dropped.
+	LoggedPrefixes []string
+	// MaxConns bounds the TCP connections served at once;
+	// DefaultSyslogMaxConns when zero.
+	MaxConns int
+	// MaxLine bounds a line's length; DefaultSyslogMaxLine when zero.
+	MaxLine int
+}
+
+// SyslogStats count a Syslog listener's lines, for metrics.
+type SyslogStats struct {
+	// Lines is every syslog line received from an accepted sender.
+	Lines uint64
+	// Kept is the lines emitted as flows.
+	Kept uint64
+	// Malformed is the lines whose syslog framing or header is invalid.
+	Malformed uint64
+	// NotPacket is the valid syslog lines that are not a packet log.
+	NotPacket uint64
+	// Rejected is the datagrams and connections from senders not
+	// allowed, and connections past MaxConns.
+	Rejected uint64
+	// Errors is the read and accept failures.
+	Errors uint64
+}
+
+// Syslog receives a remote firewall's kernel packet-log lines over
+// syslog (UDP datagrams; TCP with octet counting or newline framing,
+// RFC 6587) in RFC 3164 or RFC 5424 format. The header is parsed with
+// the standard library: only the message after it matters, and routers'
+// RFC 3164 headers vary more than a strict parser accepts.
+type Syslog struct {
+	o       SyslogOptions
+	udp     net.PacketConn
+	tcp     net.Listener
+	log     limitedLog
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
+	closing atomic.Bool
+	done    chan struct{} // closed by Close
+	once    sync.Once
+
+	lines, kept, malformed, notPacket, rejected, errs atomic.Uint64
+}
+
+// NewSyslog listens on o's addresses, so that a bad or busy address is
+// an error at start.
+func NewSyslog(o SyslogOptions) (*Syslog, error) {
+	o.fill()
+	if o.UDP == "" && o.TCP == "" {
+		return nil, errors.New("syslog flows: no UDP or TCP address to listen on")
+	}
+	if len(o.Senders) == 0 {
+		return nil, errors.New("syslog flows: no sender networks allowed")
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultSyslogMaxConns
+	}
+	if o.MaxLine <= 0 {
+		o.MaxLine = DefaultSyslogMaxLine
+	}
+	s := &Syslog{o: o, log: limitedLog{logger: o.Logger, now: o.Now}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	var err error
+	if o.UDP != "" {
+		if s.udp, err = net.ListenPacket("udp", o.UDP); err != nil {
+			return nil, fmt.Errorf("syslog flows: listen on UDP %s: %w", o.UDP, err)
+		}
+	}
+	if o.TCP != "" {
+		if s.tcp, err = net.Listen("tcp", o.TCP); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("syslog flows: listen on TCP %s: %w", o.TCP, err)
+		}
+	}
+	return s, nil
+}
+
+// UDPAddr is the UDP address listened on, nil when none.
+func (s *Syslog) UDPAddr() net.Addr {
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.LocalAddr()
+}
+
+// TCPAddr is the TCP address listened on, nil when none.
+func (s *Syslog) TCPAddr() net.Addr {
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr()
+}
+
+// Run serves until ctx is done, then closes the sockets and waits for
+// every connection's reader to end.
+func (s *Syslog) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	if s.udp != nil {
+		s.wg.Go(s.serveUDP)
+	}
+	if s.tcp != nil {
+		s.wg.Go(s.serveTCP)
+	}
+	s.wg.Wait()
+	return s.Close()
+}
+
+// Close closes the sockets and connections; Run returns.
+func (s *Syslog) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.closing.Store(true)
+		close(s.done)
+		if s.udp != nil {
+			err = s.udp.Close()
+		}
+		if s.tcp != nil {
+			err = errors.Join(err, s.tcp.Close())
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	})
+	return err
+}
+
+// Stats returns the counters so far.
+func (s *Syslog) Stats() SyslogStats {
+	return SyslogStats{Lines: s.lines.Load(), Kept: s.kept.Load(), Malformed: s.malformed.Load(),
+		NotPacket: s.notPacket.Load(), Rejected: s.rejected.Load(), Errors: s.errs.Load()}
+}
+
+func (s *Syslog) allowed(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	for _, p := range s.o.Senders {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// failed handles a socket error: true when it is the socket closing,
+// else it is counted and logged, and the caller tries again shortly.
+func (s *Syslog) failed(msg string, err error) (closed bool) {
+	if s.closing.Load() {
+		return true
+	}
+	s.errs.Add(1)
+	s.log.log(msg, err)
+	pause(s.done)
+	return false
+}
+
+func (s *Syslog) serveUDP() {
+	buf := make([]byte, s.o.MaxLine)
+	for {
+		n, from, err := s.udp.ReadFrom(buf)
+		if err != nil {
+			if s.failed("syslog flows: UDP read failed", err) {
+				return
+			}
+			continue
+		}
+		if !s.allowed(from) {
+			s.rejected.Add(1)
+			continue
+		}
+		s.line(string(buf[:n]))
+	}
+}
+
+func (s *Syslog) serveTCP() {
+	for {
+		c, err := s.tcp.Accept()
+		if err != nil {
+			if s.failed("syslog flows: TCP accept failed", err) {
+				return
+			}
+			continue
+		}
+		if !s.allowed(c.RemoteAddr()) || !s.track(c) {
+			s.rejected.Add(1)
+			c.Close()
+			continue
+		}
+		s.wg.Go(func() {
+			defer s.untrack(c)
+			s.serveConn(c)
+		})
+	}
+}
+
+// track registers c so that Close can end its reader; false when
+// closing or MaxConns are served.
+func (s *Syslog) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() || len(s.conns) >= s.o.MaxConns {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Syslog) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// serveConn reads frames until the peer closes or framing is lost.
+func (s *Syslog) serveConn(c net.Conn) {
+	r := bufio.NewReaderSize(c, 4096)
+	for {
+		line, err := readFrame(r, s.o.MaxLine)
+		switch {
+		case errors.Is(err, errFraming):
+			// An octet count past MaxLine or not a number: where the
+			// next frame starts is unknown, so the connection ends.
+			s.malformed.Add(1)
+			return
+		case errors.Is(err, errTooLong):
+			s.malformed.Add(1)
+			continue
+		case err != nil:
+			if !errors.Is(err, io.EOF) && !s.closing.Load() {
+				s.errs.Add(1)
+				s.log.log("syslog flows: TCP read failed", err)
+			}
+			return
+		}
+		if line != "" {
+			s.line(line)
+		}
+	}
+}
+
+var (
+	errFraming = errors.New("bad octet-counted frame")
+	errTooLong = errors.New("line too long")
+)
+
+// readFrame reads one RFC 6587 frame: "LEN SP MSG" when it starts with a
+// digit (octet counting), else a line up to LF (non-transparent).
+func readFrame(r *bufio.Reader, maxLine int) (string, error) {
+	c, err := r.ReadByte()
+	for err == nil && (c == '\n' || c == '\r') {
+		c, err = r.ReadByte()
+	}
+	if err != nil {
+		return "", err
+	}
+	if c >= '0' && c <= '9' {
+		digits := []byte{c}
+		for {
+			if c, err = r.ReadByte(); err != nil {
+				return "", err
+			}
+			if c == ' ' {
+				break
+			}
+			if c < '0' || c > '9' || len(digits) >= 6 {
+				return "", errFraming
+			}
+			digits = append(digits, c)
+		}
+		n, _ := strconv.Atoi(string(digits))
+		if n > maxLine {
+			return "", errFraming
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", err
+		}
+		return string(b), nil
+	}
+	line := []byte{c}
+	for {
+		part, err := r.ReadSlice('\n')
+		if len(line)+len(part) > maxLine {
+			// Drop the rest of the over-long line, then report it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = r.ReadSlice('\n')
+			}
+			if err != nil {
+				return "", err
+			}
+			return "", errTooLong
+		}
+		line = append(line, part...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			// A last line without LF; the next read meets EOF again.
+			return string(line), nil
+		}
+		return string(line), err
+	}
+}
+
+// line parses one syslog line into a flow.
+func (s *Syslog) line(l string) {
+	s.lines.Add(1)
+	msg, ok := parseSyslog(l)
+	if !ok {
+		s.malformed.Add(1)
+		return
+	}
+	f, ok := parseKernelLog(msg)
+	if !ok {
+		s.notPacket.Add(1)
+		return
+	}
+	f.Time = s.o.Now()
+	f.Verdict = verdictFor(f.Prefix, s.o.LoggedPrefixes)
+	if !s.o.Filter.Keep(&f) {
+		return
+	}
+	s.kept.Add(1)
+	s.o.Emit(f)
+}

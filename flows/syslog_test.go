@@ -1,0 +1,150 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startSyslog runs a listener on loopback until the test ends.
+func startSyslog(t *testing.T, senders string, flows chan<- Flow) *Syslog {
+	t.Helper()
+	s, err := NewSyslog(SyslogOptions{
+		SourceOptions: SourceOptions{Emit: func(f Flow) { flows <- f }},
+		UDP:           "127.0.0.1:0", TCP: "127.0.0.1:0",
+		Senders:        pfx(senders),
+		LoggedPrefixes: []string{"dnsward-log"},
+		MaxLine:        1024,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s
+}
+
+func recvFlow(t *testing.T, flows <-chan Flow) Flow {
+	t.Helper()
+	select {
+	case f := <-flows:
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("no flow within 10 s")
+		return Flow{}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSyslogListener(t *testing.T) {
+	flows := make(chan Flow, 16)
+	s := startSyslog(t, "127.0.0.0/8", flows)
+	line := func(prefix string, dport int) string {
+		return fmt.Sprintf("<4>Dec  1 12:00:01 gw kernel: %s IN=eth1 OUT=eth0 SRC=192.168.1.23 DST=203.0.113.5 PROTO=TCP SPT=40512 DPT=%d SYN", prefix, dport)
+	}
+
+	u, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	// A malformed datagram and a non-packet line first: both are counted
+	// and the listener reads on.
+	for _, d := range []string{"garbage", "<4>Dec  1 12:00:01 gw sshd[1]: accepted", line("dnsward-drop", 25)} {
+		if _, err := u.Write([]byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := recvFlow(t, flows); f.Dest.Port() != 25 || f.Verdict != VerdictDropped || f.Prefix != "dnsward-drop" {
+		t.Fatalf("UDP flow %+v", f)
+	}
+
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	oct := func(l string) string { return fmt.Sprintf("%d %s", len(l), l) }
+	stream := oct(line("dnsward-log", 80)) + // octet counting, no LF after
+		line("dnsward-drop", 81) + "\n" + // newline framing, switched mid-stream
+		"<4>" + strings.Repeat("x", 2000) + "\n" + // over MaxLine: dropped, stream goes on
+		"\n" + oct("<4>not a packet") + oct(line("dnsward-drop", 82))
+	if _, err := c.Write([]byte(stream)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		port    uint16
+		verdict Verdict
+	}{{80, VerdictLogged}, {81, VerdictDropped}, {82, VerdictDropped}} {
+		if f := recvFlow(t, flows); f.Dest.Port() != want.port || f.Verdict != want.verdict {
+			t.Fatalf("TCP flow %+v, want port %d %v", f, want.port, want.verdict)
+		}
+	}
+	// A count past MaxLine loses the framing: the connection ends.
+	if _, err := c.Write([]byte("99999 <4>x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bad frame counted", func() bool { return s.Stats().Malformed == 3 })
+	st := s.Stats()
+	if st.Kept != 4 || st.NotPacket != 2 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSyslogRejectsSenders(t *testing.T) {
+	flows := make(chan Flow, 1)
+	s := startSyslog(t, "192.0.2.0/24", flows)
+	u, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write([]byte("<4>kernel: IN=eth1 SRC=192.168.1.23 DST=203.0.113.5 PROTO=TCP SPT=1 DPT=2")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "datagram rejected", func() bool { return s.Stats().Rejected == 1 })
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "connection rejected", func() bool { return s.Stats().Rejected == 2 })
+	if st := s.Stats(); st.Lines != 0 || len(flows) != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSyslogBadOptions(t *testing.T) {
+	for _, o := range []SyslogOptions{
+		{Senders: pfx("127.0.0.0/8")},
+		{UDP: "127.0.0.1:0"},
+		{UDP: "127.0.0.1:notaport", Senders: pfx("127.0.0.0/8")},
+	} {
+		if s, err := NewSyslog(o); err == nil {
+			s.Close()
+			t.Errorf("%+v accepted", o)
+		} else if !strings.HasPrefix(err.Error(), "syslog flows: ") {
+			t.Errorf("error %q does not say what", err)
+		}
+	}
+}
