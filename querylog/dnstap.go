@@ -40,7 +40,15 @@ func newDnstap(cfg DnstapConfig) (*dnstapTransport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dnstapTransport{cfg: cfg, tail: tail}, nil
+	t := &dnstapTransport{cfg: cfg, tail: tail}
+	if cfg.Network == "file" {
+		// Opened now, so that a file that cannot be written or is not
+		// dnstap fails the start.
+		if err := t.open(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // dnstapName is the stable name of a receiver, also its spool directory.

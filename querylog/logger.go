@@ -138,7 +138,9 @@ func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 	for _, dc := range cfg.Dnstap {
 		t, err := newDnstap(dc)
 		if err == nil {
-			err = add(dnstapName(dc), spoolDnstap, t, dnstapSettle(dc.Network))
+			if err = add(dnstapName(dc), spoolDnstap, t, dnstapSettle(dc.Network)); err != nil {
+				t.close()
+			}
 		}
 		if err != nil {
 			l.closeSinks()
@@ -432,6 +434,7 @@ func (l *Logger) closeSinks() error {
 		errs = append(errs, l.file.close())
 	}
 	for _, c := range l.cols {
+		c.t.close() // a no-op after Run, which closes them; not before
 		errs = append(errs, c.spool.close())
 	}
 	return errors.Join(errs...)
