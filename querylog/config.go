@@ -76,6 +76,23 @@ type DnstapConfig struct {
 	Version  string // the dnstap version field; "" = left out
 }
 
+// Validate reports a bad network or address.
+func (d DnstapConfig) Validate() error {
+	switch d.Network {
+	case "unix", "file":
+		if d.Address == "" {
+			return fmt.Errorf("address is empty; want a %s path", d.Network)
+		}
+	case "tcp":
+		if err := checkHostPort(d.Address); err != nil {
+			return fmt.Errorf("address %q: %w", d.Address, err)
+		}
+	default:
+		return fmt.Errorf("unknown network %q; want unix, tcp or file", d.Network)
+	}
+	return nil
+}
+
 // Validate reports every malformed setting at once, each naming the sink.
 func (c Config) Validate() error {
 	var errs []error
@@ -143,15 +160,8 @@ func (c Config) Validate() error {
 		names[name] = true
 	}
 	for i, d := range c.Dnstap {
-		switch {
-		case d.Network != "unix" && d.Network != "tcp" && d.Network != "file":
-			bad("dnstap[%d]: unknown network %q; want unix, tcp or file", i, d.Network)
-		case d.Network == "tcp":
-			if err := checkHostPort(d.Address); err != nil {
-				bad("dnstap[%d]: address %q: %v", i, d.Address, err)
-			}
-		case d.Address == "":
-			bad("dnstap[%d]: address is empty; want a %s path", i, d.Network)
+		if err := d.Validate(); err != nil {
+			bad("dnstap[%d]: %v", i, err)
 		}
 		name := dnstapName(d)
 		if names[name] {
