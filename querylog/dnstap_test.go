@@ -438,3 +438,26 @@ func TestDnstapLogExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestDnstapShutdownFinish stops the logger right after logging: the
+// last frames are confirmed by the receiver's FINISH (answering STOP), so
+// they count as delivered and are not replayed on the next start.
+func TestDnstapShutdownFinish(t *testing.T) {
+	const n = 10
+	addr := filepath.Join(t.TempDir(), "tap.sock")
+	capture := newCapture(t, "unix", addr)
+	capture.start("unix", addr)
+	cfg := Config{SpoolDir: t.TempDir(), Dnstap: []DnstapConfig{{Network: "unix", Address: addr}}}
+	l, stop := start(t, cfg, testLog(t))
+	for i := range n {
+		l.Log(tapEntry(i))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats().Sinks[0]; st.Written != 2*n || st.Spooled != 0 {
+		t.Errorf("after stop: %+v, want %d written and nothing spooled", st, 2*n)
+	}
+	capture.stop()
+	checkTapped(t, dnstapRead(t, capture.out), 0, n)
+}
