@@ -44,7 +44,7 @@ type Logger struct {
 
 // Stats is a snapshot of the logger's counters.
 type Stats struct {
-	Queued  int         // entries waiting to be encoded
+	Queued  int         // entries (and upstream exchanges, for dnstap) waiting to be encoded
 	Dropped uint64      // entries dropped because the queue was full
 	Sinks   []SinkStats // the file first, then the collectors in config order
 }
