@@ -64,6 +64,7 @@ type QueryLog struct {
 	SpoolMax   int64         `mapstructure:"spool_max"`
 	Syslog     []SyslogSink  `mapstructure:"syslog"`
 	HEC        []HECSink     `mapstructure:"hec"`
+	Dnstap     []DnstapSink  `mapstructure:"dnstap"`
 	// FlushInterval bounds what a kill -9 loses; see querylog.Config.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
@@ -88,6 +89,14 @@ type HECSink struct {
 	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
 }
 
+// DnstapSink is one dnstap receiver or file.
+type DnstapSink struct {
+	Network  string `mapstructure:"network"`
+	Address  string `mapstructure:"address"`
+	Identity string `mapstructure:"identity"`
+	Version  string `mapstructure:"version"`
+}
+
 // QueryLogConfig is the querylog section as the querylog package takes it;
 // collectors spool under state_dir.
 func (c *Config) QueryLogConfig() querylog.Config {
@@ -104,6 +113,9 @@ func (c *Config) QueryLogConfig() querylog.Config {
 	}
 	for _, h := range q.HEC {
 		out.HEC = append(out.HEC, querylog.HECConfig(h))
+	}
+	for _, d := range q.Dnstap {
+		out.Dnstap = append(out.Dnstap, querylog.DnstapConfig(d))
 	}
 	return out
 }
@@ -451,9 +463,21 @@ func (c *Config) validate() []problem {
 	if f := c.QueryLog.FlushInterval; f < 0 || f > querylog.MaxFlushInterval {
 		add("querylog.flush_interval", fmt.Errorf("%v: want 0s to %v", f, querylog.MaxFlushInterval))
 	}
-	if len(c.QueryLog.Syslog)+len(c.QueryLog.HEC) > 0 && c.StateDir == "" {
+	ql := c.QueryLogConfig()
+	// A bad dnstap entry is named by its own key, hence line, and left
+	// out of the section's check so that it is not reported twice.
+	var sound []querylog.DnstapConfig
+	for i, d := range ql.Dnstap {
+		if err := d.Validate(); err != nil {
+			add(fmt.Sprintf("querylog.dnstap.%d", i), err)
+			continue
+		}
+		sound = append(sound, d)
+	}
+	ql.Dnstap = sound
+	if len(c.QueryLog.Syslog)+len(c.QueryLog.HEC)+len(c.QueryLog.Dnstap) > 0 && c.StateDir == "" {
 		add("state_dir", fmt.Errorf("query-log collectors need state_dir for their spool"))
-	} else if err := c.QueryLogConfig().Validate(); err != nil {
+	} else if err := ql.Validate(); err != nil {
 		// The package names itself in every error; the key says it already.
 		add("querylog", errors.New(strings.ReplaceAll(err.Error(), "querylog: ", "")))
 	}

@@ -36,6 +36,7 @@ type Config struct {
 	MaxBackups int            // rotated files kept as File.1 … File.N; 0 = DefaultMaxBackups
 	Syslog     []SyslogConfig // syslog collectors
 	HEC        []HECConfig    // Splunk HEC compatible collectors
+	Dnstap     []DnstapConfig // dnstap receivers and files
 	SpoolDir   string         // disk queue for collectors; required when any collector is set
 	SpoolMax   int64          // bytes each collector may spool; 0 = DefaultSpoolMax
 	QueueSize  int            // entries buffered between Log and the encoder; 0 = DefaultQueueSize
@@ -64,6 +65,32 @@ type HECConfig struct {
 	Sourcetype         string // optional
 	CAFile             string // PEM roots for https; "" = system roots
 	InsecureSkipVerify bool   // https without certificate checks
+}
+
+// DnstapConfig is one dnstap receiver (Frame Streams over a socket, with
+// the bidirectional handshake) or one Frame Streams file.
+type DnstapConfig struct {
+	Network  string // "unix", "tcp" or "file"
+	Address  string // socket path, host:port, or file path
+	Identity string // the dnstap identity field; "" = left out
+	Version  string // the dnstap version field; "" = left out
+}
+
+// Validate reports a bad network or address.
+func (d DnstapConfig) Validate() error {
+	switch d.Network {
+	case "unix", "file":
+		if d.Address == "" {
+			return fmt.Errorf("address is empty; want a %s path", d.Network)
+		}
+	case "tcp":
+		if err := checkHostPort(d.Address); err != nil {
+			return fmt.Errorf("address %q: %w", d.Address, err)
+		}
+	default:
+		return fmt.Errorf("unknown network %q; want unix, tcp or file", d.Network)
+	}
+	return nil
 }
 
 // Validate reports every malformed setting at once, each naming the sink.
@@ -132,8 +159,18 @@ func (c Config) Validate() error {
 		}
 		names[name] = true
 	}
+	for i, d := range c.Dnstap {
+		if err := d.Validate(); err != nil {
+			bad("dnstap[%d]: %v", i, err)
+		}
+		name := dnstapName(d)
+		if names[name] {
+			bad("dnstap[%d]: duplicate collector %s", i, name)
+		}
+		names[name] = true
+	}
 	if len(names) > 0 && c.SpoolDir == "" {
-		bad("SpoolDir is required when syslog or HEC collectors are configured")
+		bad("SpoolDir is required when syslog, HEC or dnstap collectors are configured")
 	}
 	return errors.Join(errs...)
 }

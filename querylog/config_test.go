@@ -34,6 +34,12 @@ func TestValidate(t *testing.T) {
 		{"hec token", Config{SpoolDir: spool, HEC: []HECConfig{{URL: "https://s:8088"}}}, "hec[0]: Token is empty"},
 		{"hec bad url", Config{SpoolDir: spool, HEC: []HECConfig{{URL: "http://[::1", Token: "t"}}}, "hec[0]: URL"},
 		{"no spool", Config{HEC: []HECConfig{{URL: "https://s:8088", Token: "t"}}}, "SpoolDir is required"},
+		{"dnstap", Config{SpoolDir: spool, Dnstap: []DnstapConfig{{Network: "unix", Address: "/run/tap.sock"}, {Network: "tcp", Address: "[::1]:6000"}, {Network: "file", Address: "/var/log/tap.fstrm"}}}, ""},
+		{"dnstap network", Config{SpoolDir: spool, Dnstap: []DnstapConfig{{Network: "udp", Address: "h:1"}}}, `dnstap[0]: unknown network "udp"; want unix, tcp or file`},
+		{"dnstap address", Config{SpoolDir: spool, Dnstap: []DnstapConfig{{Network: "tcp", Address: "h"}}}, `dnstap[0]: address "h"`},
+		{"dnstap path", Config{SpoolDir: spool, Dnstap: []DnstapConfig{{Network: "unix"}}}, "dnstap[0]: address is empty; want a unix path"},
+		{"dnstap duplicate", Config{SpoolDir: spool, Dnstap: []DnstapConfig{{Network: "file", Address: "/t"}, {Network: "file", Address: "/t"}}}, "dnstap[1]: duplicate collector"},
+		{"dnstap no spool", Config{Dnstap: []DnstapConfig{{Network: "file", Address: "/t"}}}, "SpoolDir is required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +64,7 @@ func TestNewErrors(t *testing.T) {
 		{"invalid", Config{Format: "xml"}, "unknown format"},
 		{"unwritable file", Config{File: filepath.Join(dir, "missing", "q.log")}, "open log file"},
 		{"missing CA", Config{SpoolDir: dir, Syslog: []SyslogConfig{{Network: "tls", Address: "h:1", CAFile: filepath.Join(dir, "nope.pem")}}}, "CA file"},
+		{"dnstap file unwritable", Config{SpoolDir: dir, Dnstap: []DnstapConfig{{Network: "file", Address: filepath.Join(dir, "missing", "tap.fstrm")}}}, "dnstap file"},
 		{"CA not PEM", Config{SpoolDir: dir, HEC: []HECConfig{{URL: "https://h:1", Token: "t", CAFile: "config_test.go"}}}, "no PEM certificates"},
 	}
 	for _, tc := range tests {

@@ -78,4 +78,13 @@
 // and reported in the program log. The file and the spools are synced to
 // disk about a second after they are written, so a host crash loses at
 // most that second.
+//
+// # dnstap
+//
+// A dnstap sink ([DnstapConfig]) is a collector too, whose spool holds
+// dnstap messages rather than records: CLIENT_QUERY and CLIENT_RESPONSE for
+// each entry, FORWARDER_QUERY and FORWARDER_RESPONSE for each
+// [Logger.LogExchange]. Over a Unix or TCP socket it speaks Frame Streams
+// with the bidirectional handshake, and a stop waits for the receiver's
+// FINISH; a file target is one Frame Streams stream across restarts.
 package querylog

@@ -31,17 +31,20 @@ type Logger struct {
 	clock   clock
 	flush   time.Duration // Config.FlushInterval
 	entries chan Entry    // nil without a sink
-	prefix  string        // random per process, so query ids are unique across restarts
-	file    *fileSink
-	cols    []*collector
-	needFmt [2]bool // spool payloads needed: json, kv
-	dropped atomic.Uint64
-	started atomic.Bool
+	// exchanges holds upstream exchanges for the dnstap sinks; nil
+	// without one.
+	exchanges chan Exchange
+	prefix    string // random per process, so query ids are unique across restarts
+	file      *fileSink
+	cols      []*collector
+	needFmt   [3]bool // spool payloads needed: json, kv, dnstap
+	dropped   atomic.Uint64
+	started   atomic.Bool
 }
 
 // Stats is a snapshot of the logger's counters.
 type Stats struct {
-	Queued  int         // entries waiting to be encoded
+	Queued  int         // entries (and upstream exchanges, for dnstap) waiting to be encoded
 	Dropped uint64      // entries dropped because the queue was full
 	Sinks   []SinkStats // the file first, then the collectors in config order
 }
@@ -49,9 +52,9 @@ type Stats struct {
 // SinkStats counts one sink's records.
 type SinkStats struct {
 	Name    string // "file", or the collector's name (also its spool directory)
-	Written uint64 // records written to the file or delivered to the collector
+	Written uint64 // records written to the file or delivered to the collector (dnstap: messages)
 	Spooled int64  // bytes spooled and not yet delivered
-	Dropped uint64 // records lost to a full spool or a failing file
+	Dropped uint64 // records (dnstap: messages) lost to a full spool or a failing file
 }
 
 // New validates cfg and opens every sink, so that configuration and
@@ -132,16 +135,38 @@ func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 			return nil, fmt.Errorf("querylog: hec %s: %w", hc.URL, err)
 		}
 	}
+	for _, dc := range cfg.Dnstap {
+		t, err := newDnstap(dc)
+		if err == nil {
+			if err = add(dnstapName(dc), spoolDnstap, t, dnstapSettle(dc.Network)); err != nil {
+				t.close()
+			}
+		}
+		if err != nil {
+			l.closeSinks()
+			return nil, fmt.Errorf("querylog: dnstap %s: %w", dc.Address, err)
+		}
+	}
 	if l.file != nil || len(l.cols) > 0 {
 		// Without a sink nothing would read the queue, so there is none.
 		l.entries = make(chan Entry, cfg.QueueSize)
 	}
+	if l.needFmt[fmtIndex(spoolDnstap)] {
+		l.exchanges = make(chan Exchange, cfg.QueueSize)
+	}
 	return l, nil
 }
 
+// spoolDnstap is the spool payload of dnstap sinks: dnstap messages,
+// not records.
+const spoolDnstap = "dnstap"
+
 func fmtIndex(format string) int {
-	if format == FormatKV {
+	switch format {
+	case FormatKV:
 		return 1
+	case spoolDnstap:
+		return 2
 	}
 	return 0
 }
@@ -154,6 +179,24 @@ func (l *Logger) Log(e Entry) {
 	}
 	select {
 	case l.entries <- e:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// LogsExchanges reports whether LogExchange keeps anything, so that a
+// caller copies messages for it only when a dnstap sink is configured.
+func (l *Logger) LogsExchanges() bool { return l.exchanges != nil }
+
+// LogExchange queues an upstream exchange for the dnstap sinks, like Log:
+// never blocking, and counted as dropped when the queue is full. Without a
+// dnstap sink it does nothing.
+func (l *Logger) LogExchange(x Exchange) {
+	if l.exchanges == nil {
+		return
+	}
+	select {
+	case l.exchanges <- x:
 	default:
 		l.dropped.Add(1)
 	}
@@ -199,6 +242,12 @@ func (l *Logger) dispatch(ctx context.Context) {
 		b       batch
 		reports reporter
 	)
+	written := func() {
+		if !syncDue {
+			syncTimer.reset(syncEvery)
+			syncDue = true
+		}
+	}
 	for {
 		select {
 		case e := <-l.entries:
@@ -210,10 +259,10 @@ func (l *Logger) dispatch(ctx context.Context) {
 				}
 			}
 			l.drain(&b, &reports, e)
-			if !syncDue {
-				syncTimer.reset(syncEvery)
-				syncDue = true
-			}
+			written()
+		case x := <-l.exchanges:
+			l.drainExchanges(&b, &reports, x)
+			written()
 		case <-syncTimer.c():
 			syncDue = false
 			l.sync(&reports)
@@ -222,6 +271,7 @@ func (l *Logger) dispatch(ctx context.Context) {
 			report.reset(reportEvery)
 		case <-ctx.Done():
 			l.drain(&b, &reports)
+			l.drainExchanges(&b, &reports)
 			reports.report(l)
 			return
 		}
@@ -258,6 +308,31 @@ func (l *Logger) drain(b *batch, reports *reporter, first ...Entry) {
 	}
 }
 
+// drainExchanges encodes and writes first and every exchange queued, a
+// batch at a time. Only the dnstap spools take them.
+func (l *Logger) drainExchanges(b *batch, reports *reporter, first ...Exchange) {
+	for {
+		b.reset()
+		for _, x := range first {
+			b.addExchange(x)
+		}
+		first = nil
+	fill:
+		for b.lines[2] < batchEntries {
+			select {
+			case x := <-l.exchanges:
+				b.addExchange(x)
+			default:
+				break fill
+			}
+		}
+		if b.lines[2] == 0 {
+			return
+		}
+		l.write(b, reports)
+	}
+}
+
 // fill adds what is queued to b, without waiting, up to a batch.
 func (l *Logger) fill(b *batch) {
 	for b.entries < batchEntries {
@@ -278,13 +353,22 @@ type batch struct {
 	recs    []Record
 	qid     []byte
 	file    []byte
-	spool   [2][]byte // json, kv
+	spool   [3][]byte // json, kv, dnstap
+	lines   [3]int    // lines in each spool buffer
 }
 
 func (b *batch) reset() {
 	b.entries, b.records = 0, 0
 	b.file = b.file[:0]
-	b.spool[0], b.spool[1] = b.spool[0][:0], b.spool[1][:0]
+	for i := range b.spool {
+		b.spool[i], b.lines[i] = b.spool[i][:0], 0
+	}
+}
+
+func (b *batch) addExchange(x Exchange) {
+	var n int
+	b.spool[2], n = appendTapExchange(b.spool[2], &x)
+	b.lines[2] += n
 }
 
 func (b *batch) add(l *Logger, e Entry) {
@@ -303,18 +387,25 @@ func (b *batch) add(l *Logger, e Entry) {
 			b.spool[1] = appendSpoolLine(b.spool[1], FormatKV, r)
 		}
 	}
+	if l.needFmt[2] {
+		var n int
+		b.spool[2], n = appendTapEntry(b.spool[2], &e)
+		b.lines[2] += n
+	}
 	b.entries++
 	b.records += len(b.recs)
+	b.lines[0], b.lines[1] = b.records, b.records
 }
 
 func (l *Logger) write(b *batch, rep *reporter) {
-	if l.file != nil {
+	if l.file != nil && b.records > 0 {
 		if err := l.file.write(b.file, b.records); err != nil {
 			rep.fail("file", err)
 		}
 	}
 	for _, c := range l.cols {
-		if _, err := c.spool.append(b.spool[fmtIndex(c.format)], b.records); err != nil {
+		i := fmtIndex(c.format)
+		if _, err := c.spool.append(b.spool[i], b.lines[i]); err != nil {
 			rep.fail(c.name, err)
 		}
 	}
@@ -330,7 +421,7 @@ func (l *Logger) Reopen() error {
 
 // Stats returns the current counters.
 func (l *Logger) Stats() Stats {
-	st := Stats{Queued: len(l.entries), Dropped: l.dropped.Load()}
+	st := Stats{Queued: len(l.entries) + len(l.exchanges), Dropped: l.dropped.Load()}
 	if l.file != nil {
 		st.Sinks = append(st.Sinks, SinkStats{Name: "file", Written: l.file.written.Load(), Dropped: l.file.dropped.Load()})
 	}
@@ -347,6 +438,7 @@ func (l *Logger) closeSinks() error {
 		errs = append(errs, l.file.close())
 	}
 	for _, c := range l.cols {
+		c.t.close() // a no-op after Run, which closes them; not before
 		errs = append(errs, c.spool.close())
 	}
 	return errors.Join(errs...)

@@ -18,6 +18,7 @@ type Entry struct {
 	Proto     string         // "udp" or "tcp"
 	Client    netip.AddrPort // who asked
 	Question  dns.Question   // what was asked
+	Request   *dns.Msg       // the query as received (not mutated after Log), for dnstap; nil = rebuilt from Question
 	Response  *dns.Msg       // the response sent (not mutated after Log); nil if none was sent
 	Rcode     int            // used when Response is nil
 	Source    string         // "cache", "upstream", "blocked", "local", "refused"

@@ -126,20 +126,29 @@ func (t *syslogTransport) send(ctx context.Context, lines [][]byte) error {
 	return nil
 }
 
-// check reads with a tiny deadline: a timeout means the connection is
-// still open; EOF or an error (a reset, or over UDP an ICMP unreachable)
-// means the receiver went away and may not have read what was sent.
+// check finds out whether the receiver went away (EOF, a reset, or over
+// UDP an ICMP unreachable) and may not have read what was sent.
 func (t *syslogTransport) check() error {
 	if t.conn == nil {
 		return errors.New("syslog: not connected")
 	}
-	t.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
-	var b [1]byte
-	_, err := t.conn.Read(b[:])
-	if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
-		return nil // syslog receivers do not talk back; ignore it if one does
+	if err := connAlive(t.conn); err != nil {
+		return fmt.Errorf("syslog: connection lost: %w", err)
 	}
-	return fmt.Errorf("syslog: connection lost: %w", err)
+	return nil
+}
+
+// connAlive reads with a tiny deadline from a connection whose receiver
+// is not expected to talk: a timeout means it is still open, EOF or an
+// error that it is gone. Bytes a receiver does send are ignored.
+func connAlive(conn net.Conn) error {
+	conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var b [1]byte
+	_, err := conn.Read(b[:])
+	if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
+		return nil
+	}
+	return err
 }
 
 // finish half-closes and waits for the receiver to close in turn, which it

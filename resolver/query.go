@@ -111,6 +111,7 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 		Proto:      q.Proto,
 		Client:     q.Client,
 		Question:   question,
+		Request:    q.Req,
 		Response:   resp,
 		Rcode:      resp.Rcode,
 		Source:     q.Source.String(),
