@@ -48,7 +48,10 @@ type Config struct {
 	MaxUpstream int
 	// OnUpstream, when set, is told about every upstream exchange.
 	OnUpstream func(upstream string, took time.Duration, err error)
-	Logger     *slog.Logger
+	// OnUpstreamMessages, when set, is handed every upstream exchange's
+	// query and response (see upstream.Group.OnMessages).
+	OnUpstreamMessages func(up upstream.Upstream, q, r *dns.Msg, sent, done time.Time)
+	Logger             *slog.Logger
 }
 
 // Pipeline is the built chain of stages and the parts others report on.
@@ -113,7 +116,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	}
 	newGroup := func(ups []upstream.Upstream) *upstream.Group {
 		g := upstream.NewGroup(ups, cfg.Attempt)
-		g.OnExchange, g.Logger = cfg.OnUpstream, cfg.Logger
+		g.OnExchange, g.OnMessages, g.Logger = cfg.OnUpstream, cfg.OnUpstreamMessages, cfg.Logger
 		p.groups = append(p.groups, g)
 		return g
 	}

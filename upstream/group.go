@@ -46,6 +46,10 @@ type Group struct {
 	attempt time.Duration
 	// OnExchange, when set before use, is told about every exchange.
 	OnExchange func(upstream string, took time.Duration, err error)
+	// OnMessages, when set before use, is handed every exchange's query
+	// and response (nil when none came), with when each went and came:
+	// dnstap's forwarder messages. It must not change them.
+	OnMessages func(up Upstream, q, r *dns.Msg, sent, done time.Time)
 	// Logger, when set before use, is told when an upstream starts failing
 	// and when it answers again: once each, however many queries it fails.
 	Logger *slog.Logger
@@ -174,6 +178,9 @@ func (g *Group) try(ctx context.Context, mb *member, m *dns.Msg, wait time.Durat
 	g.logChange(mb, failed, mb.record(sent, done, failed, probe))
 	if g.OnExchange != nil {
 		g.OnExchange(mb.up.String(), done.Sub(sent), failed)
+	}
+	if g.OnMessages != nil {
+		g.OnMessages(mb.up, m, r, sent, done)
 	}
 	return r, err
 }

@@ -32,6 +32,7 @@ const dnsMessage = "application/dns-message"
 // one connection, kept open between them.
 type DoH struct {
 	url       string // of the requests
+	addr      string // host:port dialled
 	name      string
 	transport *http.Transport
 	client    *http.Client
@@ -97,7 +98,7 @@ func NewDoH(raw string) (*DoH, error) {
 		// until the server's TCP connection times out: a ping finds it.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: dohPingAfter, PingTimeout: dohPingAfter},
 	}
-	return &DoH{url: reqURL, name: name, transport: tr, client: &http.Client{Transport: tr}}, nil
+	return &DoH{url: reqURL, addr: t.addr, name: name, transport: tr, client: &http.Client{Transport: tr}}, nil
 }
 
 // String is the URL, without its pins.
