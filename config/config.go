@@ -1,5 +1,9 @@
 // Package config loads dnsward's configuration from the embedded default,
 // a YAML file, DNSWARD_* environment variables and flags, and validates it.
+//
+// A field tagged reload:"restart" takes effect only on restart: the
+// sockets bound and files opened before privileges were dropped, and the
+// logs. RestartOnly reads the tags.
 package config
 
 import (
@@ -29,28 +33,28 @@ import (
 
 // Config is the whole configuration; keys are those of packaging/dnsward.yaml.
 type Config struct {
-	Listen          []string      `mapstructure:"listen"`
+	Listen          []string      `mapstructure:"listen" reload:"restart"`
 	AllowClients    []string      `mapstructure:"allow_clients"`
 	Upstreams       []string      `mapstructure:"upstreams"`
 	UpstreamTimeout time.Duration `mapstructure:"upstream_timeout"`
 	QueryTimeout    time.Duration `mapstructure:"query_timeout"`
 	Cache           Cache         `mapstructure:"cache"`
-	Log             Log           `mapstructure:"log"`
-	User            string        `mapstructure:"user"`
-	StateDir        string        `mapstructure:"state_dir"`
+	Log             Log           `mapstructure:"log" reload:"restart"`
+	User            string        `mapstructure:"user" reload:"restart"`
+	StateDir        string        `mapstructure:"state_dir" reload:"restart"`
 	Local           Local         `mapstructure:"local"`
 	ForwardZones    []ForwardZone `mapstructure:"forward_zones"`
 	Rebind          Rebind        `mapstructure:"rebind_protection"`
 	RateLimit       RateLimit     `mapstructure:"rate_limit"`
 	Blocklists      Blocklists    `mapstructure:"blocklists"`
 	Limits          Limits        `mapstructure:"limits"`
-	QueryLog        QueryLog      `mapstructure:"querylog"`
+	QueryLog        QueryLog      `mapstructure:"querylog" reload:"restart"`
 	Metrics         Metrics       `mapstructure:"metrics"`
 }
 
 // Metrics is the metrics section.
 type Metrics struct {
-	Listen string `mapstructure:"listen"`
+	Listen string `mapstructure:"listen" reload:"restart"`
 }
 
 // QueryLog is the query log section.
@@ -110,8 +114,8 @@ func (c *Config) QueryLogConfig() querylog.Config {
 
 // Limits is the resource limits section.
 type Limits struct {
-	TCPPerClient     int `mapstructure:"tcp_per_client"`
-	TCPTotal         int `mapstructure:"tcp_total"`
+	TCPPerClient     int `mapstructure:"tcp_per_client" reload:"restart"`
+	TCPTotal         int `mapstructure:"tcp_total" reload:"restart"`
 	UpstreamInflight int `mapstructure:"upstream_inflight"`
 }
 

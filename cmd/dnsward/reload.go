@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +98,7 @@ func (r *reloader) reload(ctx context.Context) {
 	if !changed {
 		return
 	}
-	for _, key := range restartOnly(r.cfg, cfg) {
+	for _, key := range config.RestartOnly(r.cfg, cfg) {
 		r.logger.Warn("SIGHUP: "+key+" changed; it takes effect when dnsward restarts", "key", key)
 	}
 	r.live.Store(pipeline)
@@ -113,27 +112,6 @@ func (r *reloader) reload(ctx context.Context) {
 	r.watchWork = startTask(ctx, r.watchNames(cfg, n))
 	r.cfg = cfg
 	r.logger.Info("SIGHUP: configuration reloaded; cache emptied", "upstreams", len(cfg.Upstreams), "local_names", n.Len())
-}
-
-// restartOnly names the changed keys that a reload cannot apply: sockets
-// bound and files opened before privileges were dropped, and the logs.
-func restartOnly(old, cur *config.Config) []string {
-	var changed []string
-	for key, same := range map[string]bool{
-		"listen":         reflect.DeepEqual(old.Listen, cur.Listen),
-		"user":           old.User == cur.User,
-		"state_dir":      old.StateDir == cur.StateDir,
-		"log":            old.Log == cur.Log,
-		"querylog":       reflect.DeepEqual(old.QueryLog, cur.QueryLog),
-		"metrics.listen": old.Metrics == cur.Metrics,
-		"limits.tcp":     old.Limits.TCPPerClient == cur.Limits.TCPPerClient && old.Limits.TCPTotal == cur.Limits.TCPTotal,
-	} {
-		if !same {
-			changed = append(changed, key)
-		}
-	}
-	slices.Sort(changed)
-	return changed
 }
 
 // task is background work that a reload replaces.
