@@ -1,5 +1,12 @@
 // Package config loads dnsward's configuration from the embedded default,
 // a YAML file, DNSWARD_* environment variables and flags, and validates it.
+// It is plain data: each package that runs part of dnsward translates its
+// own section, and checks what only it can (a stamp, a collector) through
+// the checks Load takes, so that every problem names its file and line.
+//
+// A field tagged reload:"restart" takes effect only on restart: the
+// sockets bound and files opened before privileges were dropped, and the
+// logs. RestartOnly reads the tags.
 package config
 
 import (
@@ -19,9 +26,6 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/packaging"
-	"github.com/dnsward/dnsward/querylog"
-	"github.com/dnsward/dnsward/resolver"
-	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -29,28 +33,28 @@ import (
 
 // Config is the whole configuration; keys are those of packaging/dnsward.yaml.
 type Config struct {
-	Listen          []string      `mapstructure:"listen"`
+	Listen          []string      `mapstructure:"listen" reload:"restart"`
 	AllowClients    []string      `mapstructure:"allow_clients"`
 	Upstreams       []string      `mapstructure:"upstreams"`
 	UpstreamTimeout time.Duration `mapstructure:"upstream_timeout"`
 	QueryTimeout    time.Duration `mapstructure:"query_timeout"`
 	Cache           Cache         `mapstructure:"cache"`
-	Log             Log           `mapstructure:"log"`
-	User            string        `mapstructure:"user"`
-	StateDir        string        `mapstructure:"state_dir"`
+	Log             Log           `mapstructure:"log" reload:"restart"`
+	User            string        `mapstructure:"user" reload:"restart"`
+	StateDir        string        `mapstructure:"state_dir" reload:"restart"`
 	Local           Local         `mapstructure:"local"`
 	ForwardZones    []ForwardZone `mapstructure:"forward_zones"`
 	Rebind          Rebind        `mapstructure:"rebind_protection"`
 	RateLimit       RateLimit     `mapstructure:"rate_limit"`
 	Blocklists      Blocklists    `mapstructure:"blocklists"`
 	Limits          Limits        `mapstructure:"limits"`
-	QueryLog        QueryLog      `mapstructure:"querylog"`
+	QueryLog        QueryLog      `mapstructure:"querylog" reload:"restart"`
 	Metrics         Metrics       `mapstructure:"metrics"`
 }
 
 // Metrics is the metrics section.
 type Metrics struct {
-	Listen string `mapstructure:"listen"`
+	Listen string `mapstructure:"listen" reload:"restart"`
 }
 
 // QueryLog is the query log section.
@@ -97,33 +101,14 @@ type DnstapSink struct {
 	Version  string `mapstructure:"version"`
 }
 
-// QueryLogConfig is the querylog section as the querylog package takes it;
-// collectors spool under state_dir.
-func (c *Config) QueryLogConfig() querylog.Config {
-	q := c.QueryLog
-	out := querylog.Config{
-		Format: q.Format, File: q.File, MaxSize: q.MaxSize, MaxAge: q.MaxAge, MaxBackups: q.MaxBackups,
-		QueueSize: q.QueueSize, SpoolMax: q.SpoolMax,
-	}
-	if c.StateDir != "" {
-		out.SpoolDir = filepath.Join(c.StateDir, "spool")
-	}
-	for _, s := range q.Syslog {
-		out.Syslog = append(out.Syslog, querylog.SyslogConfig(s))
-	}
-	for _, h := range q.HEC {
-		out.HEC = append(out.HEC, querylog.HECConfig(h))
-	}
-	for _, d := range q.Dnstap {
-		out.Dnstap = append(out.Dnstap, querylog.DnstapConfig(d))
-	}
-	return out
-}
+// HasCollectors says whether any syslog, HEC or dnstap receiver is
+// configured: each spools under state_dir.
+func (q QueryLog) HasCollectors() bool { return len(q.Syslog)+len(q.HEC)+len(q.Dnstap) > 0 }
 
 // Limits is the resource limits section.
 type Limits struct {
-	TCPPerClient     int `mapstructure:"tcp_per_client"`
-	TCPTotal         int `mapstructure:"tcp_total"`
+	TCPPerClient     int `mapstructure:"tcp_per_client" reload:"restart"`
+	TCPTotal         int `mapstructure:"tcp_total" reload:"restart"`
 	UpstreamInflight int `mapstructure:"upstream_inflight"`
 }
 
@@ -225,19 +210,32 @@ var flagKeys = map[string]string{
 // environment and the flags, each overriding the one before, and validates
 // the result. Errors name the file and line, or the variable or flag, at
 // fault. Repeated forward_zones for one domain are merged into one.
-func Load(fs *pflag.FlagSet) (*Config, error) {
-	cfg, _, err := load(fs, false)
+// Each of checks adds the problems its package finds in the result, which
+// are told with the others, in file order.
+func Load(fs *pflag.FlagSet, checks ...Checker) (*Config, error) {
+	cfg, _, err := load(fs, false, checks)
 	return cfg, err
 }
 
 // Check is Load for check-config: it also fails when a blocklist file does
 // not exist (serve waits for it instead), and returns a note, with file and
 // line, for each forward_zones entry merged into an earlier one.
-func Check(fs *pflag.FlagSet) (*Config, []string, error) {
-	return load(fs, true)
+func Check(fs *pflag.FlagSet, checks ...Checker) (*Config, []string, error) {
+	return load(fs, true, checks)
 }
 
-func load(fs *pflag.FlagSet, strict bool) (*Config, []string, error) {
+// Checker finds the problems a package sees in its part of a configuration
+// that passed the plain checks of Load, each by the key at fault.
+type Checker func(*Config) []Problem
+
+// Problem is one invalid value, by its key path ("upstreams.1"), which
+// Load turns into an error naming its file and line.
+type Problem struct {
+	Key string
+	Err error
+}
+
+func load(fs *pflag.FlagSet, strict bool, checks []Checker) (*Config, []string, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(packaging.DefaultConfig)); err != nil {
@@ -291,6 +289,9 @@ func load(fs *pflag.FlagSet, strict bool) (*Config, []string, error) {
 	problems := cfg.validate()
 	if strict {
 		problems = append(problems, cfg.missingLists()...)
+	}
+	for _, check := range checks {
+		problems = append(problems, check(&cfg)...)
 	}
 	ps = append(ps, doc.locate(problems, origins, removed)...)
 	if len(ps) > 0 {
@@ -378,15 +379,10 @@ func (c *Config) mergeZones(d *document) []string {
 	return notes
 }
 
-// problem is one invalid value, by its key path ("upstreams.1").
-type problem struct {
-	key string
-	err error
-}
-
-func (c *Config) validate() []problem {
-	var ps []problem
-	add := func(key string, err error) { ps = append(ps, problem{key, err}) }
+// validate makes the checks that need no other package.
+func (c *Config) validate() []Problem {
+	var ps []Problem
+	add := func(key string, err error) { ps = append(ps, Problem{key, err}) }
 	if len(c.Listen) == 0 {
 		add("listen", fmt.Errorf("no listen address"))
 	}
@@ -405,11 +401,6 @@ func (c *Config) validate() []problem {
 	if len(c.Upstreams) == 0 {
 		add("upstreams", fmt.Errorf("no upstream"))
 	}
-	for i, raw := range c.Upstreams {
-		if _, err := upstream.Parse(raw, time.Second); err != nil {
-			add(fmt.Sprintf("upstreams.%d", i), err)
-		}
-	}
 	if c.UpstreamTimeout <= 0 {
 		add("upstream_timeout", fmt.Errorf("must be positive"))
 	}
@@ -422,7 +413,7 @@ func (c *Config) validate() []problem {
 	if c.Cache.MaxTTL < c.Cache.MinTTL {
 		add("cache.max_ttl", fmt.Errorf("%v is below min_ttl %v", c.Cache.MaxTTL, c.Cache.MinTTL))
 	}
-	if _, err := c.Log.level(); err != nil {
+	if _, err := c.Log.SlogLevel(); err != nil {
 		add("log.level", err)
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
@@ -454,41 +445,15 @@ func (c *Config) validate() []problem {
 		if len(z.Upstreams) == 0 {
 			add(key+".upstreams", fmt.Errorf("no upstream for %s", z.Domain))
 		}
-		for j, raw := range z.Upstreams {
-			if _, err := upstream.Parse(raw, time.Second); err != nil {
-				add(fmt.Sprintf("%s.upstreams.%d", key, j), err)
-			}
-		}
 	}
-	if f := c.QueryLog.FlushInterval; f < 0 || f > querylog.MaxFlushInterval {
-		add("querylog.flush_interval", fmt.Errorf("%v: want 0s to %v", f, querylog.MaxFlushInterval))
-	}
-	ql := c.QueryLogConfig()
-	// A bad dnstap entry is named by its own key, hence line, and left
-	// out of the section's check so that it is not reported twice.
-	var sound []querylog.DnstapConfig
-	for i, d := range ql.Dnstap {
-		if err := d.Validate(); err != nil {
-			add(fmt.Sprintf("querylog.dnstap.%d", i), err)
-			continue
-		}
-		sound = append(sound, d)
-	}
-	ql.Dnstap = sound
-	if len(c.QueryLog.Syslog)+len(c.QueryLog.HEC)+len(c.QueryLog.Dnstap) > 0 && c.StateDir == "" {
+	if c.QueryLog.HasCollectors() && c.StateDir == "" {
 		add("state_dir", fmt.Errorf("query-log collectors need state_dir for their spool"))
-	} else if err := ql.Validate(); err != nil {
-		// The package names itself in every error; the key says it already.
-		add("querylog", errors.New(strings.ReplaceAll(err.Error(), "querylog: ", "")))
 	}
 	if c.Limits.TCPPerClient < 0 || c.Limits.TCPTotal < 0 || c.Limits.UpstreamInflight < 0 {
 		add("limits", fmt.Errorf("limits must not be negative (0 means no limit)"))
 	}
 	if !(c.RateLimit.QPS >= 0) || math.IsInf(c.RateLimit.QPS, 1) || c.RateLimit.Burst < 0 {
 		add("rate_limit", fmt.Errorf("qps and burst must be finite and not negative"))
-	}
-	if _, err := c.Blocklists.BlockResponse(); err != nil {
-		add("blocklists.response", err)
 	}
 	c.eachList(func(key string, l BlocklistSource) {
 		switch {
@@ -535,16 +500,16 @@ func (c *Config) eachList(fn func(key string, l BlocklistSource)) {
 }
 
 // missingLists names the blocklist files that cannot be read.
-func (c *Config) missingLists() []problem {
-	var ps []problem
+func (c *Config) missingLists() []Problem {
+	var ps []Problem
 	c.eachList(func(key string, l BlocklistSource) {
 		if l.Path == "" {
 			return
 		}
 		if _, err := os.Stat(l.Path); errors.Is(err, fs.ErrNotExist) {
-			ps = append(ps, problem{key + ".path", fmt.Errorf("list %q: %s does not exist", l.Name, l.Path)})
+			ps = append(ps, Problem{key + ".path", fmt.Errorf("list %q: %s does not exist", l.Name, l.Path)})
 		} else if err != nil {
-			ps = append(ps, problem{key + ".path", fmt.Errorf("list %q: %w", l.Name, err)})
+			ps = append(ps, Problem{key + ".path", fmt.Errorf("list %q: %w", l.Name, err)})
 		}
 	})
 	return ps
@@ -559,28 +524,6 @@ func Prefixes(networks []string) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-// BlockResponse parses blocklists.response: nxdomain, null, refused, or
-// one or two addresses ("192.0.2.1", "192.0.2.1,2001:db8::1").
-func (b Blocklists) BlockResponse() (resolver.BlockResponse, error) {
-	r := resolver.BlockResponse{TTL: b.TTL}
-	if err := r.Mode.UnmarshalText([]byte(b.Response)); err == nil && r.Mode != resolver.BlockIP {
-		return r, nil
-	}
-	r.Mode = resolver.BlockIP
-	for part := range strings.SplitSeq(b.Response, ",") {
-		ip, err := netip.ParseAddr(strings.TrimSpace(part))
-		if err != nil {
-			return r, fmt.Errorf("%q: want nxdomain, null, refused or IP addresses", b.Response)
-		}
-		if ip.Is4() {
-			r.IPv4 = ip.AsSlice()
-		} else {
-			r.IPv6 = ip.AsSlice()
-		}
-	}
-	return r, nil
 }
 
 func checkListen(addr string) error {
@@ -624,20 +567,11 @@ func (c *Config) Clients() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (l Log) level() (slog.Level, error) {
+// SlogLevel is log.level parsed.
+func (l Log) SlogLevel() (slog.Level, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(l.Level)); err != nil {
 		return lvl, fmt.Errorf("%q: want debug, info, warn or error", l.Level)
 	}
 	return lvl, nil
-}
-
-// Logger builds the program's own logger on w.
-func (l Log) Logger(w *os.File) *slog.Logger {
-	lvl, _ := l.level()
-	opts := &slog.HandlerOptions{Level: lvl}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

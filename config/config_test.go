@@ -70,8 +70,6 @@ func TestErrorsNameFileLineAndReason(t *testing.T) {
 	}{
 		{"unknown key", "listen: ['127.0.0.1:53']\nupstream: udp://127.0.0.1:53\n", []string{`:2: upstream: unknown key`}},
 		{"unknown nested key", "cache:\n  size: 10\n  sise: 3\n", []string{`:3: cache.sise: unknown key`}},
-		{"bad stamp", "upstreams:\n  - udp://127.0.0.1:53\n  - sdns://AQ\n", []string{`:3: upstreams.1: upstream stamp "sdns://AQ"`}},
-		{"bad scheme", "upstreams:\n  - quic://dns.example\n", []string{`:2: upstreams.0: upstream "quic://dns.example": unknown scheme "quic"`}},
 		{"bad address", "listen:\n  - localhost:53\n", []string{`:2: listen.0: listen address "localhost:53": host must be an IP address`}},
 		{"bad port", "listen: ['127.0.0.1:70000']\n", []string{`:1: listen.0:`, "invalid port"}},
 		{"bad network", "allow_clients:\n  - 10.0.0.0/8\n  - 10.0.0.0/33\n", []string{`:3: allow_clients.1: client network "10.0.0.0/33"`}},
@@ -187,23 +185,6 @@ func TestRepeatedForwardZonesAreMerged(t *testing.T) {
 	}
 }
 
-func TestBlockResponseNullAsTheDocsWriteIt(t *testing.T) {
-	for _, spelling := range []string{"null", "Null", "NULL", "'null'"} {
-		cfg, err := loadYAML(t, "blocklists:\n  response: "+spelling+"\n")
-		if err != nil {
-			t.Errorf("response: %s: %v", spelling, err)
-			continue
-		}
-		if r, _ := cfg.Blocklists.BlockResponse(); r.Mode.String() != "null" {
-			t.Errorf("response: %s: mode %q, want null", spelling, r.Mode)
-		}
-	}
-	// Only the word null means the null answer, not an empty value.
-	if _, err := loadYAML(t, "blocklists:\n  response: ~\n"); err == nil {
-		t.Error("response: ~ accepted")
-	}
-}
-
 func TestEveryProblemReportedInLineOrder(t *testing.T) {
 	// Seven mistakes, type errors among them, and one from the environment.
 	t.Setenv("DNSWARD_RATE_LIMIT_BURST", "lots")
@@ -211,7 +192,7 @@ func TestEveryProblemReportedInLineOrder(t *testing.T) {
 		"cache:\n  size: many\n" + // 3: not a number
 		"  max_ttl: [1h]\n" + // 4: a list for a duration
 		"colour: blue\n" + // 5: unknown key
-		"upstreams:\n  - sdns://AQ\n" + // 7: bad stamp
+		"rebind_protection:\n  enabled: maybe\n" + // 7: not a boolean
 		"query_timeout: soon\n" + // 8: not a duration
 		"log:\n  level: loud\n" // 10: bad level
 	_, err := loadYAML(t, yaml)
@@ -219,7 +200,7 @@ func TestEveryProblemReportedInLineOrder(t *testing.T) {
 		t.Fatal("no error")
 	}
 	lines := strings.Split(err.Error(), "\n")
-	want := []string{":1: listen.0:", ":3: cache.size:", ":4: cache.max_ttl:", ":5: colour:", ":7: upstreams.0:",
+	want := []string{":1: listen.0:", ":3: cache.size:", ":4: cache.max_ttl:", ":5: colour:", ":7: rebind_protection.enabled:",
 		":8: query_timeout:", ":10: log.level:", `DNSWARD_RATE_LIMIT_BURST="lots": not a whole number`}
 	if len(lines) != len(want) {
 		t.Fatalf("%d problems, want %d:\n%v", len(lines), len(want), err)
@@ -237,7 +218,7 @@ func TestEnvironmentErrorsNameTheVariable(t *testing.T) {
 		{"DNSWARD_CACHE_SIZE", "0", `DNSWARD_CACHE_SIZE=0: cache.size: must be at least 1`},
 		{"DNSWARD_QUERY_TIMEOUT", "4", `DNSWARD_QUERY_TIMEOUT="4": not a duration`},
 		{"DNSWARD_CACHE_PREFETCH", "yes", `DNSWARD_CACHE_PREFETCH="yes": not a boolean`},
-		{"DNSWARD_UPSTREAMS", "quic://x", `DNSWARD_UPSTREAMS=quic://x: upstreams.0: upstream "quic://x": unknown scheme`},
+		{"DNSWARD_LISTEN", "localhost:53", `DNSWARD_LISTEN=localhost:53: listen.0: listen address "localhost:53": host must be an IP address`},
 		{"DNSWARD_FORWARD_ZONES", "a", `DNSWARD_FORWARD_ZONES: forward_zones is a list of mappings`},
 	}
 	for _, tt := range tests {

@@ -179,18 +179,18 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 // locate gives each value problem the file line of its value, or names the
 // variable or flag that set it. Problems under a key prune removed are
 // left out: they only repeat that the key was wrong.
-func (d *document) locate(ps []problem, origins map[string]string, removed []string) []located {
+func (d *document) locate(ps []Problem, origins map[string]string, removed []string) []located {
 	var out []located
 	for _, p := range ps {
-		if slices.ContainsFunc(removed, func(r string) bool { return within(p.key, r) }) {
+		if slices.ContainsFunc(removed, func(r string) bool { return within(p.Key, r) }) {
 			continue
 		}
-		if origin := originOf(p.key, origins); origin != "" {
-			out = append(out, located{0, fmt.Errorf("%s: %s: %w", origin, p.key, p.err)})
-		} else if line := d.line(p.key); line > 0 {
-			out = append(out, located{line, fmt.Errorf("%s:%d: %s: %w", d.file, line, p.key, p.err)})
+		if origin := originOf(p.Key, origins); origin != "" {
+			out = append(out, located{0, fmt.Errorf("%s: %s: %w", origin, p.Key, p.Err)})
+		} else if line := d.line(p.Key); line > 0 {
+			out = append(out, located{line, fmt.Errorf("%s:%d: %s: %w", d.file, line, p.Key, p.Err)})
 		} else {
-			out = append(out, located{0, fmt.Errorf("%s: %w", p.key, p.err)})
+			out = append(out, located{0, fmt.Errorf("%s: %w", p.Key, p.Err)})
 		}
 	}
 	return out

@@ -416,12 +416,6 @@ func TestDnstapLogExchange(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "tap.fstrm")
 	cfg := Config{SpoolDir: t.TempDir(), Dnstap: []DnstapConfig{{Network: "file", Address: file}}}
 	l, stop := start(t, cfg, testLog(t))
-	if !l.LogsExchanges() {
-		t.Fatal("LogsExchanges false with a dnstap sink")
-	}
-	if other, _ := New(Config{}, nil); other.LogsExchanges() {
-		t.Error("LogsExchanges true without a dnstap sink")
-	}
 	for i := range 3 {
 		e := tapEntry(i)
 		q := new(dns.Msg)

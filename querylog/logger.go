@@ -184,10 +184,6 @@ func (l *Logger) Log(e Entry) {
 	}
 }
 
-// LogsExchanges reports whether LogExchange keeps anything, so that a
-// caller copies messages for it only when a dnstap sink is configured.
-func (l *Logger) LogsExchanges() bool { return l.exchanges != nil }
-
 // LogExchange queues an upstream exchange for the dnstap sinks, like Log:
 // never blocking, and counted as dropped when the queue is full. Without a
 // dnstap sink it does nothing.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/engine"
 	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 )
@@ -37,7 +38,7 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(fs)
+	cfg, err := engine.Load(fs)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := openLists(cfg); err != nil {
 		return err
 	}
-	set, err := newBlockSet(cfg, slog.New(slog.DiscardHandler))
+	set, err := engine.NewBlockSet(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
 	for _, name := range fs.Args() {
-		match, blocked := set.stage().Match(dns.Fqdn(name), client.Unmap())
+		match, blocked := set.Match(dns.Fqdn(name), client.Unmap())
 		switch {
 		case blocked:
 			fmt.Fprintf(stdout, "%s: blocked by list %q, rule %q\n", name, match.List, match.Rule)
@@ -79,7 +80,7 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // openLists checks that every list file (not URL) of cfg can be opened.
 func openLists(cfg *config.Config) error {
-	for _, bc := range blockConfigs(cfg) {
+	for _, bc := range engine.BlockConfigs(cfg) {
 		for _, src := range bc.Sources {
 			if src.URL != "" || src.Path == "" {
 				continue

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/engine"
 )
 
 // runCheckConfig validates the configuration more strictly than serve
@@ -15,7 +15,7 @@ func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	cfg, notes, err := config.Check(fs)
+	cfg, notes, err := engine.Check(fs)
 	if err != nil {
 		return err
 	}

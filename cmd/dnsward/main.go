@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/engine"
 	"github.com/spf13/pflag"
 )
 
@@ -147,7 +148,7 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, *
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := config.Load(fs)
+	cfg, err := engine.Load(fs)
 	return cfg, fs, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/engine"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/spf13/pflag"
 )
@@ -110,7 +111,7 @@ func logFiles(fs *pflag.FlagSet, from []string) ([]string, error) {
 	if len(from) > 0 {
 		return from, nil
 	}
-	cfg, err := config.Load(fs)
+	cfg, err := engine.Load(fs)
 	if err != nil {
 		return nil, err
 	}

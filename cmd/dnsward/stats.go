@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/engine"
 )
 
 // runStats prints the running server's live figures, read from its
@@ -20,7 +20,7 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(fs)
+	cfg, err := engine.Load(fs)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package config
+package engine
 
 import (
 	"strings"
@@ -51,7 +51,7 @@ func TestQueryLogDnstap(t *testing.T) {
 			case err != nil:
 				t.Fatal(err)
 			default:
-				got := cfg.QueryLogConfig().Dnstap
+				got := querylog.FromConfig(cfg.QueryLog, cfg.StateDir).Dnstap
 				if len(got) != len(tt.want) {
 					t.Fatalf("dnstap %+v, want %+v", got, tt.want)
 				}

@@ -1,10 +1,11 @@
-package main
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"sync"
 
@@ -13,23 +14,23 @@ import (
 	"github.com/dnsward/dnsward/resolver"
 )
 
-// blockSet is the blocklists for every client and those of each client
+// BlockSet is the blocklists for every client and those of each client
 // group, each loaded, refreshed and reloaded on its own so that one bad
 // source never touches the others.
-type blockSet struct {
+type BlockSet struct {
 	managers []*blocklists.Manager // every client's first, then each group's
 	groups   []resolver.BlockGroup
 }
 
-// stage is the pipeline's blocking stage over this set, before its Response
-// and Next are set.
-func (s *blockSet) stage() *resolver.Block {
-	return &resolver.Block{Lists: s.managers[0], Groups: s.groups}
+// Match says whether name is blocked for client, and by which list and
+// rule, as the pipeline's blocking stage would.
+func (s *BlockSet) Match(name string, client netip.Addr) (blocklists.Match, bool) {
+	return (&resolver.Block{Lists: s.managers[0], Groups: s.groups}).Match(name, client)
 }
 
-// blockConfigs is what the block set is built from: the lists for every
+// BlockConfigs is what the block set is built from: the lists for every
 // client first, then one per group, in configuration order.
-func blockConfigs(cfg *config.Config) []blocklists.Config {
+func BlockConfigs(cfg *config.Config) []blocklists.Config {
 	out := []blocklists.Config{listsConfig(cfg, "blocklists", cfg.Blocklists.Rules, cfg.Blocklists.Lists)}
 	for _, g := range cfg.Blocklists.Groups {
 		out = append(out, listsConfig(cfg, filepath.Join("blocklists", "groups", g.Name), g.Rules, g.Lists))
@@ -50,14 +51,14 @@ func listsConfig(cfg *config.Config, stateSub string, rules []string, lists []co
 	return bc
 }
 
-// newBlockSet loads every list from disk; see blocklists.New.
-func newBlockSet(cfg *config.Config, logger *slog.Logger) (*blockSet, error) {
-	configs := blockConfigs(cfg)
+// NewBlockSet loads every list from disk; see blocklists.New.
+func NewBlockSet(cfg *config.Config, logger *slog.Logger) (*BlockSet, error) {
+	configs := BlockConfigs(cfg)
 	all, err := blocklists.New(configs[0], logger, nil)
 	if err != nil {
 		return nil, err
 	}
-	set := &blockSet{managers: []*blocklists.Manager{all}}
+	set := &BlockSet{managers: []*blocklists.Manager{all}}
 	for i, g := range cfg.Blocklists.Groups {
 		m, err := blocklists.New(configs[i+1], logger.With("group", g.Name), nil)
 		if err != nil {
@@ -70,7 +71,7 @@ func newBlockSet(cfg *config.Config, logger *slog.Logger) (*blockSet, error) {
 }
 
 // Reload re-reads every list; a failing one keeps its previous version.
-func (s *blockSet) Reload(ctx context.Context) error {
+func (s *BlockSet) Reload(ctx context.Context) error {
 	var errs []error
 	for _, m := range s.managers {
 		errs = append(errs, m.Reload(ctx))
@@ -79,7 +80,7 @@ func (s *blockSet) Reload(ctx context.Context) error {
 }
 
 // Run refreshes every list on its interval until ctx is done.
-func (s *blockSet) Run(ctx context.Context) {
+func (s *BlockSet) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, m := range s.managers {
 		wg.Go(func() { m.Run(ctx) })
