@@ -34,7 +34,8 @@ fuzz:
 	done
 
 # The whole path with no internet: the test resolver over DNSCrypt, dnsward
-# in front of it, and a few dig answers.
+# in front of it on free ports (DEMO_PORT, DEMO_DNSCRYPT_PORT to choose),
+# a few dig answers and their query-log records.
 demo: build
 	./scripts/demo.sh
 
