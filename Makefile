@@ -2,7 +2,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test demo soak bench clean
+.PHONY: build run test demo soak bench fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/dnsward ./cmd/dnsward
@@ -15,13 +15,29 @@ METRICS ?= 127.0.0.1:9153
 run: build
 	./bin/dnsward serve --querylog bin/queries.log --metrics $(METRICS)
 
+# The Debian package test runs on its own, verbose, so that it shows when
+# it is skipped and why (go test prints nothing of a passing package).
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -skip '^TestDebianPackage$$' ./...
+	$(GO) test -count=1 -timeout 30m -v -run '^TestDebianPackage$$' ./packaging
+
+# Every fuzz target for FUZZTIME each. -fuzzminimizetime 1s: go test's
+# default spends up to 60 s minimising each new input, which stalls a short
+# run.
+FUZZTIME ?= 30s
+fuzz:
+	@list=$$($(GO) test -list '^Fuzz' ./...) || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { t[n++] = $$1 } /^ok / { for (i = 0; i < n; i++) print $$2, t[i]; n = 0 }' | \
+	while read -r pkg target; do \
+		echo "== $$target ($$pkg)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s "$$pkg" || exit 1; \
+	done
 
 # The whole path with no internet: the test resolver over DNSCrypt, dnsward
-# in front of it, and a few dig answers.
+# in front of it on free ports (DEMO_PORT, DEMO_DNSCRYPT_PORT to choose),
+# a few dig answers and their query-log records.
 demo: build
 	./scripts/demo.sh
 

@@ -14,6 +14,7 @@ func FuzzParseLine(f *testing.F) {
 		"*.example.org.",
 		`/^ad[0-9]+\./`,
 		"bücher.example",
+		"Xn--bcher-kva.example",
 		"127.0.0.1 localhost",
 		"example.com##.banner",
 	} {

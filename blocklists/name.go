@@ -70,14 +70,24 @@ func normalizeName(name string) (string, error) {
 
 // needsIDNA reports whether name has non-ASCII bytes or punycode labels, the
 // only cases where the comparatively slow IDNA mapping and validation matter.
+// The ACE prefix is matched in any case: "xN--" is as much punycode as
+// "xn--", and skipping its check would let an invalid label through.
 func needsIDNA(name string) bool {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= 0x80 {
 			return true
 		}
 	}
-	return strings.HasPrefix(name, "xn--") || strings.Contains(name, ".xn--") ||
-		strings.HasPrefix(name, "XN--") || strings.Contains(name, ".XN--")
+	for label := name; ; {
+		if len(label) >= 4 && strings.EqualFold(label[:4], "xn--") {
+			return true
+		}
+		i := strings.IndexByte(label, '.')
+		if i < 0 {
+			return false
+		}
+		label = label[i+1:]
+	}
 }
 
 func hasUpper(s string) bool {

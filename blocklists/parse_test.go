@@ -77,6 +77,14 @@ func TestParseLine(t *testing.T) {
 		{line: "XN--BCHER-KVA.example", kind: KindDomain, names: []string{"xn--bcher-kva.example"}},
 		{line: "||münchen.de^", kind: KindAdblock, names: []string{"xn--mnchen-3ya.de"}},
 		{line: "xn--a.example", err: "invalid IDN"},
+		// Punycode in any case is punycode: each spelling of a prefix
+		// ("xN--", "Xn--") goes through the same IDNA check.
+		{line: "xN--BCHER-kva.example", kind: KindDomain, names: []string{"xn--bcher-kva.example"}},
+		{line: "www.Xn--bcher-kva.example", kind: KindDomain, names: []string{"www.xn--bcher-kva.example"}},
+		{line: "xN--.A", err: "empty label"},
+		{line: "Xn--.a", err: "empty label"},
+		{line: "a.xN--.com", err: "empty label"},
+		{line: "||Xn--a.example^", err: "invalid IDN"},
 		{line: "\xff\xfe.example", err: "invalid UTF-8"},
 		{line: "a.com x##y # c", err: "unexpected text"},
 

@@ -111,6 +111,43 @@ lease 192.168.1.62 {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// TestAddresses: in every file format an IPv4-mapped address is answered as
+// the IPv4 address it is, and an address with a zone is refused with its
+// file and line, as the fuzz properties require.
+func TestAddresses(t *testing.T) {
+	tests := []struct {
+		format        string
+		hosts         bool // a hosts file, else a leases file
+		mapped, zoned string
+		zonedLine     int
+	}{
+		{"hosts", true, "::ffff:10.0.0.7 mapped\n", "fe80::1%eth0 zoned\n", 1},
+		{"dnsmasq", false, "0 aa:bb 10.0.0.7 x\n0 aa:cc ::ffff:10.0.0.7 mapped *\n", "0 aa:bb 10.0.0.7 x\n0 aa:dd fe80::1%eth0 zoned *\n", 2},
+		{"isc", false, "lease ::ffff:10.0.0.7 {\n binding state active;\n client-hostname \"mapped\";\n}\n",
+			"lease 10.0.0.7 {\n}\nlease fe80::1%eth0 {\n binding state active;\n client-hostname \"zoned\";\n}\n", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			mapped, zoned := write(t, "mapped", tt.mapped), write(t, "zoned", tt.zoned)
+			cfg := Config{LeasesFiles: []string{mapped, zoned}}
+			if tt.hosts {
+				cfg = Config{HostsFiles: []string{mapped, zoned}}
+			}
+			names, err := Load(cfg)
+			want := fmt.Sprintf(`%s:%d: address "fe80::1%%eth0" has a zone`, zoned, tt.zonedLine)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v lacks %q", err, want)
+			}
+			if got, _ := names.Lookup("mapped.", dns.TypeA); len(got) != 1 || got[0].(*dns.A).A.String() != "10.0.0.7" {
+				t.Errorf("mapped. A = %v, want 10.0.0.7", answers(got))
+			}
+			if got, found := names.Lookup("zoned.", dns.TypeAAAA); found {
+				t.Errorf("zoned. is known: %v", answers(got))
+			}
+		})
+	}
+}
+
 // TestWatchReloadsChangedFiles replaces the hosts file by rename, as editors
 // and DHCP servers do, after the watch started and, as at start-up, after
 // the names were loaded but before the watch started.

@@ -44,9 +44,13 @@ func parseDnsmasq(file string, data []byte, now time.Time) ([]entry, []error) {
 			continue
 		}
 		expiry, err := strconv.ParseInt(f[0], 10, 64)
-		addr, aerr := netip.ParseAddr(f[2])
-		if err != nil || aerr != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: bad expiry %q or address %q", file, n, f[0], f[2]))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: expiry %q is not a number", file, n, f[0]))
+			continue
+		}
+		addr, err := parseAddr(f[2])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", file, n, err))
 			continue
 		}
 		if f[3] == "*" || (expiry != 0 && time.Unix(expiry, 0).Before(now)) {
@@ -72,9 +76,9 @@ func parseISC(file string, data []byte, now time.Time) ([]entry, []error) {
 		f := strings.Fields(line)
 		switch {
 		case len(f) == 3 && f[0] == "lease" && f[2] == "{":
-			addr, err := netip.ParseAddr(f[1])
+			addr, err := parseAddr(f[1])
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s:%d: bad lease address %q", file, n, f[1]))
+				errs = append(errs, fmt.Errorf("%s:%d: %w", file, n, err))
 				continue
 			}
 			cur, active, expired = &entry{addr: addr, line: n}, false, false

@@ -402,9 +402,18 @@ fi
 # --- Outside: build, lint, bootstrap, then the install steps in namespaces.
 
 [[ $(id -u) == 0 ]] || fail "run as root: it bootstraps a Debian root and installs into it"
-for tool in dpkg-deb help2man lintian debootstrap unshare chroot dig make systemd-nspawn nsenter pgrep; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install debootstrap dnsutils help2man lintian make systemd-container)"
+# The tools run here on the host, each as TOOL:PACKAGE, the Debian package
+# that has it. deb_test.go reads this list: as root it fails when one is
+# missing, and it checks that .ci/run installs every package.
+host_tools=(dpkg-deb:dpkg help2man:help2man lintian:lintian debootstrap:debootstrap unshare:util-linux chroot:coreutils
+	dig:dnsutils make:make systemd-nspawn:systemd-container nsenter:util-linux pgrep:procps)
+missing=() packages=()
+for tool in "${host_tools[@]}"; do
+	if ! command -v "${tool%%:*}" >/dev/null; then
+		missing+=("${tool%%:*}") packages+=("${tool#*:}")
+	fi
 done
+((${#missing[@]} == 0)) || fail "missing: ${missing[*]} (apt-get install ${packages[*]})"
 export GO=${GO:-go}
 # A `make test` around this must not pass its jobserver to the inner make.
 unset MAKEFLAGS MFLAGS MAKELEVEL

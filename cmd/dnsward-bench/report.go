@@ -79,8 +79,9 @@ func render(res *results) string {
 	w("CPU %% = server / dnsperf (in brackets its busiest thread) / test resolver / everything else on the machine, each in %% of one core over the run (%d cores = %d%%; a large last figure means other work competed); CPU µs per answer = the server's and the test resolver's CPU time divided by the answers dnsperf got; kernel drops = UDP datagrams dropped for a full receive buffer on the server's sockets / the test resolver's sockets / system-wide `RcvbufErrors` (dnsperf's own socket included).\n\n", m.CPUs, 100*m.CPUs)
 
 	w("## Floors from issue 8\n\n")
-	w("A floor is met when its figures are and every run it rests on lost nothing, got only NOERROR and had no problem; ")
+	w("A floor is met when its figures are and every run it rests on lost nothing, got only NOERROR and had no problem (and, with the query log on, the log dropped no record and holds one for every answered query); ")
 	w("it is inconclusive when in one of those runs one of dnsperf's threads used %d%% of a core or more, or other work more than %d%% (the figures then measure dnsperf or that work), or the counters could not be read. ", dnsperfBusyPct, otherBusyPct)
+	w("Such a doubt outranks a loss: it may be what caused it, so the floor is then inconclusive, not unmet. ")
 	w("dnsperf sends and receives on separate threads, so its total can pass one core while it still keeps up.\n\n")
 	for _, f := range floors(res) {
 		w("- **%s** — %s\n", f.verdict(), f.line())
@@ -309,17 +310,21 @@ const (
 type floor struct {
 	text     string
 	measured bool
-	met      bool
-	doubt    string // why the runs cannot judge the floor; "" when they can
+	met      bool     // the figures reach the floor
+	faults   []string // what was not clean: losses, other answers, problems, log records missing
+	doubts   []string // why the runs cannot judge the floor
 }
 
+// verdict is the floor's outcome. A doubt outranks a fault: a run that
+// measured dnsperf or other work may have lost queries or log records
+// because of it, so those losses cannot fail the floor either.
 func (f floor) verdict() string {
 	switch {
 	case !f.measured:
 		return "not measured"
-	case f.doubt != "":
+	case len(f.doubts) > 0:
 		return "inconclusive"
-	case f.met:
+	case f.met && len(f.faults) == 0:
 		return "met"
 	default:
 		return "not met"
@@ -328,10 +333,14 @@ func (f floor) verdict() string {
 
 // line is the floor as the report prints it.
 func (f floor) line() string {
-	if f.doubt == "" {
-		return f.text
+	s := f.text
+	if len(f.faults) > 0 {
+		s += "; not clean: " + strings.Join(f.faults, "; ")
 	}
-	return f.text + " — not judged: " + f.doubt
+	if len(f.doubts) > 0 {
+		s += " — not judged: " + strings.Join(f.doubts, "; ")
+	}
+	return s
 }
 
 // judge settles f from the runs it depends on: met when the figures
@@ -340,7 +349,6 @@ func (f floor) line() string {
 // measured something other than the server.
 func (f *floor) judge(figuresMet bool, runs ...*runStats) {
 	f.measured, f.met = true, figuresMet
-	var faults, doubts []string
 	for _, r := range runs {
 		var bad []string
 		if r.Perf.Lost > 0 {
@@ -353,23 +361,36 @@ func (f *floor) judge(figuresMet bool, runs ...*runStats) {
 			bad = append(bad, fmt.Sprintf("%d problem(s), listed below", len(r.Problems)))
 		}
 		if len(bad) > 0 {
-			faults = append(faults, r.label()+": "+strings.Join(bad, ", "))
+			f.faults = append(f.faults, r.label()+": "+strings.Join(bad, ", "))
 		}
 		switch {
 		case len(r.Gaps) > 0:
-			doubts = append(doubts, fmt.Sprintf("the CPU and drop counters of the %s run were not all read", r.label()))
+			f.doubts = append(f.doubts, fmt.Sprintf("the CPU and drop counters of the %s run were not all read", r.label()))
 		case r.Perf.BusiestThreadPct >= dnsperfBusyPct:
-			doubts = append(doubts, fmt.Sprintf("a dnsperf thread used %.0f%% of a core in the %s run, so it measured dnsperf", r.Perf.BusiestThreadPct, r.label()))
+			f.doubts = append(f.doubts, fmt.Sprintf("a dnsperf thread used %.0f%% of a core in the %s run, so it measured dnsperf", r.Perf.BusiestThreadPct, r.label()))
 		case r.cpuPct(r.OtherCPU) > otherBusyPct:
-			doubts = append(doubts, fmt.Sprintf("other work used %.0f%% of a core during the %s run", r.cpuPct(r.OtherCPU), r.label()))
+			f.doubts = append(f.doubts, fmt.Sprintf("other work used %.0f%% of a core during the %s run", r.cpuPct(r.OtherCPU), r.label()))
 		}
 	}
-	if len(faults) > 0 {
-		f.met = false
-		f.text += "; not clean: " + strings.Join(faults, "; ")
+}
+
+// judgeLog adds the query log of the log-on run to f: a dropped record, or
+// fewer records than answered queries, is a fault like a lost query;
+// counters that could not be read leave the log unjudged.
+func (f *floor) judgeLog(q *logStats) {
+	switch {
+	case q == nil:
+		f.doubts = append(f.doubts, "the query log was not counted")
+		return
+	case q.Unread != "":
+		f.doubts = append(f.doubts, "the query log's counters were not read: "+q.Unread)
+		return
 	}
-	if len(doubts) > 0 {
-		f.doubt = strings.Join(doubts, "; ")
+	if q.Dropped > 0 {
+		f.faults = append(f.faults, fmt.Sprintf("query log: %s records dropped", thousands(int64(q.Dropped))))
+	}
+	if q.Lines < q.Answered {
+		f.faults = append(f.faults, fmt.Sprintf("query log: %s records for %s answered queries", thousands(q.Lines), thousands(q.Answered)))
 	}
 }
 
@@ -379,11 +400,12 @@ func floors(res *results) []floor {
 	var out []floor
 	logOn := findVariant(res.variants, "dnsward", "query log on")
 	dm, ub := find(res.hits, "dnsmasq"), find(res.hits, "unbound")
-	f := floor{text: "cache hits with the query log on: at least 1.0× dnsmasq's qps and 0.8× unbound's, 0 lost"}
+	f := floor{text: "cache hits with the query log on: at least 1.0× dnsmasq's qps and 0.8× unbound's, 0 lost, a log record for every answer"}
 	if logOn != nil && dm != nil && ub != nil {
 		q := logOn.Perf.QPS
 		f.text += fmt.Sprintf(": %s qps = %s dnsmasq, %s unbound", thousands(int64(q)), ratio(q, dm.Perf.QPS), ratio(q, ub.Perf.QPS))
 		f.judge(q >= dm.Perf.QPS && q >= 0.8*ub.Perf.QPS, logOn, dm, ub)
+		f.judgeLog(res.qlog)
 	}
 	out = append(out, f)
 

@@ -65,7 +65,14 @@ func TestFloors(t *testing.T) {
 			missFast: []*runStats{run("dnsward", "", 25000), run("unbound", "", 45000)},
 			missSlow: []*runStats{run("dnsward", "", 4600)},
 			halfRate: []*runStats{run("dnsward", "", 150000, 0.0002, 0.0009)},
+			qlog:     &logStats{Lines: 2600000, Answered: 2600000},
 		}
+	}
+	// lossy records a loss in a run as measure does: in dnsperf's figures
+	// and as a problem.
+	lossy := func(r *runStats, n int64) {
+		r.Perf.Lost = n
+		r.problem("%d of %d queries lost", n, n*1000)
 	}
 	tests := []struct {
 		name   string
@@ -103,6 +110,34 @@ func TestFloors(t *testing.T) {
 			r.missFast[1].Perf.BusiestThreadPct = 100
 			r.missFast[0].Perf.Lost = 5
 		}, [4]string{"met", "inconclusive", "met", "met"}},
+		{"a loss and a busy dnsperf in dnsward's own run", func(r *results) {
+			lossy(r.missFast[0], 5)
+			r.missFast[0].Perf.BusiestThreadPct = 100
+		}, [4]string{"met", "inconclusive", "met", "met"}},
+		{"a loss in dnsward's run, other work in unbound's", func(r *results) {
+			lossy(r.variants[0], 5)
+			r.hits[2].OtherCPU = 3 * time.Second
+		}, [4]string{"inconclusive", "met", "met", "met"}},
+		{"a loss in dnsward's own run, no doubt", func(r *results) { lossy(r.variants[0], 5) },
+			[4]string{"not met", "met", "met", "met"}},
+		{"qps short and a doubt", func(r *results) {
+			r.missFast[0].Perf.QPS = 20000
+			r.missFast[0].Gaps = []string{"could not read dnsward CPU"}
+		}, [4]string{"met", "inconclusive", "met", "met"}},
+		{"query log records dropped", func(r *results) { r.qlog.Dropped = 1 },
+			[4]string{"not met", "met", "met", "met"}},
+		{"fewer log records than answers", func(r *results) { r.qlog.Lines-- },
+			[4]string{"not met", "met", "met", "met"}},
+		{"more log records than answers", func(r *results) { r.qlog.Lines++ },
+			[4]string{"met", "met", "met", "met"}},
+		{"log records dropped while dnsperf was busy", func(r *results) {
+			r.qlog.Dropped = 10
+			r.variants[0].Perf.BusiestThreadPct = 99
+		}, [4]string{"inconclusive", "met", "met", "met"}},
+		{"log counters not read", func(r *results) { r.qlog = &logStats{Lines: 2600000, Unread: "connection refused"} },
+			[4]string{"inconclusive", "met", "met", "met"}},
+		{"query log not counted", func(r *results) { r.qlog = nil },
+			[4]string{"inconclusive", "met", "met", "met"}},
 		{"a loss in a round that is not the median", func(r *results) {
 			lossy := run("dnsward", "", 4700)
 			lossy.Perf.Lost = 3
@@ -122,6 +157,36 @@ func TestFloors(t *testing.T) {
 				if f.verdict() == "inconclusive" && !strings.Contains(f.line(), "not judged: ") {
 					t.Errorf("floor %d inconclusive without saying why: %s", i, f.line())
 				}
+				if f.verdict() == "not met" && f.met && !strings.Contains(f.line(), "not clean: ") {
+					t.Errorf("floor %d not met without saying what was not clean: %s", i, f.line())
+				}
+			}
+		})
+	}
+}
+
+// TestVerdict: a doubt outranks everything measured, a fault outranks
+// figures that reach the floor.
+func TestVerdict(t *testing.T) {
+	tests := []struct {
+		name string
+		f    floor
+		want string
+	}{
+		{"nothing measured", floor{}, "not measured"},
+		{"not measured, a doubt anyway", floor{doubts: []string{"x"}}, "not measured"},
+		{"figures met, clean", floor{measured: true, met: true}, "met"},
+		{"figures met, a fault", floor{measured: true, met: true, faults: []string{"dnsward: 1 lost"}}, "not met"},
+		{"figures short, clean", floor{measured: true}, "not met"},
+		{"figures short, a fault", floor{measured: true, faults: []string{"dnsward: 1 lost"}}, "not met"},
+		{"figures met, a doubt", floor{measured: true, met: true, doubts: []string{"x"}}, "inconclusive"},
+		{"figures short, a doubt", floor{measured: true, doubts: []string{"x"}}, "inconclusive"},
+		{"a fault and a doubt", floor{measured: true, met: true, faults: []string{"dnsward: 1 lost"}, doubts: []string{"x"}}, "inconclusive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.verdict(); got != tt.want {
+				t.Errorf("verdict() = %q, want %q (%s)", got, tt.want, tt.f.line())
 			}
 		})
 	}

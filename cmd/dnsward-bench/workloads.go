@@ -41,6 +41,7 @@ type logStats struct {
 	Lines, Bytes int64
 	Dropped      float64 // dnsward_querylog_dropped_total
 	Answered     int64   // queries answered during warm-up and run
+	Unread       string  // why the two counters could not be read; "" when they were
 }
 
 // results is everything one run measured.
@@ -250,6 +251,7 @@ func (b *bench) variantRuns(ctx context.Context, ts, base *server) error {
 	if m, err := scrapeMetrics(ctx, dw.metrics, "dnsward_querylog_dropped_total", "dnsward_queries_total"); err == nil {
 		ql.Dropped, ql.Answered = m["dnsward_querylog_dropped_total"], int64(m["dnsward_queries_total"])
 	} else {
+		ql.Unread = err.Error()
 		b.note("query log run: metrics: %v", err)
 	}
 	b.stopAll(dw) // flushes the log
