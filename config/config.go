@@ -46,6 +46,10 @@ type Config struct {
 	Limits          Limits        `mapstructure:"limits"`
 	QueryLog        QueryLog      `mapstructure:"querylog"`
 	Metrics         Metrics       `mapstructure:"metrics"`
+	Answers         Answers       `mapstructure:"answers"`
+	Devices         Devices       `mapstructure:"devices"`
+	NftSet          NftSet        `mapstructure:"nftset"`
+	Flows           Flows         `mapstructure:"flows"`
 }
 
 // Metrics is the metrics section.
@@ -519,6 +523,7 @@ func (c *Config) validate() []problem {
 			}
 		}
 	}
+	ps = append(ps, c.validateEgress()...)
 	return ps
 }
 
