@@ -50,6 +50,10 @@ type Config struct {
 	Limits          Limits        `mapstructure:"limits"`
 	QueryLog        QueryLog      `mapstructure:"querylog" reload:"restart"`
 	Metrics         Metrics       `mapstructure:"metrics"`
+	Answers         Answers       `mapstructure:"answers"`
+	Devices         Devices       `mapstructure:"devices"`
+	NftSet          NftSet        `mapstructure:"nftset"`
+	Flows           Flows         `mapstructure:"flows"`
 }
 
 // Metrics is the metrics section.
@@ -484,6 +488,7 @@ func (c *Config) validate() []Problem {
 			}
 		}
 	}
+	ps = append(ps, c.validateEgress()...)
 	return ps
 }
 

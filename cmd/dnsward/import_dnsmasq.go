@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/packaging"
 	"go.yaml.in/yaml/v3"
 )
@@ -47,6 +48,14 @@ type imported struct {
 		Response string   `yaml:"response,omitempty"`
 		Rules    []string `yaml:"rules,omitempty"`
 	} `yaml:"blocklists,omitempty"`
+	NftSet struct {
+		Rules []importedNftRule `yaml:"rules,omitempty"`
+	} `yaml:"nftset,omitempty"`
+}
+
+type importedNftRule struct {
+	Domains []string `yaml:"domains,flow"`
+	Sets    []string `yaml:"sets,flow"`
 }
 
 type importedZone struct {
@@ -246,6 +255,11 @@ func (c *dnsmasqImport) option(at, line string, depth int) error {
 		if err := addCNAME(cfg, val, c.ttl); err != nil {
 			c.note(at, "cname=%s: %v", val, err)
 		}
+	case "nftset":
+		c.nftset(at, val)
+	case "ipset":
+		c.note(at, "ipset=%s: not carried over: dnsward has no ipset support (ipset is the legacy "+
+			"iptables set type); create nftables sets for it and list them under nftset.rules", val)
 	case "listen-address":
 		c.listenAddrs = append(c.listenAddrs, strings.Split(val, ",")...)
 	case "port":
@@ -349,6 +363,49 @@ func (c *dnsmasqImport) address(at, v string) {
 		c.cfg.Local.Records = append(c.cfg.Local.Records, addressRecord(name, ip, c.ttl))
 	}
 	c.note(at, "address=%s: dnsmasq also answers subdomains of the name; dnsward answers the name only", v)
+}
+
+// nftset handles nftset=/domain[/domain...]/[(4|6)#][family#]table#set[,...].
+// Without a family dnsmasq hands "table set" to libnftables, whose default
+// family is ip. The 4# or 6# restriction is left out: dnsward adds A
+// addresses to ipv4_addr sets and AAAA addresses to ipv6_addr sets.
+func (c *dnsmasqImport) nftset(at, v string) {
+	i := strings.LastIndex(v, "/")
+	if !strings.HasPrefix(v, "/") || i == 0 {
+		c.note(at, "nftset=%s: not carried over: dnsward needs the domains (/domain/...) whose answers go to the sets", v)
+		return
+	}
+	var rule importedNftRule
+	for _, d := range slashList(v[:i]) {
+		if d = strings.TrimLeft(d, "."); d == "#" || d == "" {
+			c.note(at, "nftset=%s: not carried over: dnsward has no rule for every domain (#)", v)
+			return
+		}
+		rule.Domains = append(rule.Domains, d)
+	}
+	restricted := false
+	for spec := range strings.SplitSeq(v[i+1:], ",") {
+		if rest, ok := strings.CutPrefix(spec, "4#"); ok {
+			spec, restricted = rest, true
+		} else if rest, ok := strings.CutPrefix(spec, "6#"); ok {
+			spec, restricted = rest, true
+		}
+		parts := strings.Split(spec, "#")
+		if len(parts) == 2 {
+			parts = append([]string{"ip"}, parts...)
+		}
+		ref, err := config.ParseSetRef(strings.Join(parts, " "))
+		if err != nil {
+			c.note(at, "nftset=%s: not carried over: %q is not [(4|6)#][family#]table#set with family inet, ip or ip6", v, spec)
+			return
+		}
+		rule.Sets = append(rule.Sets, ref.Family+" "+ref.Table+" "+ref.Set)
+	}
+	c.cfg.NftSet.Rules = append(c.cfg.NftSet.Rules, rule)
+	if restricted {
+		c.note(at, "nftset=%s: the 4# and 6# restrictions are implied: dnsward adds A addresses to sets of type "+
+			"ipv4_addr and AAAA addresses to sets of type ipv6_addr", v)
+	}
 }
 
 // finish applies what depends on the whole configuration.

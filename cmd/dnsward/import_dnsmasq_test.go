@@ -7,13 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
+	"github.com/spf13/pflag"
 )
 
 // TestImportDnsmasq converts a real-looking dnsmasq.conf, checks the result
@@ -44,7 +47,8 @@ func TestImportDnsmasq(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	for _, want := range []string{"interface=eth0: no dnsward equivalent", "dhcp-range: dnsward is not a DHCP server",
-		"address=/router.lan/192.168.1.1: dnsmasq also answers subdomains"} {
+		"address=/router.lan/192.168.1.1: dnsmasq also answers subdomains",
+		"ipset=/vpn.example.test/vpn4,vpn6: not carried over: dnsward has no ipset support"} {
 		if !strings.Contains(out.String(), want) || !strings.Contains(stderr.String(), want) {
 			t.Errorf("not-carried-over list lacks %q:\n%s", want, out.String())
 		}
@@ -185,6 +189,60 @@ func TestImportDnsmasqOptions(t *testing.T) {
 			!strings.Contains(all, tt.note) || (tt.not != "" && strings.Contains(all, tt.not)) {
 			t.Errorf("%q: records %q response %q, notes:\n%s\nwant records %q response %q, a note with %q and none with %q",
 				tt.conf, cfg.Local.Records, cfg.Blocklists.Response, all, tt.records, tt.response, tt.note, tt.not)
+		}
+	}
+}
+
+// TestImportDnsmasqNftset converts nftset= lines into nftset.rules that
+// the configuration accepts, and lists those it cannot carry over.
+func TestImportDnsmasqNftset(t *testing.T) {
+	tests := []struct {
+		conf  string
+		rules []importedNftRule
+		note  string
+	}{
+		{conf: "nftset=/example.com/.example.net/4#inet#filter#allow4,6#inet#filter#allow6\n",
+			rules: []importedNftRule{{Domains: []string{"example.com", "example.net"}, Sets: []string{"inet filter allow4", "inet filter allow6"}}},
+			note:  "c.conf:1: nftset=/example.com/.example.net/4#inet#filter#allow4,6#inet#filter#allow6: the 4# and 6# restrictions are implied"},
+		{conf: "nftset=/a.test/fw#egress\nnftset=/b.test/ip6#fw#egress6,inet#fw#all\n",
+			rules: []importedNftRule{{Domains: []string{"a.test"}, Sets: []string{"ip fw egress"}},
+				{Domains: []string{"b.test"}, Sets: []string{"ip6 fw egress6", "inet fw all"}}}},
+		{conf: "nftset=/a.test/4#bridge#fw#s\n", note: "c.conf:1: nftset=/a.test/4#bridge#fw#s: not carried over: \"bridge#fw#s\" is not"},
+		{conf: "nftset=/a.test/fw\n", note: "nftset=/a.test/fw: not carried over: \"fw\" is not [(4|6)#][family#]table#set"},
+		{conf: "nftset=/#/inet#fw#all\n", note: "nftset=/#/inet#fw#all: not carried over: dnsward has no rule for every domain"},
+		{conf: "nftset=inet#fw#all\n", note: "nftset=inet#fw#all: not carried over: dnsward needs the domains"},
+		{conf: "ipset=/a.test/s4,s6\n", note: "c.conf:1: ipset=/a.test/s4,s6: not carried over: dnsward has no ipset support (ipset is the legacy"},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "c.conf")
+		os.WriteFile(file, []byte(tt.conf), 0o644)
+		var out, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"import-dnsmasq", file}, &out, &stderr); code != 0 {
+			t.Fatalf("%q: exit %d: %s", tt.conf, code, stderr.String())
+		}
+		cfg, notes, err := convertDnsmasq(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(notes, "\n")
+		// Three notes are always there: domain-needed, bogus-priv and
+		// stop-dns-rebind were off.
+		if !reflect.DeepEqual(cfg.NftSet.Rules, tt.rules) || !strings.Contains(all, tt.note) || (tt.note == "") != (len(notes) == 3) {
+			t.Errorf("%q: rules %q, notes:\n%s\nwant rules %q and a note with %q", tt.conf, cfg.NftSet.Rules, all, tt.rules, tt.note)
+		}
+		// The rules are written as the configuration takes them.
+		yamlFile := filepath.Join(dir, "dnsward.yaml")
+		os.WriteFile(yamlFile, out.Bytes(), 0o600)
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		config.Flags(fs)
+		fs.Parse([]string{"--config", yamlFile})
+		loaded, err := config.Load(fs)
+		if err != nil {
+			t.Fatalf("%q: converted configuration rejected: %v\n%s", tt.conf, err, out.String())
+		}
+		if len(loaded.NftSet.Rules) != len(tt.rules) {
+			t.Errorf("%q: %d rules loaded, want %d:\n%s", tt.conf, len(loaded.NftSet.Rules), len(tt.rules), out.String())
 		}
 	}
 }
