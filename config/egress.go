@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnsward/dnsward/answers"
 	"github.com/miekg/dns"
 )
 
@@ -105,11 +104,6 @@ func ParseSetRef(s string) (SetRef, error) {
 	return r, nil
 }
 
-// Options is the section as the answers package takes it.
-func (a Answers) Options() answers.Options {
-	return answers.Options{MaxEntries: a.MaxEntries, Grace: a.Grace}
-}
-
 // Listens is whether the syslog listener is on.
 func (s FlowsSyslog) Listens() bool { return s.UDP != "" || s.TCP != "" }
 
@@ -125,9 +119,9 @@ func (c *Config) FlowClients() []netip.Prefix {
 }
 
 // validateEgress checks the answers, devices, nftset and flows sections.
-func (c *Config) validateEgress() []problem {
-	var ps []problem
-	add := func(key string, err error) { ps = append(ps, problem{key, err}) }
+func (c *Config) validateEgress() []Problem {
+	var ps []Problem
+	add := func(key string, err error) { ps = append(ps, Problem{key, err}) }
 	inRange := func(key string, v, lo, hi time.Duration) {
 		if v < lo || v > hi {
 			add(key, fmt.Errorf("%v: want %v to %v", v, lo, hi))

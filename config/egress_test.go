@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dnsward/dnsward/answers"
 )
 
 // TestEgressDefaults checks the packaged answers, devices, nftset and
@@ -17,9 +15,6 @@ func TestEgressDefaults(t *testing.T) {
 	}
 	if a := cfg.Answers; !a.Enabled || a.MaxEntries != 1_000_000 || a.Grace != 5*time.Minute {
 		t.Errorf("answers %+v", a)
-	}
-	if o := cfg.Answers.Options(); o != (answers.Options{MaxEntries: 1_000_000, Grace: 5 * time.Minute}) {
-		t.Errorf("answers options %+v", o)
 	}
 	if !cfg.Devices.Neighbours || cfg.NftSet.AddTimeout != 50*time.Millisecond || len(cfg.NftSet.Rules) != 0 {
 		t.Errorf("devices %+v nftset %+v", cfg.Devices, cfg.NftSet)
