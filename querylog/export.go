@@ -164,7 +164,7 @@ func scanLines(ctx context.Context, files []string, each func([]byte) (bool, err
 		}
 	}
 	if bad.count > 0 {
-		return fmt.Errorf("querylog: %d malformed lines skipped, first at %s", bad.count, bad.first)
+		return fmt.Errorf("querylog: %d %w, first at %s", bad.count, ErrMalformed, bad.first)
 	}
 	return nil
 }

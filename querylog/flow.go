@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -17,6 +18,11 @@ const FlowVersion = 1
 
 // KindFlow is the kind field of flow records; DNS records have none.
 const KindFlow = "flow"
+
+// ErrMalformed is wrapped by the error of a scan (Export, Who, ScanFlows)
+// that read everything but skipped malformed lines, so that a caller can
+// still show what it read.
+var ErrMalformed = errors.New("malformed lines skipped")
 
 // FlowRecord is one connection or firewall-logged packet from a LAN client,
 // joined to the lookups behind its destination. It is querylog's own plain
