@@ -40,6 +40,7 @@ type Metrics struct {
 	blocked  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
+	flows    *prometheus.CounterVec
 	// answered holds each label set's counter and histogram once looked
 	// up: WithLabelValues hashes its labels and takes a lock on every
 	// call (BenchmarkObserve: 114 ns per answer, 48 ns with this). It is
@@ -78,9 +79,12 @@ func New(src Sources) *Metrics {
 			Name: "dnsward_upstream_duration_seconds", Help: "Upstream exchange time, by upstream and outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 10),
 		}, []string{"upstream", "outcome"}),
+		flows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dnsward_flows_total", Help: "Flow records logged, by firewall verdict and by whose lookups explain them.",
+		}, []string{"verdict", "attribution"}),
 	}
 	m.answered.Store(&map[answeredLabels]answeredMetrics{})
-	m.reg.MustRegister(m.queries, m.blocked, m.latency, m.upstream,
+	m.reg.MustRegister(m.queries, m.blocked, m.latency, m.upstream, m.flows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		live{src})
 	return m
@@ -140,6 +144,14 @@ func (m *Metrics) ObserveUpstream(name string, took time.Duration, err error) {
 		outcome = "error"
 	}
 	m.upstream.WithLabelValues(name, outcome).Observe(took.Seconds())
+}
+
+// ObserveFlow counts one flow record, by its verdict (new, dropped,
+// logged) and attribution (same_client, other_client, no_lookup): both
+// small fixed sets, so the labels stay few. A summary record counts once,
+// like the record it is, whatever its repeats.
+func (m *Metrics) ObserveFlow(verdict, attribution string) {
+	m.flows.WithLabelValues(verdict, attribution).Inc()
 }
 
 // Handler serves /metrics, /healthz and Go's profiles under /debug/pprof/,

@@ -100,3 +100,36 @@ func BenchmarkObserve(b *testing.B) {
 		m.Observe(q, resp, 50*time.Microsecond)
 	}
 }
+
+func TestObserveFlowCountsByVerdictAndAttribution(t *testing.T) {
+	m := New(Sources{})
+	sent := []struct {
+		verdict, attribution string
+		times                int
+	}{
+		{"new", "same_client", 3},
+		{"new", "no_lookup", 2},
+		{"dropped", "other_client", 1},
+		{"dropped", "no_lookup", 4},
+	}
+	for _, s := range sent {
+		for range s.times {
+			m.ObserveFlow(s.verdict, s.attribution)
+		}
+	}
+	for _, tt := range []struct {
+		verdict, attribution string
+		want                 float64
+	}{
+		{"new", "same_client", 3},
+		{"new", "no_lookup", 2},
+		{"dropped", "other_client", 1},
+		{"dropped", "no_lookup", 4},
+		{"logged", "no_lookup", 0},
+	} {
+		labels := map[string]string{"verdict": tt.verdict, "attribution": tt.attribution}
+		if got := gathered(t, m, "dnsward_flows_total", labels).GetCounter().GetValue(); got != tt.want {
+			t.Errorf("flows%v = %v, want %v", labels, got, tt.want)
+		}
+	}
+}

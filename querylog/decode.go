@@ -29,6 +29,11 @@ func ParseLine(line []byte) (Record, error) {
 }
 
 func parseKV(s string, r *Record) error {
+	return splitKV(s, func(key, val string) error { return setKV(r, key, val) })
+}
+
+// splitKV calls set for each key=value pair of s, unquoting values.
+func splitKV(s string, set func(key, val string) error) error {
 	seen := false
 	for {
 		s = strings.TrimLeft(s, " ")
@@ -59,7 +64,7 @@ func parseKV(s string, r *Record) error {
 			}
 			val, s = s[:end], s[end:]
 		}
-		if err := setKV(r, key, val); err != nil {
+		if err := set(key, val); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
 		seen = true

@@ -60,6 +60,55 @@
 // Readers should ignore unknown fields; new fields may be added within
 // version 1, and a change of meaning bumps v.
 //
+// # Flow records
+//
+// The same stream carries flow records ([Logger.LogFlow]): a connection
+// or firewall-logged packet from a LAN client, joined to the lookups
+// behind its destination. They carry kind "flow" right after v, and have
+// their own version (FlowVersion, 1); DNS records have no kind field, and a
+// reader takes a record without kind for a DNS record. [ParseLine],
+// [Export] and [Who] skip flow records; [ParseFlowLine] and [ScanFlows]
+// read them. Fields, in the order written:
+//
+//	v            flow schema version, 1
+//	kind         flow
+//	ts           when the source saw the flow (for a summary record, the
+//	             latest flow folded into it), as ts above
+//	client       the LAN client's address
+//	client_port  the client's port (0 for ICMP)
+//	dest         the destination address
+//	dest_port    the destination port (0 for ICMP)
+//	proto        tcp, udp, icmp or other
+//	verdict      new (a connection conntrack saw), dropped or logged (a
+//	             packet the firewall logged, and dropped or let through)
+//	prefix       optional: the nflog or log prefix of the rule that logged it
+//	attribution  same_client (the client was given dest by a lookup still
+//	             valid), other_client (only other clients were) or no_lookup
+//	             (nobody was: an address reached without DNS)
+//	names        optional: the answers behind dest, each with
+//	               name         the name asked
+//	               client       with other_client: the client that asked
+//	               chain        optional: the CNAME chain after name
+//	               first_asked, last_asked  first and latest answer times
+//	               valid_until  when the latest answer (TTL and grace) ends
+//	repeats      optional: how many more flows of the same client, dest,
+//	             port, protocol and verdict the suppression window folded
+//	             into this summary record
+//
+// JSON lines:
+//
+//	{"v":1,"kind":"flow","ts":"2026-11-23T09:30:01.123456789Z","client":"10.0.0.5","client_port":40000,"dest":"2001:db8::25","dest_port":25,"proto":"tcp","verdict":"dropped","prefix":"egress drop: ","attribution":"other_client","names":[{"name":"mx.mail.example","client":"10.0.0.9","first_asked":"2026-11-23T08:30:00.123456789Z","last_asked":"2026-11-23T09:29:00.123456789Z","valid_until":"2026-11-23T09:34:00.123456789Z"}],"repeats":29}
+//
+// key=value numbers the names (name1, name1_client, name1_chain,
+// name1_first_asked, ..., name2, ...), so each key holds one value:
+//
+//	ts=2026-11-23T09:30:00.123456789Z v=1 kind=flow client=10.0.0.5 client_port=51334 dest=192.0.2.1 dest_port=443 proto=tcp verdict=new attribution=same_client name1=www.shop.example name1_chain=shop.cdn.example name1_first_asked=2026-11-23T08:30:00.123456789Z name1_last_asked=2026-11-23T09:29:00.123456789Z name1_valid_until=2026-11-23T09:34:00.123456789Z
+//	ts=2026-11-23T09:30:02.123456789Z v=1 kind=flow client=10.0.0.7 client_port=0 dest=198.51.100.7 dest_port=0 proto=icmp verdict=logged prefix=log attribution=no_lookup
+//
+// Flow records go to the file, syslog and HEC like DNS records, through the
+// same queue and spools; dnstap sinks skip them (dnstap has no flow
+// message).
+//
 // # Delivery
 //
 // [Logger.Log] never blocks: it queues the entry, or counts it as dropped

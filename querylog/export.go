@@ -142,14 +142,29 @@ func minTime(a, b time.Time) time.Time {
 // first error from fn, ctx or a file, and otherwise reports malformed
 // lines once all files are read.
 func scan(ctx context.Context, files []string, fn func(*Record) error) error {
+	return scanLines(ctx, files, func(line []byte) (bool, error) {
+		if lineKind(line) != "" {
+			return true, nil // a flow record (or a later kind), not DNS
+		}
+		r, err := ParseLine(line)
+		if err != nil {
+			return false, nil
+		}
+		return true, fn(&r)
+	})
+}
+
+// scanLines calls each for every non-blank line of files; each reports
+// whether the line was well-formed and any error that stops the scan.
+func scanLines(ctx context.Context, files []string, each func([]byte) (bool, error)) error {
 	var bad malformed
 	for _, name := range files {
-		if err := scanFile(ctx, name, fn, &bad); err != nil {
+		if err := scanFile(ctx, name, each, &bad); err != nil {
 			return err
 		}
 	}
 	if bad.count > 0 {
-		return fmt.Errorf("querylog: %d malformed lines skipped, first at %s", bad.count, bad.first)
+		return fmt.Errorf("querylog: %d %w, first at %s", bad.count, ErrMalformed, bad.first)
 	}
 	return nil
 }
@@ -159,7 +174,7 @@ type malformed struct {
 	first string
 }
 
-func scanFile(ctx context.Context, name string, fn func(*Record) error, bad *malformed) error {
+func scanFile(ctx context.Context, name string, each func([]byte) (bool, error), bad *malformed) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("querylog: %w", err)
@@ -186,16 +201,15 @@ func scanFile(ctx context.Context, name string, fn func(*Record) error, bad *mal
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
-		r, err := ParseLine(sc.Bytes())
+		ok, err := each(sc.Bytes())
 		if err != nil {
+			return err
+		}
+		if !ok {
 			if bad.count == 0 {
 				bad.first = name + ":" + strconv.Itoa(n)
 			}
 			bad.count++
-			continue
-		}
-		if err := fn(&r); err != nil {
-			return err
 		}
 	}
 	if err := sc.Err(); err != nil {

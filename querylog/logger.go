@@ -368,6 +368,10 @@ func (b *batch) addExchange(x Exchange) {
 }
 
 func (b *batch) add(l *Logger, e Entry) {
+	if e.flow != nil {
+		b.addFlow(l, e.flow)
+		return
+	}
 	b.seq++
 	b.qid = strconv.AppendUint(append(b.qid[:0], l.prefix...), b.seq, 16)
 	b.recs = appendRecords(b.recs[:0], string(b.qid), e)

@@ -35,6 +35,7 @@ type Entry struct {
 	// RebindAddr is the private address of an upstream answer refused as
 	// DNS rebinding (Source "rebind"), invalid otherwise.
 	RebindAddr netip.Addr
+	flow       *FlowRecord // set by LogFlow: this entry is a flow record
 }
 
 // Record is one self-contained log line: one answer RR of one query, or the

@@ -292,6 +292,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"querylog", "who", "--help"}, []string{"who IP", "--from", "--config"}, []string{"--listen", "--upstream", "--since"}, 0},
 		{[]string{"querylog", "export", "--from", "x.log", "--help"}, []string{"--since", "--domain", "--format", "--from"},
 			[]string{"--listen", "--upstream", "--blocklist", "--log-level"}, 0},
+		{[]string{"flows", "--help"}, []string{"--from", "--since", "--until", "--client", "--unexplained", "--top", "--config"}, []string{"--listen", "--upstream", "--domain"}, 0},
 		{[]string{"stats", "--help"}, []string{"--config", "--metrics"}, []string{"--listen", "--upstream", "--querylog"}, 0},
 		{[]string{"blocklist", "--help"}, []string{"blocklist test [flags] NAME", "--client"}, []string{"--listen"}, 0},
 		{[]string{"blocklist", "test", "--help"}, []string{"--blocklist", "--client"}, []string{"--listen", "--upstream", "--querylog"}, 0},

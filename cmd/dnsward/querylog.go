@@ -62,17 +62,8 @@ func runQueryLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var f querylog.Filter
-	now := time.Now()
-	if f.Since, err = parseWhen(*since, now); err != nil {
-		return fmt.Errorf("--since: %w", err)
-	}
-	if f.Until, err = parseWhen(*until, now); err != nil {
-		return fmt.Errorf("--until: %w", err)
-	}
-	if *client != "" {
-		if f.Client, err = config.ParsePrefix(*client); err != nil {
-			return fmt.Errorf("--client: %w", err)
-		}
+	if f.Since, f.Until, f.Client, err = parseSelection(*since, *until, *client, time.Now()); err != nil {
+		return err
 	}
 	f.Domain = *domain
 	if *format != querylog.FormatJSON && *format != querylog.FormatKV {
