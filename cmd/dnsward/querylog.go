@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/engine"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/spf13/pflag"
