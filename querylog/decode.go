@@ -101,6 +101,10 @@ func setKV(r *Record, key, val string) error {
 		var p uint64
 		p, err = strconv.ParseUint(val, 10, 16)
 		r.ClientPort = uint16(p)
+	case "client_mac":
+		r.ClientMAC = val
+	case "client_host":
+		r.ClientHost = val
 	case "qname":
 		r.QName = val
 	case "qtype":

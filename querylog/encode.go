@@ -37,6 +37,14 @@ func appendJSON(b []byte, r *Record) []byte {
 	b = r.Client.AppendTo(b)
 	b = append(b, `","client_port":`...)
 	b = strconv.AppendUint(b, uint64(r.ClientPort), 10)
+	if r.ClientMAC != "" {
+		b = append(b, `,"client_mac":`...)
+		b = appendJSONString(b, r.ClientMAC)
+	}
+	if r.ClientHost != "" {
+		b = append(b, `,"client_host":`...)
+		b = appendJSONString(b, r.ClientHost)
+	}
 	b = append(b, `,"qname":`...)
 	b = appendJSONString(b, r.QName)
 	b = append(b, `,"qtype":`...)
@@ -148,6 +156,12 @@ func appendKV(b []byte, r *Record) []byte {
 	b = r.Client.AppendTo(b)
 	b = append(b, " client_port="...)
 	b = strconv.AppendUint(b, uint64(r.ClientPort), 10)
+	if r.ClientMAC != "" {
+		b = appendKVField(b, "client_mac", r.ClientMAC)
+	}
+	if r.ClientHost != "" {
+		b = appendKVField(b, "client_host", r.ClientHost)
+	}
 	b = appendKVField(b, "qname", r.QName)
 	b = appendKVField(b, "qtype", r.QType)
 	b = appendKVField(b, "rcode", r.Rcode)
