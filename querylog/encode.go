@@ -14,6 +14,12 @@ const (
 	FormatKV   = "kv"
 )
 
+// AppendLine appends r as one line of the log file (with its newline) in
+// format, FormatJSON or FormatKV: for tools that write logs to read back.
+func AppendLine(b []byte, format string, r *Record) []byte {
+	return appendFormat(b, format, r)
+}
+
 // appendFormat appends r as one line (with its newline) in format.
 func appendFormat(b []byte, format string, r *Record) []byte {
 	if format == FormatKV {
