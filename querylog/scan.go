@@ -26,8 +26,8 @@ const chunkSize = 1 << 20
 // decoding, so lines that cannot match are skipped before they are
 // decoded, by a search for needles that every matching line holds.
 type scanSpec struct {
-	// needles are lowercase texts a matching line holds, each of them;
-	// letters in a needle make the search ignore ASCII case.
+	// needles are lowercase texts a matching line holds, each of them
+	// in any ASCII case.
 	needles [][]byte
 	// since and until bound the ts of the lines decoded, in tsLayout
 	// (UTC), so that they compare as text: a line whose ts lies outside
@@ -194,54 +194,47 @@ func readChunks(ctx context.Context, rd io.Reader, free <-chan []byte, send func
 	}
 }
 
-// process decodes c's candidate lines and keeps what spec selects; folded
-// is scratch space for a lowercased copy, returned for reuse.
-func (spec *scanSpec) process(c *chunk, folded []byte) []byte {
-	hay := c.data
-	if spec.fold() {
-		folded = lowerASCII(folded[:0], c.data)
-		hay = folded
-	}
+// process decodes c's candidate lines and keeps what spec selects;
+// scratch is space for a lowercased line, returned for reuse.
+func (spec *scanSpec) process(c *chunk, scratch []byte) []byte {
 	var find finder
 	if len(spec.needles) > 0 {
 		find = newFinder(spec.needles[0])
 	}
-	for start := 0; start < len(hay); {
+	data := c.data
+	for start := 0; start < len(data); {
 		if len(spec.needles) > 0 {
-			i := find.index(hay[start:])
+			i := find.index(data[start:])
 			if i < 0 {
 				break
 			}
-			start += bytes.LastIndexByte(hay[start:start+i], '\n') + 1
+			start += bytes.LastIndexByte(data[start:start+i], '\n') + 1
 		}
-		end := bytes.IndexByte(hay[start:], '\n')
+		end := bytes.IndexByte(data[start:], '\n')
 		if end < 0 {
-			end = len(hay)
+			end = len(data)
 		} else {
 			end += start
 		}
-		if spec.holdsNeedles(hay[start:end]) {
-			spec.decode(c, start, c.data[start:end])
+		line := data[start:end]
+		if len(spec.needles) > 1 {
+			// The other needles, in a lowercased copy of this line only.
+			scratch = lowerASCII(scratch[:0], line)
+			if !holdsAll(scratch, spec.needles[1:]) {
+				line = nil
+			}
+		}
+		if line != nil {
+			spec.decode(c, start, line)
 		}
 		start = end + 1
 	}
-	return folded
+	return scratch
 }
 
-// fold reports whether a needle has letters, so the search ignores case.
-func (spec *scanSpec) fold() bool {
-	for _, n := range spec.needles {
-		if bytes.ContainsFunc(n, func(r rune) bool { return r >= 'a' && r <= 'z' }) {
-			return true
-		}
-	}
-	return false
-}
-
-// holdsNeedles reports whether line holds every needle after the first,
-// which the search has found already.
-func (spec *scanSpec) holdsNeedles(line []byte) bool {
-	for _, n := range spec.needles[min(1, len(spec.needles)):] {
+// holdsAll reports whether line holds every needle.
+func holdsAll(line []byte, needles [][]byte) bool {
+	for _, n := range needles {
 		if !bytes.Contains(line, n) {
 			return false
 		}
@@ -271,20 +264,24 @@ func (spec *scanSpec) decode(c *chunk, off int, line []byte) {
 	}
 }
 
-// finder searches for a needle eight positions at a time, by two of its
-// bytes at once (the "generic SIMD" method, here in a word): bytes.Index
-// anchors on the first byte alone, which for an address's digits recurs
-// several times per line and costs a call each time.
+// finder searches for a lowercase needle, ignoring ASCII case, eight
+// positions at a time by two of its bytes at once (the "generic SIMD"
+// method, here in a word): bytes.Index anchors on the first byte alone,
+// which for an address's digits recurs several times per line and costs
+// a call each time, and it cannot ignore case without a lowercased copy.
 type finder struct {
-	needle     []byte
-	p1, p2     int    // the positions of the probe bytes, p1 < p2
-	at1, at2   uint64 // those bytes, repeated in every byte of a word
-	singleByte bool
+	needle   []byte
+	p1, p2   int    // the positions of the probe bytes, p1 < p2
+	at1, at2 uint64 // those bytes, repeated in every byte of a word
+	// or1 and or2 set bit 5 of every byte when the probe byte is a
+	// letter: b|0x20 equals a lowercase letter exactly when b is that
+	// letter in either case.
+	or1, or2 uint64
 }
 
 func newFinder(needle []byte) finder {
-	f := finder{needle: needle, singleByte: len(needle) < 2}
-	if f.singleByte {
+	f := finder{needle: needle}
+	if len(needle) < 2 {
 		return f
 	}
 	// The two rarest bytes in log text make the fewest false candidates.
@@ -304,7 +301,29 @@ func newFinder(needle []byte) finder {
 	}
 	const ones = 0x0101010101010101
 	f.at1, f.at2 = ones*uint64(needle[f.p1]), ones*uint64(needle[f.p2])
+	f.or1, f.or2 = ones*uint64(letterBit(needle[f.p1])), ones*uint64(letterBit(needle[f.p2]))
 	return f
+}
+
+// letterBit is the bit that tells a lowercase letter c from its capital.
+func letterBit(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return 'a' - 'A'
+	}
+	return 0
+}
+
+// equalFold reports whether b, lowercased, is the lowercase needle.
+func equalFold(b, needle []byte) bool {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != needle[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // commonness ranks how often c occurs in query-log lines, roughly.
@@ -318,24 +337,25 @@ func commonness(c byte) int {
 	return 1
 }
 
-// index is the offset of the first needle in s, or -1.
+// index is the offset of the first needle in s, in any case, or -1.
 func (f *finder) index(s []byte) int {
-	if f.singleByte {
-		return bytes.IndexByte(s, f.needle[0])
-	}
 	n, i := len(f.needle), 0
-	for ; i+f.p2+8 <= len(s); i += 8 {
-		m := zeroBytes(binary.LittleEndian.Uint64(s[i+f.p1:])^f.at1) &
-			zeroBytes(binary.LittleEndian.Uint64(s[i+f.p2:])^f.at2)
-		for ; m != 0; m &= m - 1 {
-			k := i + bits.TrailingZeros64(m)/8
-			if k+n <= len(s) && bytes.Equal(s[k:k+n], f.needle) {
-				return k
+	if n >= 2 {
+		for ; i+f.p2+8 <= len(s); i += 8 {
+			m := zeroBytes((binary.LittleEndian.Uint64(s[i+f.p1:])|f.or1)^f.at1) &
+				zeroBytes((binary.LittleEndian.Uint64(s[i+f.p2:])|f.or2)^f.at2)
+			for ; m != 0; m &= m - 1 {
+				k := i + bits.TrailingZeros64(m)/8
+				if k+n <= len(s) && equalFold(s[k:k+n], f.needle) {
+					return k
+				}
 			}
 		}
 	}
-	if j := bytes.Index(s[i:], f.needle); j >= 0 {
-		return i + j
+	for ; i+n <= len(s); i++ {
+		if equalFold(s[i:i+n], f.needle) {
+			return i
+		}
 	}
 	return -1
 }

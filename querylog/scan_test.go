@@ -52,7 +52,7 @@ func TestParseFlatJSON(t *testing.T) {
 }
 
 func TestFinder(t *testing.T) {
-	hay := []byte(`{"ts":"2026-11-23T09:30:00.123456789Z","client":"192.0.2.17","data":"192.0.2.1"}` + "\n")
+	hay := []byte(`{"ts":"2026-11-23T09:30:00.123456789Z","client":"192.0.2.17","qname":"WWW.Shop.example","data":"192.0.2.1"}` + "\n")
 	for _, tc := range []struct {
 		needle string
 		want   int
@@ -63,10 +63,16 @@ func TestFinder(t *testing.T) {
 		{"\n", len(hay) - 1},
 		{"192.0.2.2", -1},
 		{"2026", 7},
+		{"shop.example", bytes.Index(hay, []byte("Shop.example"))},
+		{"www.shop", bytes.Index(hay, []byte("WWW.Shop"))},
+		{"w", bytes.Index(hay, []byte("W"))},
+		{"shop.examplf", -1},
+		{"@", -1}, // not '`' nor any byte that differs from it in bit 5
 	} {
 		f := newFinder([]byte(tc.needle))
+		lower := bytes.ToLower(hay)
 		for start := range hay {
-			want := bytes.Index(hay[start:], []byte(tc.needle))
+			want := bytes.Index(lower[start:], []byte(tc.needle))
 			if got := f.index(hay[start:]); got != want {
 				t.Fatalf("%q from %d: %d, want %d", tc.needle, start, got, want)
 			}
