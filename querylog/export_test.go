@@ -257,6 +257,24 @@ func row(first, last, valid time.Time, count int, client, mac, host, qname strin
 	return strings.Join([]string{first.Format(whoTime), last.Format(whoTime), valid.Format(whoTime), strconv.Itoa(count), client, mac, host, qname, qname}, " ")
 }
 
+// exportedNames is the qnames of the records Export writes for f.
+func exportedNames(t *testing.T, path string, f Filter) []string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := Export(context.Background(), &out, []string{path}, f, FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for line := range strings.Lines(out.String()) {
+		r, err := ParseLine([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.QName)
+	}
+	return got
+}
+
 // Export's --client takes a device: a MAC or a DHCP hostname.
 func TestExportByDevice(t *testing.T) {
 	recs := []Record{
@@ -277,19 +295,7 @@ func TestExportByDevice(t *testing.T) {
 		{"unknown device", ClientMatch{Host: "tv"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := Export(context.Background(), &out, []string{path}, Filter{Client: tc.c}, FormatJSON); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for line := range strings.Lines(out.String()) {
-				r, err := ParseLine([]byte(line))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, r.QName)
-			}
-			if !slices.Equal(got, tc.want) {
+			if got := exportedNames(t, path, Filter{Client: tc.c}); !slices.Equal(got, tc.want) {
 				t.Errorf("exported %v, want %v", got, tc.want)
 			}
 		})
@@ -370,19 +376,7 @@ func TestExportTimeBounds(t *testing.T) {
 		{"window in another zone", Filter{Since: at(2).In(time.FixedZone("x", 3600)), Until: at(2).Add(time.Nanosecond)}, []string{"s2.example", "s2.example"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := Export(context.Background(), &out, []string{path}, tc.f, FormatJSON); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for line := range strings.Lines(out.String()) {
-				r, err := ParseLine([]byte(line))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, r.QName)
-			}
-			if !slices.Equal(got, tc.want) {
+			if got := exportedNames(t, path, tc.f); !slices.Equal(got, tc.want) {
 				t.Errorf("exported %v, want %v", got, tc.want)
 			}
 		})
