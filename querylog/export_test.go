@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -380,5 +382,35 @@ func TestExportTimeBounds(t *testing.T) {
 				t.Errorf("exported %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+type failingWriter struct{ writes int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return 0, errors.New("disk full")
+}
+
+// A failing writer stops the scan of a log of many chunks, and a line
+// longer than a chunk is an error naming the file and the line.
+func TestScanStops(t *testing.T) {
+	dir := t.TempDir()
+	var recs []Record
+	for i := range 3 * chunkSize / 300 {
+		recs = append(recs, answerAt("10.0.0.1", "", "", fmt.Sprintf("n%d.example", i), "192.0.2.1", i, 60))
+	}
+	path := filepath.Join(dir, "q.log")
+	writeRecords(t, path, FormatJSON, recs)
+	w := &failingWriter{}
+	if err := Export(context.Background(), w, []string{path}, Filter{}, FormatJSON); err == nil || !strings.Contains(err.Error(), "disk full") || w.writes != 1 {
+		t.Errorf("export to a failing writer: %v after %d writes", err, w.writes)
+	}
+
+	long := filepath.Join(dir, "long.log")
+	os.WriteFile(long, []byte("{}\n{}\n"+strings.Repeat("x", chunkSize+1)+"\n"), 0o640)
+	err := Export(context.Background(), io.Discard, []string{long}, Filter{}, FormatJSON)
+	if want := long + ": line 3 is longer than 1048576 bytes"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to say %q", err, want)
 	}
 }
