@@ -19,6 +19,11 @@
 //	proto        listener protocol: udp or tcp
 //	client       client IP address (IPv4-mapped IPv6 shown as IPv4)
 //	client_port  client port
+//	client_mac   optional: the client's MAC address (aa:bb:cc:dd:ee:ff) from
+//	             the neighbour table at query time; absent when the client
+//	             is not on a directly attached network
+//	client_host  optional: the client's hostname from the DHCP leases at
+//	             query time
 //	qname        question name, without the trailing dot
 //	qtype        question type, e.g. A, AAAA, HTTPS, TYPE65534
 //	rcode        response code, e.g. NOERROR, NXDOMAIN, SERVFAIL, REFUSED

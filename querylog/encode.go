@@ -14,6 +14,12 @@ const (
 	FormatKV   = "kv"
 )
 
+// AppendLine appends r as one line of the log file (with its newline) in
+// format, FormatJSON or FormatKV: for tools that write logs to read back.
+func AppendLine(b []byte, format string, r *Record) []byte {
+	return appendFormat(b, format, r)
+}
+
 // appendFormat appends r as one line (with its newline) in format.
 func appendFormat(b []byte, format string, r *Record) []byte {
 	if format == FormatKV {
@@ -37,6 +43,14 @@ func appendJSON(b []byte, r *Record) []byte {
 	b = r.Client.AppendTo(b)
 	b = append(b, `","client_port":`...)
 	b = strconv.AppendUint(b, uint64(r.ClientPort), 10)
+	if r.ClientMAC != "" {
+		b = append(b, `,"client_mac":`...)
+		b = appendJSONString(b, r.ClientMAC)
+	}
+	if r.ClientHost != "" {
+		b = append(b, `,"client_host":`...)
+		b = appendJSONString(b, r.ClientHost)
+	}
 	b = append(b, `,"qname":`...)
 	b = appendJSONString(b, r.QName)
 	b = append(b, `,"qtype":`...)
@@ -148,6 +162,12 @@ func appendKV(b []byte, r *Record) []byte {
 	b = r.Client.AppendTo(b)
 	b = append(b, " client_port="...)
 	b = strconv.AppendUint(b, uint64(r.ClientPort), 10)
+	if r.ClientMAC != "" {
+		b = appendKVField(b, "client_mac", r.ClientMAC)
+	}
+	if r.ClientHost != "" {
+		b = appendKVField(b, "client_host", r.ClientHost)
+	}
 	b = appendKVField(b, "qname", r.QName)
 	b = appendKVField(b, "qtype", r.QType)
 	b = appendKVField(b, "rcode", r.Rcode)

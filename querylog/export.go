@@ -4,29 +4,88 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dnsward/dnsward/answers"
 )
 
-const (
-	maxLine = 1 << 20 // bounds one record when reading logs back
-	whoTime = "2006-01-02T15:04:05.000Z07:00"
-)
+const whoTime = "2006-01-02T15:04:05.000Z07:00"
+
+// ClientMatch selects records by who asked; its zero value matches all.
+type ClientMatch struct {
+	Prefix netip.Prefix // the client's network
+	MAC    answers.MAC  // the client's device (client_mac)
+	Host   string       // the client's DHCP hostname (client_host), any case
+}
+
+// Match reports whether r was asked by a client c selects.
+func (c ClientMatch) Match(r *Record) bool {
+	switch {
+	case c.Prefix.IsValid() && !c.Prefix.Contains(r.Client):
+		return false
+	case !c.MAC.IsZero() && r.ClientMAC != c.MAC.String():
+		return false
+	case c.Host != "" && !strings.EqualFold(r.ClientHost, c.Host):
+		return false
+	}
+	return true
+}
+
+// needles are texts every line that c matches holds: the address, or
+// the leading whole octets of an IPv4 network, the MAC, the hostname.
+func (c ClientMatch) needles() [][]byte {
+	var out [][]byte
+	if p := c.Prefix; p.IsValid() {
+		a := p.Addr()
+		switch {
+		case p.Bits() == a.BitLen():
+			out = append(out, []byte(a.String()))
+		case a.Is4() && p.Bits() >= 8:
+			octets := a.As4()
+			var b []byte
+			for _, o := range octets[:p.Bits()/8] {
+				b = strconv.AppendUint(b, uint64(o), 10)
+				b = append(b, '.')
+			}
+			out = append(out, b)
+		}
+	}
+	if !c.MAC.IsZero() {
+		out = append(out, []byte(c.MAC.String()))
+	}
+	if n := plainNeedle(c.Host); n != nil {
+		out = append(out, n)
+	}
+	return out
+}
+
+// plainNeedle is name lowercased, or nil when name is empty or holds a
+// byte the log may escape or quote, so its text in a line is unknown.
+func plainNeedle(name string) []byte {
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return nil
+		}
+	}
+	if name == "" {
+		return nil
+	}
+	return []byte(strings.ToLower(name))
+}
 
 // Filter selects records for Export; zero fields match everything.
 type Filter struct {
-	Since, Until time.Time    // Since inclusive, Until exclusive
-	Client       netip.Prefix // the client's network
-	Domain       string       // qname equal to, or a subdomain of, this name
+	Since, Until time.Time   // Since inclusive, Until exclusive
+	Client       ClientMatch // the client's network or device
+	Domain       string      // qname equal to, or a subdomain of, this name
 }
 
 // Match reports whether r passes every set condition.
@@ -37,7 +96,7 @@ func (f Filter) Match(r *Record) bool {
 	if !f.Until.IsZero() && !r.Time.Before(f.Until) {
 		return false
 	}
-	if f.Client.IsValid() && !f.Client.Contains(r.Client) {
+	if !f.Client.Match(r) {
 		return false
 	}
 	if f.Domain != "" {
@@ -48,6 +107,25 @@ func (f Filter) Match(r *Record) bool {
 		}
 	}
 	return true
+}
+
+// needles are texts every line that f matches holds.
+func (f Filter) needles() [][]byte {
+	var out [][]byte
+	// The domain first: it is the most selective, and the search runs
+	// for the first needle only.
+	if n := plainNeedle(strings.TrimSuffix(f.Domain, ".")); n != nil {
+		out = append(out, n)
+	}
+	return append(out, f.Client.needles()...)
+}
+
+// textTime is t as the log writes it, "" for the zero time.
+func textTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(tsLayout)
 }
 
 // Export writes the records of files (json or kv, plain or gzipped, in
@@ -62,13 +140,15 @@ func Export(ctx context.Context, w io.Writer, files []string, f Filter, format s
 		return fmt.Errorf("querylog: unknown format %q; want %q or %q", format, FormatJSON, FormatKV)
 	}
 	bw := bufio.NewWriter(w)
-	var b []byte
-	err := scan(ctx, files, func(r *Record) error {
-		if !f.Match(r) {
-			return nil
-		}
-		b = appendFormat(b[:0], format, r)
-		_, err := bw.Write(b)
+	spec := scanSpec{
+		needles: f.needles(),
+		since:   textTime(f.Since),
+		until:   textTime(f.Until),
+		keep:    f.Match,
+		encode:  func(b []byte, r *Record) []byte { return appendFormat(b, format, r) },
+	}
+	err := scan(ctx, files, spec, func(out []byte, _ []Record) error {
+		_, err := bw.Write(out)
 		return err
 	})
 	if ferr := bw.Flush(); err == nil && ferr != nil {
@@ -77,55 +157,85 @@ func Export(ctx context.Context, w io.Writer, files []string, f Filter, format s
 	return err
 }
 
-// Who writes which clients asked for names that resolved to ip, and when:
-// one row per client and name, with first and last time seen and count.
-func Who(ctx context.Context, w io.Writer, files []string, ip netip.Addr) error {
-	type key struct{ client, qname, via string }
+// WhoQuery is what Who looks for.
+type WhoQuery struct {
+	IP     netip.Addr    // the answer address
+	Client ClientMatch   // only these clients; the zero value for all
+	At     time.Time     // only answers valid then; the zero time for all
+	Grace  time.Duration // added to each answer's TTL, as in the answer index
+}
+
+// Who writes which clients asked for names that resolved to q.IP, and
+// when: one row per client, device and name, with the first and last
+// time asked, until when the last answer was valid (its time plus its TTL
+// plus q.Grace) and the count. With q.At set, only the rows valid then
+// (first asked <= At <= valid until) are written.
+func Who(ctx context.Context, w io.Writer, files []string, q WhoQuery) error {
+	type key struct{ client, mac, host, qname, via string }
 	type seen struct {
-		first, last time.Time
-		count       int
+		first, last, valid time.Time
+		count              int
 	}
 	rows := map[key]*seen{}
-	ip = ip.Unmap()
-	err := scan(ctx, files, func(r *Record) error {
-		if r.Type != "A" && r.Type != "AAAA" {
-			return nil
+	ip := q.IP.Unmap()
+	spec := scanSpec{
+		needles: append([][]byte{[]byte(ip.String())}, q.Client.needles()...),
+		keep: func(r *Record) bool {
+			if r.Type != "A" && r.Type != "AAAA" || !q.Client.Match(r) {
+				return false
+			}
+			a, err := netip.ParseAddr(r.Data)
+			return err == nil && a.Unmap() == ip
+		},
+	}
+	err := scan(ctx, files, spec, func(_ []byte, recs []Record) error {
+		for i := range recs {
+			r := &recs[i]
+			k := key{r.Client.String(), r.ClientMAC, r.ClientHost, r.QName, strings.Join(r.Chain, " > ")}
+			s := rows[k]
+			if s == nil {
+				s = &seen{first: r.Time, last: r.Time}
+				rows[k] = s
+			}
+			s.first = minTime(s.first, r.Time)
+			if !r.Time.Before(s.last) {
+				s.last = r.Time
+				s.valid = r.Time.Add(time.Duration(r.TTL)*time.Second + q.Grace)
+			}
+			s.count++
 		}
-		if a, err := netip.ParseAddr(r.Data); err != nil || a.Unmap() != ip {
-			return nil
-		}
-		k := key{r.Client.String(), r.QName, strings.Join(r.Chain, " > ")}
-		s := rows[k]
-		if s == nil {
-			s = &seen{first: r.Time, last: r.Time}
-			rows[k] = s
-		}
-		s.first = minTime(s.first, r.Time)
-		if r.Time.After(s.last) {
-			s.last = r.Time
-		}
-		s.count++
 		return nil
 	})
 	keys := make([]key, 0, len(rows))
-	for k := range rows {
-		keys = append(keys, k)
+	for k, s := range rows {
+		if q.At.IsZero() || !q.At.Before(s.first) && !q.At.After(s.valid) {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if c := rows[a].first.Compare(rows[b].first); c != 0 {
 			return c
 		}
-		return cmp.Or(strings.Compare(a.client, b.client), strings.Compare(a.qname, b.qname), strings.Compare(a.via, b.via))
+		return cmp.Or(strings.Compare(a.client, b.client), strings.Compare(a.mac, b.mac), strings.Compare(a.host, b.host),
+			strings.Compare(a.qname, b.qname), strings.Compare(a.via, b.via))
 	})
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	io.WriteString(tw, "FIRST\tLAST\tCOUNT\tCLIENT\tQNAME\tCHAIN\n")
+	// tabwriter writes cell by cell: buffered, that is one write in 4 KiB
+	// rather than a system call per cell.
+	bw := bufio.NewWriter(w)
+	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
+	io.WriteString(tw, "FIRST\tLAST\tVALID UNTIL\tCOUNT\tCLIENT\tMAC\tHOST\tQNAME\tCHAIN\n")
 	for _, k := range keys {
 		s := rows[k]
-		line := s.first.UTC().Format(whoTime) + "\t" + s.last.UTC().Format(whoTime) + "\t" +
-			strconv.Itoa(s.count) + "\t" + k.client + "\t" + k.qname + "\t" + k.via + "\n"
+		line := s.first.UTC().Format(whoTime) + "\t" + s.last.UTC().Format(whoTime) + "\t" + s.valid.UTC().Format(whoTime) + "\t" +
+			strconv.Itoa(s.count) + "\t" + k.client + "\t" + cmp.Or(k.mac, "-") + "\t" + cmp.Or(k.host, "-") + "\t" +
+			k.qname + "\t" + k.via + "\n"
 		io.WriteString(tw, line)
 	}
-	if ferr := tw.Flush(); err == nil && ferr != nil {
+	ferr := tw.Flush()
+	if ferr == nil {
+		ferr = bw.Flush()
+	}
+	if err == nil && ferr != nil {
 		err = fmt.Errorf("querylog: who: %w", ferr)
 	}
 	return err
@@ -138,62 +248,27 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// scan calls fn for every well-formed record of files. It stops at the
-// first error from fn, ctx or a file, and otherwise reports malformed
-// lines once all files are read.
-func scan(ctx context.Context, files []string, fn func(*Record) error) error {
-	return scanLines(ctx, files, func(line []byte) (bool, error) {
-		if lineKind(line) != "" {
-			return true, nil // a flow record (or a later kind), not DNS
-		}
-		r, err := ParseLine(line)
-		if err != nil {
-			return false, nil
-		}
-		return true, fn(&r)
-	})
-}
-
-// scanLines calls each for every non-blank line of files; each reports
-// whether the line was well-formed and any error that stops the scan.
+// scanLines calls each for every non-blank line of files, in order, on one
+// goroutine; each reports whether the line was well-formed and any error
+// that stops the scan. Malformed lines are reported once all are read.
 func scanLines(ctx context.Context, files []string, each func([]byte) (bool, error)) error {
 	var bad malformed
 	for _, name := range files {
-		if err := scanFile(ctx, name, each, &bad); err != nil {
+		if err := scanFileLines(ctx, name, each, &bad); err != nil {
 			return err
 		}
 	}
-	if bad.count > 0 {
-		return fmt.Errorf("querylog: %d %w, first at %s", bad.count, ErrMalformed, bad.first)
-	}
-	return nil
+	return bad.err()
 }
 
-type malformed struct {
-	count int
-	first string
-}
-
-func scanFile(ctx context.Context, name string, each func([]byte) (bool, error), bad *malformed) error {
-	f, err := os.Open(name)
+func scanFileLines(ctx context.Context, name string, each func([]byte) (bool, error), bad *malformed) error {
+	rd, closeLog, err := openLog(name)
 	if err != nil {
-		return fmt.Errorf("querylog: %w", err)
+		return err
 	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	var rd io.Reader = br
-	// Sniffed rather than judged by name: logrotate's delaycompress and
-	// hand-made copies do not always keep the .gz suffix honest.
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("querylog: %s: %w", name, err)
-		}
-		defer zr.Close()
-		rd = zr
-	}
+	defer closeLog()
 	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
+	sc.Buffer(make([]byte, 64<<10), chunkSize) // the longest line scan reads too
 	for n := 1; sc.Scan(); n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -206,10 +281,7 @@ func scanFile(ctx context.Context, name string, each func([]byte) (bool, error),
 			return err
 		}
 		if !ok {
-			if bad.count == 0 {
-				bad.first = name + ":" + strconv.Itoa(n)
-			}
-			bad.count++
+			bad.add(name, n, 1)
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -57,7 +57,7 @@ func readRecords(tb testing.TB, files ...string) []Record {
 			tb.Errorf("%s does not end with a newline", f)
 		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(nil, maxLine)
+		sc.Buffer(nil, chunkSize)
 		for n := 1; sc.Scan(); n++ {
 			r, err := ParseLine(sc.Bytes())
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnsward/dnsward/answers"
 	"github.com/miekg/dns"
 )
 
@@ -35,7 +36,10 @@ type Entry struct {
 	// RebindAddr is the private address of an upstream answer refused as
 	// DNS rebinding (Source "rebind"), invalid otherwise.
 	RebindAddr netip.Addr
-	flow       *FlowRecord // set by LogFlow: this entry is a flow record
+	// Device is the client's identity at query time (MAC from the
+	// neighbour table, name from the DHCP leases); zero when unknown.
+	Device answers.Device
+	flow   *FlowRecord // set by LogFlow: this entry is a flow record
 }
 
 // Record is one self-contained log line: one answer RR of one query, or the
@@ -47,6 +51,8 @@ type Record struct {
 	Proto      string     `json:"proto"`
 	Client     netip.Addr `json:"client"`
 	ClientPort uint16     `json:"client_port"`
+	ClientMAC  string     `json:"client_mac,omitempty"`  // the client's MAC, lowercase
+	ClientHost string     `json:"client_host,omitempty"` // the client's DHCP hostname
 	QName      string     `json:"qname"`
 	QType      string     `json:"qtype"`
 	Rcode      string     `json:"rcode"`
@@ -82,6 +88,8 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 		Proto:      e.Proto,
 		Client:     e.Client.Addr().Unmap(),
 		ClientPort: e.Client.Port(),
+		ClientMAC:  e.Device.MAC.String(),
+		ClientHost: e.Device.Host,
 		QName:      trimDot(e.Question.Name),
 		QType:      dns.Type(e.Question.Qtype).String(),
 		Rcode:      RcodeName(rcode),

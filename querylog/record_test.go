@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/answers"
 	"github.com/miekg/dns"
 )
 
@@ -61,6 +62,8 @@ func TestRecords(t *testing.T) {
 	busy := servfail
 	busy.Source, busy.Upstream, busy.Error = "busy", "", "too many queries waiting on upstreams"
 	failed := servfail
+	device := entry(t, "10.0.0.5:5353", "example.com", dns.TypeA, 0, "example.com. 300 IN A 93.184.215.14")
+	device.Device = answers.Device{MAC: answers.MAC{0xaa, 0xbb, 0xcc, 0x0d, 0x0e, 0x0f}, Host: "Kitchen Laptop"}
 	failed.Upstream, failed.Error = "", "all upstreams failed: udp://192.0.2.53:53: i/o timeout\nudp://192.0.2.54:53: connection refused"
 
 	tests := []struct {
@@ -78,6 +81,13 @@ func TestRecords(t *testing.T) {
 			with(func(r *Record) {
 				r.QName, r.QType, r.Name, r.Type, r.Data, r.TTL = "example.com", "AAAA", "example.com", "AAAA", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", 60
 				r.Chain = []string{"example.com"}
+			}),
+		}},
+		{"device", device, []Record{
+			with(func(r *Record) {
+				r.QName, r.QType, r.Name, r.Type, r.Data, r.TTL = "example.com", "A", "example.com", "A", "93.184.215.14", 300
+				r.Chain = []string{"example.com"}
+				r.ClientMAC, r.ClientHost = "aa:bb:cc:0d:0e:0f", "Kitchen Laptop"
 			}),
 		}},
 		{"mapped client", mapped, []Record{
@@ -185,6 +195,14 @@ func TestEncodeGolden(t *testing.T) {
 		"www.shop.example. 300 IN CNAME shop.cdn.example.",
 		"shop.cdn.example. 20 IN A 192.0.2.1")
 	r := Records("5f1c0a9b3e2d-1a", e)[1]
+	e.Device = answers.Device{MAC: answers.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}, Host: "laptop"}
+	dev := Records("5f1c0a9b3e2d-1a", e)[1]
+	if got, want := string(appendJSON(nil, &dev)), `"client_port":51334,"client_mac":"aa:bb:cc:dd:ee:ff","client_host":"laptop","qname"`; !strings.Contains(got, want) {
+		t.Errorf("json with a device:\n got %s\nwant it to hold %s", got, want)
+	}
+	if got, want := string(appendKV(nil, &dev)), ` client_port=51334 client_mac=aa:bb:cc:dd:ee:ff client_host=laptop qname=`; !strings.Contains(got, want) {
+		t.Errorf("kv with a device:\n got %s\nwant it to hold %s", got, want)
+	}
 	tests := []struct{ format, want string }{
 		{FormatJSON, `{"v":1,"ts":"2026-11-23T09:30:00.123456789Z","qid":"5f1c0a9b3e2d-1a","proto":"udp","client":"10.0.0.5","client_port":51334,"qname":"www.shop.example","qtype":"A","rcode":"NOERROR","source":"upstream","upstream":"9.9.9.9:53","latency_us":1234,"name":"shop.cdn.example","type":"A","data":"192.0.2.1","ttl":20,"chain":["www.shop.example","shop.cdn.example"]}` + "\n"},
 		{FormatKV, `ts=2026-11-23T09:30:00.123456789Z v=1 qid=5f1c0a9b3e2d-1a proto=udp client=10.0.0.5 client_port=51334 qname=www.shop.example qtype=A rcode=NOERROR source=upstream upstream=9.9.9.9:53 latency_us=1234 name=shop.cdn.example type=A data=192.0.2.1 ttl=20 chain=www.shop.example,shop.cdn.example` + "\n"},

@@ -13,7 +13,9 @@
 //  3. dnsward's cache-hit run again with the query log off, on (file
 //     sink), and with a generated blocklist of a million rules;
 //  4. memory: each server's RSS after a million distinct names, and
-//     dnsward's with the million rules loaded.
+//     dnsward's with the million rules loaded;
+//  5. dnsward querylog who and export on a generated 3.1-million-record
+//     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
 //
@@ -55,6 +57,7 @@ type options struct {
 	rounds         int // rounds of the delayed cache-miss runs
 	total          time.Duration
 	keep           bool
+	scanRecords    int // records in the query-log scan workload's log
 }
 
 // cacheSize is what every server's cache is sized to: room for every name
@@ -81,12 +84,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "delayed-rounds", 3, "`rounds` of the delayed cache-miss runs, whose median the table shows")
 	fs.DurationVar(&o.total, "timeout", 15*time.Minute, "bound on the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, query files)")
-	quick := fs.Bool("quick", false, "for development: -l 3, -mem-l 10, 50,000 miss names and 300,000 memory names")
+	fs.IntVar(&o.scanRecords, "querylog-records", 3100000, "`records` in the query-log scan workload's generated log")
+	quick := fs.Bool("quick", false, "for development: -l 3, -mem-l 10, 50,000 miss names, 300,000 memory names and 300,000 query-log records")
 	if err := fs.Parse(args); err != nil {
 		return o, err // the flag set has printed it
 	}
 	if *quick {
-		o.limit, o.memLimit, o.missNames, o.memNames = 3, 10, 50000, 300000
+		o.limit, o.memLimit, o.missNames, o.memNames, o.scanRecords = 3, 10, 50000, 300000, 300000
 	}
 	if err := validate(o); err != nil {
 		fmt.Fprintln(stderr, "dnsward-bench:", err)
@@ -98,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // validate rejects settings no run can be made with.
 func validate(o options) error {
 	if o.limit < 1 || o.clients < 1 || o.outstanding < 1 || o.hot < 20 || o.missNames < 20 ||
-		o.memNames < 20 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 || o.rounds < 1 {
+		o.memNames < 20 || o.scanRecords < 1 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 || o.rounds < 1 {
 		return errors.New("counts and limits must be positive (-hot, -miss, -mem at least 20)")
 	}
 	// The delayed run's qps ceiling divides by -delay, and -timeout bounds
@@ -187,5 +191,8 @@ func (b *bench) workloads(ctx context.Context) error {
 	if err := b.delayedPhase(ctx); err != nil {
 		return err
 	}
-	return b.memoryPhase(ctx, ts)
+	if err := b.memoryPhase(ctx, ts); err != nil {
+		return err
+	}
+	return b.queryLogScan(ctx)
 }

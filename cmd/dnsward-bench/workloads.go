@@ -61,6 +61,8 @@ type results struct {
 	qlog       *logStats
 	notes      []string // failures worth reporting
 	elapsed    time.Duration
+	// scan is the query-log scan workload.
+	scan *scanStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has

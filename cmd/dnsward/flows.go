@@ -36,8 +36,13 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var sel flowFilter
 	var err error
-	if sel.since, sel.until, sel.client, err = parseSelection(*since, *until, *client, time.Now()); err != nil {
+	if sel.since, sel.until, err = parseSpan(*since, *until, time.Now()); err != nil {
 		return err
+	}
+	if *client != "" {
+		if sel.client, err = config.ParsePrefix(*client); err != nil {
+			return fmt.Errorf("--client: %w", err)
+		}
 	}
 	if *top < 0 {
 		return fmt.Errorf("--top %d: want 0 (all) or more", *top)
@@ -63,21 +68,16 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return scanErr // malformed lines: reported after what could be read
 }
 
-// parseSelection reads the --since, --until and --client flags that
-// querylog export and flows share; empty ones select everything.
-func parseSelection(since, until, client string, now time.Time) (from, to time.Time, clients netip.Prefix, err error) {
+// parseSpan reads the --since and --until flags that querylog export and
+// flows share; empty ones select everything.
+func parseSpan(since, until string, now time.Time) (from, to time.Time, err error) {
 	if from, err = parseWhen(since, now); err != nil {
-		return from, to, clients, fmt.Errorf("--since: %w", err)
+		return from, to, fmt.Errorf("--since: %w", err)
 	}
 	if to, err = parseWhen(until, now); err != nil {
-		return from, to, clients, fmt.Errorf("--until: %w", err)
+		return from, to, fmt.Errorf("--until: %w", err)
 	}
-	if client != "" {
-		if clients, err = config.ParsePrefix(client); err != nil {
-			return from, to, clients, fmt.Errorf("--client: %w", err)
-		}
-	}
-	return from, to, clients, nil
+	return from, to, nil
 }
 
 // flowFilter selects flow records; zero fields match everything.

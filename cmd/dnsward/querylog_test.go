@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/answers"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
@@ -221,6 +223,13 @@ func TestQueryLogBadArguments(t *testing.T) {
 		want string
 	}{
 		{[]string{"querylog", "who", "notanip", "--from", log}, "dnsward querylog: notanip: not an IP address\n"},
+		{[]string{"querylog", "who", "192.0.2.1", "--from", log, "--at", "soon"},
+			`dnsward querylog: --at: "soon": want RFC 3339 (2024-05-01T13:00:00Z), a local date (2024-05-01) or a time ago (30m, 1h, 2d)` + "\n"},
+		{[]string{"querylog", "who", "192.0.2.1", "--from", log, "--grace", "-1m"}, "dnsward querylog: --grace -1m0s: must not be negative\n"},
+		{[]string{"querylog", "export", "--from", log, "--client", "a b"},
+			`dnsward querylog: --client: "a b": want an address, a CIDR (192.168.0.0/16), a MAC (aa:bb:cc:dd:ee:ff) or a hostname` + "\n"},
+		{[]string{"querylog", "who", "192.0.2.1", "--from", log, "--client", "10.0.0.300"},
+			`dnsward querylog: --client: client network "10.0.0.300": want a CIDR such as 192.168.0.0/16` + "\n"},
 		{[]string{"querylog", "export", "--from", log, "--since", "yesterday"},
 			`dnsward querylog: --since: "yesterday": want RFC 3339 (2024-05-01T13:00:00Z), a local date (2024-05-01) or a time ago (30m, 1h, 2d)` + "\n"},
 	}
@@ -229,5 +238,90 @@ func TestQueryLogBadArguments(t *testing.T) {
 		if code := run(context.Background(), tt.args, &stdout, &stderr); code != 1 || stderr.String() != tt.want {
 			t.Errorf("%v: exit %d, stderr %q; want 1, %q", tt.args, code, stderr.String(), tt.want)
 		}
+	}
+}
+
+func TestParseClient(t *testing.T) {
+	mac := answers.MAC{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
+	tests := []struct {
+		in   string
+		want querylog.ClientMatch
+		err  bool
+	}{
+		{"", querylog.ClientMatch{}, false},
+		{"10.0.0.5", querylog.ClientMatch{Prefix: netip.MustParsePrefix("10.0.0.5/32")}, false},
+		{"10.0.0.0/8", querylog.ClientMatch{Prefix: netip.MustParsePrefix("10.0.0.0/8")}, false},
+		{"fd00::/8", querylog.ClientMatch{Prefix: netip.MustParsePrefix("fd00::/8")}, false},
+		{"fe80::1", querylog.ClientMatch{Prefix: netip.MustParsePrefix("fe80::1/128")}, false},
+		{"aa:bb:cc:dd:ee:ff", querylog.ClientMatch{MAC: mac}, false},
+		{"AA-BB-CC-DD-EE-FF", querylog.ClientMatch{MAC: mac}, false},
+		{"kitchen-laptop", querylog.ClientMatch{Host: "kitchen-laptop"}, false},
+		{"Laptop.lan", querylog.ClientMatch{Host: "Laptop.lan"}, false},
+		{"00:00:00:00:00:00", querylog.ClientMatch{}, true},
+		{"10.0.0.300", querylog.ClientMatch{}, true},
+		{"10.0.0.0/33", querylog.ClientMatch{}, true},
+		{"my laptop", querylog.ClientMatch{}, true},
+		{"a..b", querylog.ClientMatch{}, true},
+	}
+	for _, tt := range tests {
+		got, err := parseClient(tt.in)
+		if (err != nil) != tt.err || err == nil && got != tt.want {
+			t.Errorf("parseClient(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// querylog who says until when each answer was valid, takes --at and
+// --grace, and who and export take a device for --client.
+func TestQueryLogWhoDevices(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	rec := func(sec int, mac, host, qname string) querylog.Record {
+		return querylog.Record{V: 1, Time: t0.Add(time.Duration(sec) * time.Second), QID: "q", Proto: "udp",
+			Client: netip.MustParseAddr("192.168.1.23"), ClientMAC: mac, ClientHost: host, QName: qname, QType: "A",
+			Rcode: "NOERROR", Source: "upstream", Name: qname, Type: "A", Data: "192.0.2.80", TTL: 60, Chain: []string{qname}}
+	}
+	var b []byte
+	for _, r := range []querylog.Record{
+		rec(0, "aa:bb:cc:dd:ee:01", "laptop", "mail.example"),
+		rec(86400, "aa:bb:cc:dd:ee:02", "phone", "video.example"), // a day later DHCP gave .23 to the phone
+	} {
+		b = querylog.AppendLine(b, querylog.FormatKV, &r)
+	}
+	log := filepath.Join(t.TempDir(), "q.log")
+	os.WriteFile(log, b, 0o600)
+	tests := []struct {
+		args []string
+		want []string // each row's fields after FIRST and LAST, joined by spaces
+	}{
+		{nil, []string{
+			"2026-11-23T09:06:00.000Z 1 192.168.1.23 aa:bb:cc:dd:ee:01 laptop mail.example mail.example",
+			"2026-11-24T09:06:00.000Z 1 192.168.1.23 aa:bb:cc:dd:ee:02 phone video.example video.example",
+		}},
+		{[]string{"--at", "2026-11-23T09:05:00Z"}, []string{"2026-11-23T09:06:00.000Z 1 192.168.1.23 aa:bb:cc:dd:ee:01 laptop mail.example mail.example"}},
+		{[]string{"--at", "2026-11-23T09:05:00Z", "--grace", "1m"}, nil},
+		{[]string{"--grace", "0s", "--client", "phone"}, []string{"2026-11-24T09:01:00.000Z 1 192.168.1.23 aa:bb:cc:dd:ee:02 phone video.example video.example"}},
+		{[]string{"--client", "AA:BB:CC:DD:EE:01"}, []string{"2026-11-23T09:06:00.000Z 1 192.168.1.23 aa:bb:cc:dd:ee:01 laptop mail.example mail.example"}},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"querylog", "who", "192.0.2.80", "--from", log}, tt.args...)
+		if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		var got []string
+		for _, l := range lines[1:] {
+			got = append(got, strings.Join(strings.Fields(l)[2:], " "))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%v:\n%s\nwant rows ending:\n%s", tt.args, stdout.String(), strings.Join(tt.want, "\n"))
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"querylog", "export", "--from", log, "--client", "phone"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), "\n"); n != 1 || !strings.Contains(stdout.String(), `"client_host":"phone"`) {
+		t.Errorf("export --client phone:\n%s", stdout.String())
 	}
 }
