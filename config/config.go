@@ -50,10 +50,10 @@ type Config struct {
 	Limits          Limits        `mapstructure:"limits"`
 	QueryLog        QueryLog      `mapstructure:"querylog" reload:"restart"`
 	Metrics         Metrics       `mapstructure:"metrics"`
-	Answers         Answers       `mapstructure:"answers"`
-	Devices         Devices       `mapstructure:"devices"`
-	NftSet          NftSet        `mapstructure:"nftset"`
-	Flows           Flows         `mapstructure:"flows"`
+	Answers         Answers       `mapstructure:"answers" reload:"restart"`
+	Devices         Devices       `mapstructure:"devices" reload:"restart"`
+	NftSet          NftSet        `mapstructure:"nftset" reload:"restart"`
+	Flows           Flows         `mapstructure:"flows" reload:"restart"`
 }
 
 // Metrics is the metrics section.

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/answers"
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/metrics"
@@ -42,6 +43,9 @@ type Engine struct {
 	names  *atomic.Pointer[lan.Names]
 	live   *livePipeline
 	stats  *metrics.Metrics
+	// answers is the answer index, nil when answers.enabled is off; it
+	// outlives reloads (its size and grace take effect on restart).
+	answers *answers.Index
 
 	// Set by Start.
 	qlog      *querylog.Logger
@@ -71,6 +75,9 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		e.logger.Warn("local names", "err", err)
 	}
 	e.names.Store(n)
+	if cfg.Answers.Enabled {
+		e.answers = answers.New(answers.FromConfig(cfg.Answers))
+	}
 	if e.blocks, err = NewBlockSet(cfg, e.logger); err != nil {
 		return nil, err
 	}
@@ -152,6 +159,9 @@ func (e *Engine) Serve(ctx context.Context) error {
 		Limits:   resolver.Limits{TCPPerClient: e.cfg.Limits.TCPPerClient, TCPTotal: e.cfg.Limits.TCPTotal},
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			entry := q.LogEntry(resp)
+			if e.answers != nil {
+				observe(e.answers, &entry)
+			}
 			e.qlog.Log(entry)
 			e.stats.Observe(q, resp, entry.Latency)
 		},
@@ -183,6 +193,9 @@ func (e *Engine) stop() {
 		e.logger.Error("query log", "err", err)
 	}
 }
+
+// Answers is the answer index, nil when it is off.
+func (e *Engine) Answers() *answers.Index { return e.answers }
 
 // ReopenLog reopens the query log file, after logrotate moved it away.
 func (e *Engine) ReopenLog() error {
