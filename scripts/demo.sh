@@ -4,9 +4,11 @@
 #
 # Ports: DEMO_PORT is dnsward's (default: a free one, tried until one
 # binds), DEMO_DNSCRYPT_PORT the test resolver's (default: the kernel's
-# pick). When a process cannot start, its own error is shown.
+# pick). When a process cannot start, its own error is shown. DEMO_BIN is
+# where dnsward and dnscrypt-testserver are (default: bin, as make builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bin=${DEMO_BIN:-./bin}
 command -v dig >/dev/null || { echo "demo: dig is missing (apt-get install dnsutils)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -31,7 +33,7 @@ failed() { # WHAT FILE
 	exit 1
 }
 
-./bin/dnscrypt-testserver -plain 127.0.0.1:0 -dnscrypt "127.0.0.1:${DEMO_DNSCRYPT_PORT:-0}" >"$tmp/stamp" 2>"$tmp/testserver.log" &
+"$bin/dnscrypt-testserver" -plain 127.0.0.1:0 -dnscrypt "127.0.0.1:${DEMO_DNSCRYPT_PORT:-0}" >"$tmp/stamp" 2>"$tmp/testserver.log" &
 started $! "$tmp/testserver.log" '^serving' || failed "the test resolver" "$tmp/testserver.log"
 stamp=$(head -n1 "$tmp/stamp")
 cat "$tmp/testserver.log"
@@ -41,7 +43,7 @@ echo "test resolver stamp: $stamp"
 # probe it (one would warm the cache for the answers shown below).
 for try in $(seq 10); do
 	port=${DEMO_PORT:-$((20000 + RANDOM % 40000))}
-	./bin/dnsward serve --listen "127.0.0.1:$port" --upstream "$stamp" --querylog "$tmp/queries.log" --log-level debug 2>"$tmp/dnsward.log" &
+	"$bin/dnsward" serve --listen "127.0.0.1:$port" --upstream "$stamp" --querylog "$tmp/queries.log" --log-level debug 2>"$tmp/dnsward.log" &
 	dnsward=$!
 	started "$dnsward" "$tmp/dnsward.log" 'msg=serving' && break
 	# Another port, unless this one was asked for or the error is another.
@@ -63,4 +65,4 @@ wait "$dnsward" || { echo "demo: dnsward exited with status $? on SIGTERM; its l
 echo "--- dnsward's debug log (source=cache marks answers served from the cache)"
 cat "$tmp/dnsward.log"
 echo "--- the query log's records (dnsward querylog export --from FILE --format kv)"
-./bin/dnsward querylog export --from "$tmp/queries.log" --format kv
+"$bin/dnsward" querylog export --from "$tmp/queries.log" --format kv
