@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +46,7 @@ func writeLog(t *testing.T, file, format string, zip bool, fs []flows.Flow) []qu
 	for _, f := range fs {
 		l.Log(querylog.Entry{Time: f.Time, Proto: "udp", Client: netip.AddrPortFrom(f.Client.Addr(), 5353),
 			Question: dns.Question{Name: "example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, Rcode: dns.RcodeNameError, Source: "cache"})
-		r := flowRecord(f)
+		r := flows.Record(f)
 		l.LogFlow(r)
 		r.V, r.Kind = querylog.FlowVersion, querylog.KindFlow
 		recs = append(recs, r)
@@ -153,24 +152,6 @@ no_lookup    198.51.100.7:443  tcp    31     new=31    2026-11-23T09:01:00Z  202
 				t.Errorf("got\n%s\nwant\n%s", stdout.String(), tt.want)
 			}
 		})
-	}
-}
-
-func TestFlowRecordKeepsTheFlow(t *testing.T) {
-	f := testFlow(4, "10.0.0.5:40004", "[2001:db8::25]:25", flows.ProtoTCP, flows.VerdictDropped, flows.OtherClient, 3,
-		testName("10.0.0.9", "mx.mail.example", "mail.example"))
-	f.Prefix = "egress drop: "
-	got := flowRecord(f)
-	want := querylog.FlowRecord{Time: f.Time, Client: netip.MustParseAddr("10.0.0.5"), ClientPort: 40004,
-		Dest: netip.MustParseAddr("2001:db8::25"), DestPort: 25, Proto: "tcp", Verdict: "dropped", Prefix: "egress drop: ",
-		Attribution: "other_client", Repeats: 3, Names: []querylog.FlowName{{Name: "mx.mail.example", Client: netip.MustParseAddr("10.0.0.9"),
-			Chain: []string{"mail.example"}, FirstAsked: flowT0.Add(-time.Hour), LastAsked: flowT0, ValidUntil: flowT0.Add(5 * time.Minute)}}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("flowRecord = %+v\nwant %+v", got, want)
-	}
-	f.Attribution = flows.SameClient
-	if got := flowRecord(f); got.Names[0].Client.IsValid() {
-		t.Errorf("same_client name carries its client %v", got.Names[0].Client)
 	}
 }
 
