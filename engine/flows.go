@@ -49,7 +49,7 @@ func newFlows(cfg *config.Config, ix *answers.Index, stats *metrics.Metrics, log
 		return nil, err
 	}
 	w := &flowWork{stats: stats}
-	o.Pipeline.Lookuper, o.Pipeline.Emit = answerLookuper{ix}, w.emit
+	o.Pipeline.Lookuper, o.Pipeline.Emit = flows.IndexLookuper{Index: ix}, w.emit
 	w.pipeline = flows.NewPipeline(o.Pipeline)
 	src := func(s *flows.SourceOptions) {
 		s.Filter.DNSAddrs = append(slices.Clip(s.Filter.DNSAddrs), own...)
@@ -172,30 +172,6 @@ func (w *flowWork) flowStats() metrics.FlowStats {
 	if w.syslog != nil {
 		s := w.syslog.Stats()
 		out.Sources = append(out.Sources, metrics.FlowSourceStats{Source: "syslog", Kept: s.Kept, Malformed: s.Malformed, Rejected: s.Rejected, Errors: s.Errors})
-	}
-	return out
-}
-
-// answerLookuper is the answer index as the flow pipeline asks it.
-type answerLookuper struct{ ix *answers.Index }
-
-// Lookup implements flows.Lookuper.
-func (l answerLookuper) Lookup(client, addr netip.Addr, at time.Time) []flows.Name {
-	return flowNames(l.ix.Lookup(client, addr, at))
-}
-
-// Who implements flows.Lookuper.
-func (l answerLookuper) Who(addr netip.Addr, at time.Time) []flows.Name {
-	return flowNames(l.ix.Who(addr, at))
-}
-
-func flowNames(es []answers.Entry) []flows.Name {
-	if len(es) == 0 {
-		return nil
-	}
-	out := make([]flows.Name, len(es))
-	for i, e := range es {
-		out[i] = flows.Name{Client: e.Client, Name: e.Name, Chain: e.Chain, FirstAsked: e.FirstAsked, LastAsked: e.LastAsked, ValidUntil: e.ValidUntil}
 	}
 	return out
 }
