@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/netnstest"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 )
@@ -39,17 +40,7 @@ func TestLimitedLog(t *testing.T) {
 // TestConntrackOverrun fills a small socket buffer with NEW events before
 // reading: Run counts the overrun and goes on reading the events after it.
 func TestConntrackOverrun(t *testing.T) {
-	l := &lab{t: t, name: map[string]string{}}
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root and network namespaces")
-	}
-	n := fmt.Sprintf("dwflows-%d-ov", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
-		t.Skipf("skipped: needs root and network namespaces (%v: %s)", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-	l.name["ov"] = n
-	ns := l.fd("ov")
+	ns := netnstest.New(t, "dwflows", []string{"ov"}).FD("ov")
 
 	var kept atomic.Int64
 	sentinel := make(chan Flow, 1)
