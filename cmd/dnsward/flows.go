@@ -150,7 +150,9 @@ func (s *flowSummary) add(f *querylog.FlowRecord) {
 		d = &destSum{attribution: f.Attribution, attributions: map[string]int{}, verdicts: map[string]int{}, names: map[string]bool{}, first: f.Time, last: f.Time}
 		s.dests[k] = d
 	}
-	n := 1 + f.Repeats
+	// A summary record stands for the flows folded into it, the first
+	// record of its window for itself alone.
+	n := max(f.Repeats, 1)
 	d.flows += n
 	d.verdicts[f.Verdict] += n
 	d.attributions[f.Attribution] += n
