@@ -335,3 +335,19 @@ func grepLines(s, prefix string) string {
 	}
 	return strings.Join(out, "")
 }
+
+// TestREADMEEgressExample keeps the README's copy-pasteable ruleset the
+// one TestFlowsNetns loads.
+func TestREADMEEgressExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nft, err := os.ReadFile("../../packaging/examples/egress.nft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append(append([]byte("```nft\n"), nft...), "```\n"...)) {
+		t.Error("README.md's nft block is not packaging/examples/egress.nft")
+	}
+}
