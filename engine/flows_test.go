@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/testwait"
 	"github.com/dnsward/dnsward/querylog"
 )
 
@@ -24,7 +25,7 @@ func TestFlowsFromSyslog(t *testing.T) {
 		t.Fatalf("www.example.test.: %s", got)
 	}
 	// The answer index is fed after the response is sent.
-	waitUntil(t, "the answer indexed", func() bool {
+	testwait.Until(t, "the answer indexed", func() bool {
 		return len(r.e.Answers().Who(netip.MustParseAddr("192.0.2.1"), time.Now())) > 0
 	})
 	dns, _, err := net.SplitHostPort(r.addr)
@@ -50,7 +51,7 @@ func TestFlowsFromSyslog(t *testing.T) {
 	if _, err := c.Write([]byte("no syslog header")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the lines read", func() bool {
+	testwait.Until(t, "the lines read", func() bool {
 		s := r.e.flows.flowStats()
 		return s.Sources[0].Kept == 3 && s.Sources[0].Malformed == 1 && s.Folded == 1
 	})
@@ -107,17 +108,5 @@ func TestOwnAddrs(t *testing.T) {
 	_, err := ownAddrs([]string{"0.0.0.0:53"}, func() ([]net.Addr, error) { return nil, errors.New("no netlink") })
 	if err == nil {
 		t.Error("no error when the host's addresses cannot be read")
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/internal/netnstest"
+	"github.com/dnsward/dnsward/internal/testwait"
 )
 
 // labRuleset is the router's: a default-deny forward chain that lets
@@ -241,7 +242,7 @@ func TestFlowsInNetns(t *testing.T) {
 		// The same line over TCP, RFC 5424 with octet counting: same key,
 		// so it folds into the window instead of a second record.
 		l.Exec("rt", "", "logger", "--server", tcp.IP.String(), "--port", fmt.Sprint(tcp.Port), "--tcp", "--octet-count", "--rfc5424", "-t", "kernel", "--", line)
-		waitFor(t, "TCP line folded", func() bool { return sp.Stats().Folded == 1 })
+		testwait.Until(t, "TCP line folded", func() bool { return sp.Stats().Folded == 1 })
 		if st := sl.Stats(); st.Kept != 2 || st.Malformed != 0 || st.Rejected != 0 {
 			t.Fatalf("syslog stats %+v", st)
 		}
@@ -262,7 +263,7 @@ func TestFlowsInNetns(t *testing.T) {
 		if f := recs.next(t, "10.215.2.6:8080"); f.Repeats != 0 || f.Attribution != SameClient {
 			t.Fatalf("first record %+v", f)
 		}
-		waitFor(t, "retries folded", func() bool { return p.Stats().Folded-before >= tries-1 })
+		testwait.Until(t, "retries folded", func() bool { return p.Stats().Folded-before >= tries-1 })
 		clock.Advance(DefaultWindow) // the injected clock ends the window
 		p.Expire()
 		f := recs.next(t, "10.215.2.6:8080")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/internal/netnstest"
+	"github.com/dnsward/dnsward/internal/testwait"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 )
@@ -81,7 +82,7 @@ func TestConntrackOverrun(t *testing.T) {
 		}
 	})
 	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, "overrun counted", func() bool { return ct.Stats().Overruns > 0 })
+	testwait.Until(t, "overrun counted", func() bool { return ct.Stats().Overruns > 0 })
 	create(20000, 9999)
 	select {
 	case f := <-sentinel:
