@@ -98,8 +98,9 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.live.Store(p)
-	// Last: nothing after it fails, so the sources it opens are run.
+	// Last: nothing after it fails, so the sources it opens will run.
 	if e.flows, err = newFlows(cfg, e.answers, e.stats, e.logger); err != nil {
+		e.closePipeline(p)
 		return nil, err
 	}
 	return e, nil

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,22 @@ func TestOwnAddrs(t *testing.T) {
 	_, err := ownAddrs([]string{"0.0.0.0:53"}, func() ([]net.Addr, error) { return nil, errors.New("no netlink") })
 	if err == nil {
 		t.Error("no error when the host's addresses cannot be read")
+	}
+}
+
+// TestFlowSourceErrorAtNew: a flow source that cannot open is New's
+// error, saying which source and address.
+func TestFlowSourceErrorAtNew(t *testing.T) {
+	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg, err := loadYAML(t, fmt.Sprintf("listen: [\"127.0.0.1:0\"]\nupstreams: [\"udp://127.0.0.1:5300\"]\nflows:\n  syslog:\n    udp: %s\n    senders: [127.0.0.0/8]\n", busy.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "syslog flows: listen on UDP "+busy.LocalAddr().String()) {
+		t.Fatalf("New with a busy syslog port: %v", err)
 	}
 }
