@@ -46,6 +46,8 @@ type Engine struct {
 	// answers is the answer index, nil when answers.enabled is off; it
 	// outlives reloads (its size and grace take effect on restart).
 	answers *answers.Index
+	// flows is the flow sources and pipeline, nil when no source is on.
+	flows *flowWork
 
 	// Set by Start.
 	qlog      *querylog.Logger
@@ -81,17 +83,26 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 	if e.blocks, err = NewBlockSet(cfg, e.logger); err != nil {
 		return nil, err
 	}
-	e.stats = metrics.New(metrics.Sources{
+	src := metrics.Sources{
 		Cache:       func() resolver.CacheStats { return e.live.Load().Cache.Stats() },
 		Upstreams:   func() []upstream.Status { return e.live.Load().UpstreamStatus() },
 		QueryLog:    func() querylog.Stats { return e.qlog.Stats() },
 		RateLimited: func() uint64 { return e.live.Load().RateLimited() },
-	})
+	}
+	if cfg.Flows.On() {
+		src.Flows = func() metrics.FlowStats { return e.flows.flowStats() }
+	}
+	e.stats = metrics.New(src)
 	p, err := e.newPipeline(cfg, e.blocks)
 	if err != nil {
 		return nil, err
 	}
 	e.live.Store(p)
+	// Last: nothing after it fails, so the sources it opens will run.
+	if e.flows, err = newFlows(cfg, e.answers, e.stats, e.logger); err != nil {
+		e.closePipeline(p)
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -103,6 +114,9 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metricsListener net.Listener) error {
 	qlog, err := querylog.New(querylog.FromConfig(e.cfg.QueryLog, e.cfg.StateDir), e.logger)
 	if err != nil {
+		if e.flows != nil {
+			e.flows.close()
+		}
 		return err
 	}
 	e.qlog, e.listeners = qlog, listeners
@@ -118,6 +132,11 @@ func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metri
 				e.logger.Error("metrics", "err", err)
 			}
 		})
+	}
+	if e.flows != nil {
+		// Before the query log stops: the flush at the end logs.
+		e.flows.qlog.Store(qlog)
+		e.wg.Go(func() { e.flows.run(e.work, e.logger) })
 	}
 	e.mu.Lock()
 	e.pipelineWork = startTask(e.work, e.live.Load().Run)

@@ -66,9 +66,15 @@ func (r *running) write(t *testing.T, record, extra string) {
 // router.lan. is 192.168.1.1, with a metrics listener, and serves it.
 func start(t *testing.T) *running {
 	t.Helper()
+	return startWith(t, "")
+}
+
+// startWith is start with extra configuration keys.
+func startWith(t *testing.T, extra string) *running {
+	t.Helper()
 	dir := t.TempDir()
 	r := &running{file: filepath.Join(dir, "dnsward.yaml"), log: new(logBuffer), dir: dir, ts: testserver.ForTest(t)}
-	r.write(t, "router.lan. 300 IN A 192.168.1.1", "")
+	r.write(t, "router.lan. 300 IN A 192.168.1.1", extra)
 	fs := flags(t, "--config", r.file)
 	cfg, err := Load(fs)
 	if err != nil {

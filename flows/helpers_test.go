@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// mapLookuper is an answer index held in a map, for the tests and the
-// benchmark: the real index (package answers) is not on this branch; its
-// Lookup and Who have the same meaning.
+// mapLookuper is an answer index held in a map, for tests that set the
+// answers' times by hand; the real index (IndexLookuper) has the same
+// Lookup and Who.
 type mapLookuper map[netip.Addr][]Name
 
 func (m mapLookuper) add(client netip.Addr, name string, dest netip.Addr, asked, until time.Time) {

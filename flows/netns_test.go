@@ -2,30 +2,20 @@ package flows
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/dnsward/dnsward/internal/netnstest"
+	"github.com/dnsward/dnsward/internal/testwait"
 )
 
-// lab is a LAN in network namespaces: a client (10.215.1.2) behind a
-// router (10.215.1.1, .2.1, .3.1) that forwards to a server namespace
-// (10.215.2.2-.6) under an nftables default-deny forward chain, and a
-// namespace for a dnsward that is not on the router (10.215.3.2).
-type lab struct {
-	t    *testing.T
-	name map[string]string
-}
-
+// labRuleset is the router's: a default-deny forward chain that lets
+// through the addresses in @allow and logs the rest to nflog group 21.
 const labRuleset = `
 table inet dwflows {
 	set allow {
@@ -44,138 +34,22 @@ table inet dwflows {
 
 const labGroup = 21
 
-func newLab(t *testing.T) *lab {
+// newLab builds a LAN in network namespaces: a client (10.215.1.2)
+// behind a router (10.215.1.1, .2.1, .3.1) that forwards to a server
+// namespace (10.215.2.2-.6) under labRuleset, and a namespace for a
+// dnsward that is not on the router (10.215.3.2).
+func newLab(t *testing.T) *netnstest.Lab {
 	t.Helper()
-	const skip = "skipped: needs root and network namespaces"
-	if os.Geteuid() != 0 {
-		t.Skip(skip)
-	}
-	for _, p := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skip(skip + " (no " + p + ")")
-		}
-	}
-	l := &lab{t: t, name: map[string]string{}}
-	for _, role := range []string{"rt", "cl", "sv", "dw"} {
-		n := fmt.Sprintf("dwflows-%d-%s", os.Getpid(), role)
-		if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
-			t.Skipf("%s (ip netns add: %v: %s)", skip, err, out)
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-		l.name[role] = n
-		l.ip(role, "link set lo up")
-	}
-	for _, link := range []struct{ peer, r, p, raddr, paddr string }{
-		{"cl", "r0", "c0", "10.215.1.1/24", "10.215.1.2/24"},
-		{"sv", "r1", "s0", "10.215.2.1/24", "10.215.2.2/24"},
-		{"dw", "r2", "d0", "10.215.3.1/24", "10.215.3.2/24"},
-	} {
-		l.ip("rt", fmt.Sprintf("link add %s type veth peer name %s netns %s", link.r, link.p, l.name[link.peer]))
-		l.ip("rt", "addr add "+link.raddr+" dev "+link.r)
-		l.ip("rt", "link set up dev "+link.r)
-		l.ip(link.peer, "addr add "+link.paddr+" dev "+link.p)
-		l.ip(link.peer, "link set up dev "+link.p)
-		l.ip(link.peer, "route add default via "+strings.TrimSuffix(link.raddr, "/24"))
-	}
+	l := netnstest.New(t, "dwflows", []string{"rt", "cl", "sv", "dw"}, "nft")
+	l.Link("rt", "cl", "r0", "c0", "10.215.1.1/24", "10.215.1.2/24")
+	l.Link("rt", "sv", "r1", "s0", "10.215.2.1/24", "10.215.2.2/24")
+	l.Link("rt", "dw", "r2", "d0", "10.215.3.1/24", "10.215.3.2/24")
 	for _, a := range []string{"3", "4", "5", "6"} {
-		l.ip("sv", "addr add 10.215.2."+a+"/24 dev s0")
+		l.IP("sv", "addr add 10.215.2."+a+"/24 dev s0")
 	}
-	l.exec("rt", "", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	l.exec("rt", labRuleset, "nft", "-f", "-")
+	l.Exec("rt", "", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.Exec("rt", labRuleset, "nft", "-f", "-")
 	return l
-}
-
-func (l *lab) ip(role, args string) {
-	l.t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", l.name[role]}, strings.Fields(args)...)...).CombinedOutput(); err != nil {
-		l.t.Fatalf("ip -n %s %s: %v: %s", role, args, err, out)
-	}
-}
-
-func (l *lab) exec(role, stdin string, args ...string) {
-	l.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.name[role]}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		l.t.Fatalf("in %s: %v: %v: %s", role, args, err, out)
-	}
-}
-
-// fd opens the namespace for a netlink socket to be dialled in.
-func (l *lab) fd(role string) int {
-	l.t.Helper()
-	f, err := os.Open("/run/netns/" + l.name[role])
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { f.Close() })
-	return int(f.Fd())
-}
-
-// in runs f on a thread moved into the namespace, so that the sockets f
-// opens live there; the thread goes back before other goroutines get it.
-func (l *lab) in(role string, f func() error) error {
-	runtime.LockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer self.Close()
-	target, err := os.Open("/run/netns/" + l.name[role])
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", role, err)
-	}
-	defer func() {
-		// A thread that cannot go back ends with its goroutine.
-		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return f()
-}
-
-// syn sends one TCP SYN from the client to dst and returns its port:
-// the socket does not wait for an answer a dropped flow never gets.
-func (l *lab) syn(dst netip.AddrPort) (uint16, error) {
-	var port uint16
-	err := l.in("cl", func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if err := unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}); !errors.Is(err, unix.EINPROGRESS) {
-			return fmt.Errorf("connect %v: %w", dst, err)
-		}
-		sa, err := unix.Getsockname(fd)
-		if err != nil {
-			return err
-		}
-		port = uint16(sa.(*unix.SockaddrInet4).Port)
-		return nil
-	})
-	return port, err
-}
-
-// connect opens and closes a TCP connection from the client to dst.
-func (l *lab) connect(dst string) (netip.AddrPort, error) {
-	var local netip.AddrPort
-	err := l.in("cl", func() error {
-		c, err := net.DialTimeout("tcp", dst, 10*time.Second)
-		if err != nil {
-			return err
-		}
-		local = c.LocalAddr().(*net.TCPAddr).AddrPort()
-		return c.Close()
-	})
-	return local, err
 }
 
 // records collects a pipeline's records and finds them by destination.
@@ -220,9 +94,9 @@ func run(t *testing.T, wg *sync.WaitGroup, ctx context.Context, name string, r f
 
 // TestFlowsInNetns runs every source against a real kernel: conntrack
 // and nflog on the router, syslog from the router to a dnsward in its
-// own namespace. The answer index is not on this branch: a fixed
-// in-memory Lookuper built here holds the answers the clients "were
-// given"; the integrator wires the real one.
+// own namespace. A fixed in-memory Lookuper holds the answers the clients
+// "were given", at times the test sets; cmd/dnsward's TestFlowsNetns runs
+// the whole of dnsward, answer index included.
 func TestFlowsInNetns(t *testing.T) {
 	l := newLab(t)
 	clock := newFakeClock(t0)
@@ -247,11 +121,11 @@ func TestFlowsInNetns(t *testing.T) {
 		Now:    clock.Now,
 	}
 
-	ct, err := NewConntrack(ConntrackOptions{SourceOptions: src, NetNS: l.fd("rt")})
+	ct, err := NewConntrack(ConntrackOptions{SourceOptions: src, NetNS: l.FD("rt")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nl, err := NewNflog(NflogOptions{SourceOptions: src, NetNS: l.fd("rt"), Group: labGroup})
+	nl, err := NewNflog(NflogOptions{SourceOptions: src, NetNS: l.FD("rt"), Group: labGroup})
 	if err != nil {
 		ct.Close()
 		t.Fatal(err)
@@ -260,7 +134,7 @@ func TestFlowsInNetns(t *testing.T) {
 	srecs := &records{ch: make(chan Flow, 16)}
 	sp := NewPipeline(PipelineOptions{Lookuper: lk, Emit: func(f Flow) { srecs.ch <- f }, Now: clock.Now})
 	var sl *Syslog
-	err = l.in("dw", func() (err error) {
+	err = l.In("dw", func() (err error) {
 		sl, err = NewSyslog(SyslogOptions{SourceOptions: SourceOptions{Filter: src.Filter, Emit: sp.Handle, Now: clock.Now},
 			UDP: "10.215.3.2:0", TCP: "10.215.3.2:0", Senders: pfx("10.215.3.0/24")})
 		return err
@@ -271,7 +145,7 @@ func TestFlowsInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var server net.Listener
-	if err := l.in("sv", func() (err error) { server, err = net.Listen("tcp", "0.0.0.0:8080"); return err }); err != nil {
+	if err := l.In("sv", func() (err error) { server, err = net.Listen("tcp", "0.0.0.0:8080"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -295,7 +169,7 @@ func TestFlowsInNetns(t *testing.T) {
 	run(t, &wg, ctx, "syslog", sl.Run)
 
 	// DNS to the router itself is the lookup, not a flow.
-	if err := l.in("cl", func() error {
+	if err := l.In("cl", func() error {
 		c, err := net.Dial("udp", "10.215.1.1:53")
 		if err != nil {
 			return err
@@ -308,7 +182,7 @@ func TestFlowsInNetns(t *testing.T) {
 	}
 
 	t.Run("1 allowed, same client", func(t *testing.T) {
-		local, err := l.connect("10.215.2.2:8080")
+		local, err := l.Connect("cl", "10.215.2.2:8080")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +193,7 @@ func TestFlowsInNetns(t *testing.T) {
 		}
 	})
 	t.Run("2 nobody resolved, no_lookup", func(t *testing.T) {
-		if _, err := l.connect("10.215.2.3:8080"); err != nil {
+		if _, err := l.Connect("cl", "10.215.2.3:8080"); err != nil {
 			t.Fatal(err)
 		}
 		if f := recs.next(t, "10.215.2.3:8080"); f.Attribution != NoLookup || f.Names != nil {
@@ -327,7 +201,7 @@ func TestFlowsInNetns(t *testing.T) {
 		}
 	})
 	t.Run("3 another client resolved, other_client", func(t *testing.T) {
-		if _, err := l.connect("10.215.2.4:8080"); err != nil {
+		if _, err := l.Connect("cl", "10.215.2.4:8080"); err != nil {
 			t.Fatal(err)
 		}
 		f := recs.next(t, "10.215.2.4:8080")
@@ -337,7 +211,7 @@ func TestFlowsInNetns(t *testing.T) {
 	})
 	var dropped Flow
 	t.Run("4 dropped, nflog", func(t *testing.T) {
-		port, err := l.syn(ap("10.215.2.5:8080"))
+		port, err := l.SYN("cl", ap("10.215.2.5:8080"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +233,7 @@ func TestFlowsInNetns(t *testing.T) {
 			dropped.Client.Addr(), dropped.Dest.Addr(), dropped.Client.Port(), dropped.Dest.Port())
 		udp := sl.UDPAddr().(*net.UDPAddr)
 		tcp := sl.TCPAddr().(*net.TCPAddr)
-		l.exec("rt", "", "logger", "--server", udp.IP.String(), "--port", fmt.Sprint(udp.Port), "--udp", "--rfc3164", "-t", "kernel", "--", line)
+		l.Exec("rt", "", "logger", "--server", udp.IP.String(), "--port", fmt.Sprint(udp.Port), "--udp", "--rfc3164", "-t", "kernel", "--", line)
 		f := srecs.next(t, dropped.Dest.String())
 		if f.Client != dropped.Client || f.Verdict != dropped.Verdict || f.Prefix != dropped.Prefix || f.Attribution != dropped.Attribution ||
 			fmt.Sprint(nameList(f.Names)) != fmt.Sprint(nameList(dropped.Names)) {
@@ -367,8 +241,8 @@ func TestFlowsInNetns(t *testing.T) {
 		}
 		// The same line over TCP, RFC 5424 with octet counting: same key,
 		// so it folds into the window instead of a second record.
-		l.exec("rt", "", "logger", "--server", tcp.IP.String(), "--port", fmt.Sprint(tcp.Port), "--tcp", "--octet-count", "--rfc5424", "-t", "kernel", "--", line)
-		waitFor(t, "TCP line folded", func() bool { return sp.Stats().Folded == 1 })
+		l.Exec("rt", "", "logger", "--server", tcp.IP.String(), "--port", fmt.Sprint(tcp.Port), "--tcp", "--octet-count", "--rfc5424", "-t", "kernel", "--", line)
+		testwait.Until(t, "TCP line folded", func() bool { return sp.Stats().Folded == 1 })
 		if st := sl.Stats(); st.Kept != 2 || st.Malformed != 0 || st.Rejected != 0 {
 			t.Fatalf("syslog stats %+v", st)
 		}
@@ -382,14 +256,14 @@ func TestFlowsInNetns(t *testing.T) {
 			if i > 0 {
 				<-tick.C
 			}
-			if _, err := l.syn(ap("10.215.2.6:8080")); err != nil {
+			if _, err := l.SYN("cl", ap("10.215.2.6:8080")); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if f := recs.next(t, "10.215.2.6:8080"); f.Repeats != 0 || f.Attribution != SameClient {
 			t.Fatalf("first record %+v", f)
 		}
-		waitFor(t, "retries folded", func() bool { return p.Stats().Folded-before >= tries-1 })
+		testwait.Until(t, "retries folded", func() bool { return p.Stats().Folded-before >= tries-1 })
 		clock.Advance(DefaultWindow) // the injected clock ends the window
 		p.Expire()
 		f := recs.next(t, "10.215.2.6:8080")

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/netnstest"
+	"github.com/dnsward/dnsward/internal/testwait"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 )
@@ -39,17 +41,7 @@ func TestLimitedLog(t *testing.T) {
 // TestConntrackOverrun fills a small socket buffer with NEW events before
 // reading: Run counts the overrun and goes on reading the events after it.
 func TestConntrackOverrun(t *testing.T) {
-	l := &lab{t: t, name: map[string]string{}}
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root and network namespaces")
-	}
-	n := fmt.Sprintf("dwflows-%d-ov", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
-		t.Skipf("skipped: needs root and network namespaces (%v: %s)", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-	l.name["ov"] = n
-	ns := l.fd("ov")
+	ns := netnstest.New(t, "dwflows", []string{"ov"}).FD("ov")
 
 	var kept atomic.Int64
 	sentinel := make(chan Flow, 1)
@@ -90,7 +82,7 @@ func TestConntrackOverrun(t *testing.T) {
 		}
 	})
 	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, "overrun counted", func() bool { return ct.Stats().Overruns > 0 })
+	testwait.Until(t, "overrun counted", func() bool { return ct.Stats().Overruns > 0 })
 	create(20000, 9999)
 	select {
 	case f := <-sentinel:

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dnsward/dnsward/internal/testwait"
 )
 
 // startSyslog runs a listener on loopback until the test ends.
@@ -42,17 +44,6 @@ func recvFlow(t *testing.T, flows <-chan Flow) Flow {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no flow within 10 s")
 		return Flow{}
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -104,7 +95,7 @@ func TestSyslogListener(t *testing.T) {
 	if _, err := c.Write([]byte("99999 <4>x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "bad frame counted", func() bool { return s.Stats().Malformed == 3 })
+	testwait.Until(t, "bad frame counted", func() bool { return s.Stats().Malformed == 3 })
 	st := s.Stats()
 	if st.Kept != 4 || st.NotPacket != 2 || st.Rejected != 0 {
 		t.Fatalf("stats %+v", st)
@@ -122,13 +113,13 @@ func TestSyslogRejectsSenders(t *testing.T) {
 	if _, err := u.Write([]byte("<4>kernel: IN=eth1 SRC=192.168.1.23 DST=203.0.113.5 PROTO=TCP SPT=1 DPT=2")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "datagram rejected", func() bool { return s.Stats().Rejected == 1 })
+	testwait.Until(t, "datagram rejected", func() bool { return s.Stats().Rejected == 1 })
 	c, err := net.Dial("tcp", s.TCPAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitFor(t, "connection rejected", func() bool { return s.Stats().Rejected == 2 })
+	testwait.Until(t, "connection rejected", func() bool { return s.Stats().Rejected == 2 })
 	if st := s.Stats(); st.Lines != 0 || len(flows) != 0 {
 		t.Fatalf("stats %+v", st)
 	}

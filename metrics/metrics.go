@@ -30,6 +30,37 @@ type Sources struct {
 	QueryLog  func() querylog.Stats
 	// RateLimited counts queries refused for going over a client's rate.
 	RateLimited func() uint64
+	// Flows are the flow sources' and pipeline's counts; nil when no
+	// flow source is on.
+	Flows func() FlowStats
+}
+
+// FlowStats are the counts of the flow sources and of the pipeline that
+// folds and caps their flows.
+type FlowStats struct {
+	Sources []FlowSourceStats
+	// Folded is the flows folded into a window's summary record.
+	Folded uint64
+	// RateDropped is the records the per-second cap dropped.
+	RateDropped uint64
+}
+
+// FlowSourceStats count one flow source's events; a count the source
+// cannot have (a conntrack malformed line) stays zero.
+type FlowSourceStats struct {
+	// Source is conntrack, nflog or syslog.
+	Source string
+	// Kept is the flows passed on to the pipeline.
+	Kept uint64
+	// Overruns is how often a netlink socket overran (ENOBUFS).
+	Overruns uint64
+	// Malformed is the packets or log lines that could not be read.
+	Malformed uint64
+	// Rejected is the syslog datagrams and connections from senders not
+	// allowed.
+	Rejected uint64
+	// Errors is the other read failures.
+	Errors uint64
 }
 
 // Metrics holds the counters the query path updates and the registry that
@@ -201,12 +232,20 @@ var (
 	sinkWritten     = prometheus.NewDesc("dnsward_querylog_sink_written_total", "Records delivered by the sink.", []string{"sink"}, nil)
 	sinkSpooled     = prometheus.NewDesc("dnsward_querylog_sink_spool_bytes", "Bytes spooled on disk, not yet delivered.", []string{"sink"}, nil)
 	sinkDropped     = prometheus.NewDesc("dnsward_querylog_sink_dropped_total", "Records dropped because the spool was full.", []string{"sink"}, nil)
+	flowKept        = prometheus.NewDesc("dnsward_flow_source_flows_total", "Flows a flow source passed on.", []string{"source"}, nil)
+	flowOverruns    = prometheus.NewDesc("dnsward_flow_source_overruns_total", "Times a flow source's netlink socket overran and lost events.", []string{"source"}, nil)
+	flowMalformed   = prometheus.NewDesc("dnsward_flow_source_malformed_total", "Packets or log lines a flow source could not read.", []string{"source"}, nil)
+	flowRejected    = prometheus.NewDesc("dnsward_flow_source_rejected_total", "Syslog datagrams and connections from senders not allowed.", []string{"source"}, nil)
+	flowErrors      = prometheus.NewDesc("dnsward_flow_source_errors_total", "A flow source's other read failures.", []string{"source"}, nil)
+	flowFolded      = prometheus.NewDesc("dnsward_flows_folded_total", "Flows folded into a summary record by the suppression window.", nil, nil)
+	flowRateDropped = prometheus.NewDesc("dnsward_flows_rate_dropped_total", "Flow records dropped by the per-second cap.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (l live) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, cachePrefetched, upstreamUp, upstreamErrors,
-		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped} {
+		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped,
+		flowKept, flowOverruns, flowMalformed, flowRejected, flowErrors, flowFolded, flowRateDropped} {
 		ch <- d
 	}
 }
@@ -250,5 +289,17 @@ func (l live) Collect(ch chan<- prometheus.Metric) {
 			gauge(sinkSpooled, float64(s.Spooled), s.Name)
 			counter(sinkDropped, float64(s.Dropped), s.Name)
 		}
+	}
+	if l.src.Flows != nil {
+		f := l.src.Flows()
+		for _, s := range f.Sources {
+			counter(flowKept, float64(s.Kept), s.Source)
+			counter(flowOverruns, float64(s.Overruns), s.Source)
+			counter(flowMalformed, float64(s.Malformed), s.Source)
+			counter(flowRejected, float64(s.Rejected), s.Source)
+			counter(flowErrors, float64(s.Errors), s.Source)
+		}
+		counter(flowFolded, float64(f.Folded))
+		counter(flowRateDropped, float64(f.RateDropped))
 	}
 }

@@ -133,3 +133,33 @@ func TestObserveFlowCountsByVerdictAndAttribution(t *testing.T) {
 		}
 	}
 }
+
+func TestFlowSourceCounters(t *testing.T) {
+	m := New(Sources{Flows: func() FlowStats {
+		return FlowStats{Folded: 7, RateDropped: 2, Sources: []FlowSourceStats{
+			{Source: "conntrack", Kept: 10, Overruns: 1},
+			{Source: "syslog", Kept: 3, Malformed: 4, Rejected: 5, Errors: 6},
+		}}
+	}})
+	for _, tt := range []struct {
+		name, source string
+		want         float64
+	}{
+		{"dnsward_flow_source_flows_total", "conntrack", 10},
+		{"dnsward_flow_source_overruns_total", "conntrack", 1},
+		{"dnsward_flow_source_flows_total", "syslog", 3},
+		{"dnsward_flow_source_malformed_total", "syslog", 4},
+		{"dnsward_flow_source_rejected_total", "syslog", 5},
+		{"dnsward_flow_source_errors_total", "syslog", 6},
+		{"dnsward_flows_folded_total", "", 7},
+		{"dnsward_flows_rate_dropped_total", "", 2},
+	} {
+		var labels map[string]string
+		if tt.source != "" {
+			labels = map[string]string{"source": tt.source}
+		}
+		if got := gathered(t, m, tt.name, labels).GetCounter().GetValue(); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, labels, got, tt.want)
+		}
+	}
+}

@@ -150,7 +150,9 @@ func (s *flowSummary) add(f *querylog.FlowRecord) {
 		d = &destSum{attribution: f.Attribution, attributions: map[string]int{}, verdicts: map[string]int{}, names: map[string]bool{}, first: f.Time, last: f.Time}
 		s.dests[k] = d
 	}
-	n := 1 + f.Repeats
+	// A summary record stands for the flows folded into it, the first
+	// record of its window for itself alone.
+	n := max(f.Repeats, 1)
 	d.flows += n
 	d.verdicts[f.Verdict] += n
 	d.attributions[f.Attribution] += n
@@ -253,31 +255,4 @@ func joinCounts(m map[string]int) string {
 		b.WriteString(k + "=" + strconv.Itoa(m[k]))
 	}
 	return b.String()
-}
-
-// flowRecord is f as the query log records it. The names carry their
-// asker only with other_client: for same_client it is the flow's client.
-func flowRecord(f flows.Flow) querylog.FlowRecord {
-	r := querylog.FlowRecord{
-		Time:        f.Time.UTC(),
-		Client:      f.Client.Addr().Unmap(),
-		ClientPort:  f.Client.Port(),
-		Dest:        f.Dest.Addr().Unmap(),
-		DestPort:    f.Dest.Port(),
-		Proto:       f.Proto.String(),
-		Verdict:     f.Verdict.String(),
-		Prefix:      f.Prefix,
-		Attribution: f.Attribution.String(),
-		Repeats:     f.Repeats,
-	}
-	if len(f.Names) > 0 {
-		r.Names = make([]querylog.FlowName, len(f.Names))
-	}
-	for i, n := range f.Names {
-		r.Names[i] = querylog.FlowName{Name: n.Name, Chain: n.Chain, FirstAsked: n.FirstAsked, LastAsked: n.LastAsked, ValidUntil: n.ValidUntil}
-		if f.Attribution == flows.OtherClient {
-			r.Names[i].Client = n.Client.Unmap()
-		}
-	}
-	return r
 }
