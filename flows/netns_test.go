@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -222,8 +221,9 @@ func TestFlowsInNetns(t *testing.T) {
 		}
 	})
 	t.Run("4b dropped, syslog from the router", func(t *testing.T) {
-		if _, err := exec.LookPath("logger"); err != nil || dropped.Verdict == 0 {
-			t.Skip("skipped: needs logger (util-linux) and case 4")
+		netnstest.Require(t, "logger")
+		if dropped.Verdict == 0 {
+			t.Skip("skipped: case 4 found no drop")
 		}
 		// The line the router's kernel writes for this drop with `log
 		// prefix "dnsward-drop "`; the kernel does not log packets of a

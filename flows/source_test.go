@@ -105,12 +105,7 @@ func TestNetlinkNeedsCapability(t *testing.T) {
 		fmt.Printf("conntrack error: %v\nnflog error: %v\n", err1, err2)
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root to drop a capability")
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("skipped: needs setpriv (util-linux)")
-	}
+	netnstest.Require(t, "setpriv")
 	cmd := exec.Command("setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin", "--",
 		os.Args[0], "-test.run=^TestNetlinkNeedsCapability$", "-test.v")
 	cmd.Env = append(os.Environ(), "DWFLOWS_NOCAP=1")

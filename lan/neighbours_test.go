@@ -14,6 +14,7 @@ import (
 	"time"
 
 	dev "github.com/dnsward/dnsward/answers"
+	"github.com/dnsward/dnsward/internal/netnstest"
 )
 
 // netnsPair is two network namespaces joined by a veth pair: "here" is
@@ -33,16 +34,11 @@ const (
 // runs do not meet, and removes them when the test ends.
 func newNetnsPair(t *testing.T) *netnsPair {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root and network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipped: needs root and network namespaces")
-	}
+	netnstest.Require(t, "ip")
 	id := fmt.Sprint(os.Getpid())
 	p := &netnsPair{here: "dwnh" + id, peer: "dwnp" + id, hereLink: "dwh" + id, peerLink: "dwp" + id}
 	if out, err := exec.Command("ip", "netns", "add", p.here).CombinedOutput(); err != nil {
-		t.Skipf("skipped: needs root and network namespaces (ip netns add: %v: %s)", err, out)
+		t.Fatalf("ip netns add %s: %v: %s", p.here, err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", p.here).Run() })
 	ipCmd(t, "netns", "add", p.peer)

@@ -18,13 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/netnstest"
 	"golang.org/x/sys/unix"
 )
 
 // The real-kernel tests build their own network namespaces and use nft
 // there only to create the sets and read them back.
-
-const skipMsg = "skipped: needs root and network namespaces"
 
 var nsSeq atomic.Int32
 
@@ -32,17 +31,10 @@ var nsSeq atomic.Int32
 // loopback up, and returns its name and an open descriptor of it.
 func netns(t testing.TB) (string, int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip(skipMsg)
-	}
-	for _, prog := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(prog); err != nil {
-			t.Skipf("%s (%v)", skipMsg, err)
-		}
-	}
+	netnstest.Require(t, "ip", "nft")
 	name := fmt.Sprintf("dwnft%d-%d", os.Getpid(), nsSeq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("%s (ip netns add: %v: %s)", skipMsg, err, out)
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	f, err := os.Open("/run/netns/" + name)

@@ -175,8 +175,9 @@ func TestFlowsNetns(t *testing.T) {
 		}
 	})
 	t.Run("4b the same drop over syslog from the router", func(t *testing.T) {
-		if _, err := exec.LookPath("logger"); err != nil || dropPort == 0 {
-			t.Skip("skipped: needs logger (util-linux) and case 4")
+		netnstest.Require(t, "logger")
+		if dropPort == 0 {
+			t.Skip("skipped: case 4 found no drop")
 		}
 		// The kernel writes only the first namespace's packet log to its
 		// ring buffer, so the router's line for case 4's drop is written

@@ -27,23 +27,31 @@ type Lab struct {
 	name map[string]string
 }
 
-// New creates a namespace for each role, with its loopback up, or skips
-// t when not root or a command of tools (besides ip) is missing.
-func New(t *testing.T, prefix string, roles []string, tools ...string) *Lab {
+// Require skips t unless it runs as root; as root (as CI runs it) it
+// fails t when a command of tools is missing, since a root run that
+// skipped would pass without testing anything.
+func Require(t testing.TB, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip(Skip)
 	}
-	for _, p := range append([]string{"ip"}, tools...) {
+	for _, p := range tools {
 		if _, err := exec.LookPath(p); err != nil {
-			t.Skip(Skip + " (no " + p + ")")
+			t.Fatalf("as root this test must run, but %s is missing (.ci/run installs it): %v", p, err)
 		}
 	}
+}
+
+// New creates a namespace for each role, with its loopback up; see
+// Require for what it does when not root or when ip or a tool is missing.
+func New(t *testing.T, prefix string, roles []string, tools ...string) *Lab {
+	t.Helper()
+	Require(t, append([]string{"ip"}, tools...)...)
 	l := &Lab{t: t, name: map[string]string{}}
 	for _, role := range roles {
 		n := fmt.Sprintf("%s-%d-%s", prefix, os.Getpid(), role)
 		if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
-			t.Skipf("%s (ip netns add: %v: %s)", Skip, err, out)
+			t.Fatalf("ip netns add %s: %v: %s", n, err, out)
 		}
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
 		l.name[role] = n
