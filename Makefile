@@ -22,6 +22,7 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m -skip '^TestDebianPackage$$' ./...
 	$(GO) test -count=1 -timeout 30m -v -run '^TestDebianPackage$$' ./packaging
+	@[ "$$(id -u)" = 0 ] || echo "skipped: the tests in network namespaces (nftset, flows, lan, the egress end-to-end tests) need root: sudo make test GO=\"$$(command -v $(GO))\""
 
 # Every fuzz target for FUZZTIME each. -fuzzminimizetime 1s: go test's
 # default spends up to 60 s minimising each new input, which stalls a short
