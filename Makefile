@@ -10,10 +10,11 @@ build:
 
 # Serves on 127.0.0.1:5353 and [::1]:5353 with the embedded default config,
 # writing the query log next to the binary; metrics on METRICS, so that
-# "bin/dnsward stats --metrics $(METRICS)" works from another terminal.
+# "bin/dnsward stats --metrics $(METRICS)" works from another terminal, and
+# the control socket in bin/, for "bin/dnsward who IP --control bin/control.sock".
 METRICS ?= 127.0.0.1:9153
 run: build
-	./bin/dnsward serve --querylog bin/queries.log --metrics $(METRICS)
+	./bin/dnsward serve --querylog bin/queries.log --metrics $(METRICS) --control bin/control.sock
 
 # The Debian package test runs on its own, verbose, so that it shows when
 # it is skipped and why (go test prints nothing of a passing package).

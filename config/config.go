@@ -54,6 +54,7 @@ type Config struct {
 	Devices         Devices       `mapstructure:"devices" reload:"restart"`
 	NftSet          NftSet        `mapstructure:"nftset" reload:"restart"`
 	Flows           Flows         `mapstructure:"flows" reload:"restart"`
+	Control         Control       `mapstructure:"control" reload:"restart"`
 }
 
 // Metrics is the metrics section.
@@ -198,6 +199,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("log-level", "", "program log `level`: debug, info, warn or error")
 	fs.String("log-format", "", "program log `format`: text or json")
 	fs.String("metrics", "", "metrics `address` host:port for /metrics and /healthz (sets metrics.listen)")
+	fs.String("control", "", "control socket `path` that dnsward who asks (sets control.socket)")
 }
 
 // flagKeys maps flag names to the configuration keys they set.
@@ -208,6 +210,7 @@ var flagKeys = map[string]string{
 	"log-level":  "log.level",
 	"log-format": "log.format",
 	"metrics":    "metrics.listen",
+	"control":    "control.socket",
 }
 
 // Load reads the embedded default, then the file named by --config, the
@@ -489,6 +492,7 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	ps = append(ps, c.validateEgress()...)
+	ps = append(ps, c.validateControl()...)
 	return ps
 }
 

@@ -106,16 +106,23 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Start opens the query log, which is why it comes after privileges are
-// dropped (the file is then the service user's, and reopening it after
-// rotation keeps working), and starts the background work: list refreshes,
+// Start opens the control socket and the query log, which is why it comes
+// after privileges are dropped (both are then the service user's, and
+// reopening the log after rotation keeps working), and starts the background work: list refreshes,
 // upstream health, the watch on local names and, on metricsListener if not
 // nil, the metrics server. Serve must follow, even when ctx ends first.
 func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metricsListener net.Listener) error {
+	control, err := e.openControl()
+	if err != nil {
+		return err
+	}
 	qlog, err := querylog.New(querylog.FromConfig(e.cfg.QueryLog, e.cfg.StateDir), e.logger)
 	if err != nil {
 		if e.flows != nil {
 			e.flows.close()
+		}
+		if control != nil {
+			control.Close()
 		}
 		return err
 	}
@@ -126,6 +133,7 @@ func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metri
 	e.qstop, e.qdone = qstop, make(chan error, 1)
 	go func() { e.qdone <- qlog.Run(qctx) }()
 	e.work, e.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+	e.serveControlWork(control)
 	if metricsListener != nil {
 		e.wg.Go(func() {
 			if err := metrics.Serve(e.work, metricsListener, e.stats.Handler()); err != nil {

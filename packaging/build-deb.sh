@@ -66,6 +66,7 @@ fi
 
 install -d "$root/etc/dnsward"
 awk -v user=dnsward -v state_dir=/var/lib/dnsward -v querylog_file=/var/log/dnsward/queries.log \
+	-v control_socket=/run/dnsward/control.sock \
 	-f "$tpl/packaged-config.awk" "${DEB_CONFIG:-$here/dnsward.yaml}" >"$root/etc/dnsward/dnsward.yaml"
 "$host_bin" check-config --config "$root/etc/dnsward/dnsward.yaml" >/dev/null
 

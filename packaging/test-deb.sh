@@ -61,7 +61,8 @@ load_unit() {
 	read -r -a stop_post <<<"$(unit_value ExecStopPost | sed 's/^+//')"
 }
 as_service() { "${as_service_argv[@]}" "$@"; }
-# What StateDirectory= and LogsDirectory= make before systemd starts the unit.
+# What StateDirectory=, LogsDirectory= and RuntimeDirectory= make before
+# systemd starts the unit.
 make_unit_dirs() {
 	local user group
 	user=$(unit_value User) group=$(unit_value Group)
@@ -69,6 +70,11 @@ make_unit_dirs() {
 		"$root/var/lib/$(unit_value StateDirectory)"
 	install -d -o "$(in_root id -u "$user")" -g "$(in_root id -g "$group")" -m "$(unit_value LogsDirectoryMode)" \
 		"$root/var/log/$(unit_value LogsDirectory)"
+	# The previous release's unit has none.
+	if [[ -n $(unit_value RuntimeDirectory) ]]; then
+		install -d -o "$(in_root id -u "$user")" -g "$(in_root id -g "$group")" -m "$(unit_value RuntimeDirectoryMode)" \
+			"$root/run/$(unit_value RuntimeDirectory)"
+	fi
 }
 
 # dig's status and answer, or the reason there is none; dig runs in the
@@ -208,6 +214,9 @@ inside() {
 	[[ $(proc_status "$pid" NoNewPrivs) == 1 ]] || fail "dnsward runs without no_new_privs"
 	wait_grep '"qname":"teredo.ipv6.microsoft.com".*"source":"blocked"' "$root$qlog" "query log"
 	expect_mode "$qlog" 640 dnsward:dnsward
+	expect_mode /run/dnsward/control.sock 660 dnsward:dnsward
+	out=$(in_root dnsward who 192.0.2.1 --config "$conf" 2>&1) || fail "dnsward who over the control socket: $out"
+	[[ $out == FIRST* ]] || fail "dnsward who printed: $out"
 	kill -HUP "$pid"
 	wait_grep 'SIGHUP: reloading' "$log" "ExecReload (SIGHUP)"
 
@@ -350,6 +359,8 @@ booted() {
 	poll in_root grep -q '"qname":"teredo.ipv6.microsoft.com".*"source":"blocked"' "$qlog" ||
 		fail "under systemd, the query is not in $qlog within 10s"
 	expect_mode "$qlog" 640 dnsward:dnsward
+	expect_mode /run/dnsward/control.sock 660 dnsward:dnsward
+	out=$(in_root dnsward who 192.0.2.1 2>&1) || fail "under systemd, dnsward who over the control socket: $out"
 
 	step "systemctl reload: the same process reads the lists and local names again"
 	in_root systemctl reload dnsward.service || fail "systemctl reload failed"

@@ -172,11 +172,7 @@ type WhoQuery struct {
 // (first asked <= At <= valid until) are written.
 func Who(ctx context.Context, w io.Writer, files []string, q WhoQuery) error {
 	type key struct{ client, mac, host, qname, via string }
-	type seen struct {
-		first, last, valid time.Time
-		count              int
-	}
-	rows := map[key]*seen{}
+	rows := map[key]*WhoRow{}
 	ip := q.IP.Unmap()
 	spec := scanSpec{
 		needles: append([][]byte{[]byte(ip.String())}, q.Client.needles()...),
@@ -194,51 +190,71 @@ func Who(ctx context.Context, w io.Writer, files []string, q WhoQuery) error {
 			k := key{r.Client.String(), r.ClientMAC, r.ClientHost, r.QName, strings.Join(r.Chain, " > ")}
 			s := rows[k]
 			if s == nil {
-				s = &seen{first: r.Time, last: r.Time}
+				s = &WhoRow{First: r.Time, Last: r.Time, Client: k.client, MAC: k.mac, Host: k.host, QName: k.qname, Chain: k.via}
 				rows[k] = s
 			}
-			s.first = minTime(s.first, r.Time)
-			if !r.Time.Before(s.last) {
-				s.last = r.Time
-				s.valid = r.Time.Add(time.Duration(r.TTL)*time.Second + q.Grace)
+			s.First = minTime(s.First, r.Time)
+			if !r.Time.Before(s.Last) {
+				s.Last = r.Time
+				s.ValidUntil = r.Time.Add(time.Duration(r.TTL)*time.Second + q.Grace)
 			}
-			s.count++
+			s.Count++
 		}
 		return nil
 	})
-	keys := make([]key, 0, len(rows))
-	for k, s := range rows {
-		if q.At.IsZero() || !q.At.Before(s.first) && !q.At.After(s.valid) {
-			keys = append(keys, k)
+	out := make([]WhoRow, 0, len(rows))
+	for _, s := range rows {
+		if q.At.IsZero() || !q.At.Before(s.First) && !q.At.After(s.ValidUntil) {
+			out = append(out, *s)
 		}
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if c := rows[a].first.Compare(rows[b].first); c != 0 {
+	if ferr := WriteWho(w, out); err == nil && ferr != nil {
+		err = fmt.Errorf("querylog: who: %w", ferr)
+	}
+	return err
+}
+
+// WhoRow is one row of who's table: a client, its device and a name asked
+// that resolved to the address looked up.
+type WhoRow struct {
+	First, Last, ValidUntil time.Time
+	// Count is the answers seen; 0 when unknown (the live index keeps none).
+	Count                    int
+	Client, MAC, Host, QName string
+	// Chain is the CNAME chain from QName to the answer's owner, " > "
+	// between names.
+	Chain string
+}
+
+// WriteWho writes rows as who's table, oldest first asked first; it
+// sorts rows in place. querylog who and the live dnsward who share it.
+func WriteWho(w io.Writer, rows []WhoRow) error {
+	slices.SortFunc(rows, func(a, b WhoRow) int {
+		if c := a.First.Compare(b.First); c != 0 {
 			return c
 		}
-		return cmp.Or(strings.Compare(a.client, b.client), strings.Compare(a.mac, b.mac), strings.Compare(a.host, b.host),
-			strings.Compare(a.qname, b.qname), strings.Compare(a.via, b.via))
+		return cmp.Or(strings.Compare(a.Client, b.Client), strings.Compare(a.MAC, b.MAC), strings.Compare(a.Host, b.Host),
+			strings.Compare(a.QName, b.QName), strings.Compare(a.Chain, b.Chain))
 	})
 	// tabwriter writes cell by cell: buffered, that is one write in 4 KiB
 	// rather than a system call per cell.
 	bw := bufio.NewWriter(w)
 	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
 	io.WriteString(tw, "FIRST\tLAST\tVALID UNTIL\tCOUNT\tCLIENT\tMAC\tHOST\tQNAME\tCHAIN\n")
-	for _, k := range keys {
-		s := rows[k]
-		line := s.first.UTC().Format(whoTime) + "\t" + s.last.UTC().Format(whoTime) + "\t" + s.valid.UTC().Format(whoTime) + "\t" +
-			strconv.Itoa(s.count) + "\t" + k.client + "\t" + cmp.Or(k.mac, "-") + "\t" + cmp.Or(k.host, "-") + "\t" +
-			k.qname + "\t" + k.via + "\n"
+	for _, s := range rows {
+		count := "-"
+		if s.Count > 0 {
+			count = strconv.Itoa(s.Count)
+		}
+		line := s.First.UTC().Format(whoTime) + "\t" + s.Last.UTC().Format(whoTime) + "\t" + s.ValidUntil.UTC().Format(whoTime) + "\t" +
+			count + "\t" + s.Client + "\t" + cmp.Or(s.MAC, "-") + "\t" + cmp.Or(s.Host, "-") + "\t" +
+			s.QName + "\t" + s.Chain + "\n"
 		io.WriteString(tw, line)
 	}
-	ferr := tw.Flush()
-	if ferr == nil {
-		ferr = bw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	if err == nil && ferr != nil {
-		err = fmt.Errorf("querylog: who: %w", ferr)
-	}
-	return err
+	return bw.Flush()
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -14,7 +14,9 @@
 //     sink), and with a generated blocklist of a million rules;
 //  4. memory: each server's RSS after a million distinct names, and
 //     dnsward's with the million rules loaded;
-//  5. dnsward querylog who and export on a generated 3.1-million-record
+//  5. the answer index: its memory per entry when full (the answers
+//     package's benchmarks), and dnsward's cache hits with it on and off;
+//  6. dnsward querylog who and export on a generated 3.1-million-record
 //     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
@@ -192,6 +194,9 @@ func (b *bench) workloads(ctx context.Context) error {
 		return err
 	}
 	if err := b.memoryPhase(ctx, ts); err != nil {
+		return err
+	}
+	if err := b.answerIndexPhase(ctx, ts); err != nil {
 		return err
 	}
 	return b.queryLogScan(ctx)

@@ -110,6 +110,7 @@ func render(res *results) string {
 			map[bool]string{true: "blocked", false: "**not blocked**"}[r.Blocked])
 	}
 	memorySection(&b, res)
+	indexSection(&b, res.index, res.tmp)
 	scanSection(&b, res.scan)
 	if len(res.notes) > 0 {
 		w("## Problems seen in this run\n\n")

@@ -231,6 +231,8 @@ type dnswardOpts struct {
 	queryLog  string // query-log file; "" turns the file sink off
 	blocklist string // a list file; "" loads none
 	ready     time.Duration
+	// answersOff turns the answer index off (answers.enabled: false).
+	answersOff bool
 }
 
 // dnswardConf writes o as a dnsward YAML configuration. Keys are those of
@@ -251,6 +253,9 @@ func dnswardConf(port, metricsPort int, o dnswardOpts) string {
 		fmt.Fprintf(&b, "blocklists:\n  lists:\n    - name: bench\n      path: %q\n", o.blocklist)
 	}
 	fmt.Fprintf(&b, "metrics:\n  listen: \"127.0.0.1:%d\"\n", metricsPort)
+	if o.answersOff {
+		b.WriteString("answers:\n  enabled: false\n")
+	}
 	return b.String()
 }
 

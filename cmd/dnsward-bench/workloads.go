@@ -63,6 +63,8 @@ type results struct {
 	elapsed    time.Duration
 	// scan is the query-log scan workload.
 	scan *scanStats
+	// index is the answer-index workload.
+	index *indexStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has

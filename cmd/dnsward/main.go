@@ -30,6 +30,7 @@ func commands() []command {
 		{"check-config", "validate the configuration, blocklist files too, and exit", runCheckConfig},
 		{"import-dnsmasq", "print a dnsward configuration equivalent to a dnsmasq.conf", runImportDnsmasq},
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},
+		{"who", "who IP: which clients the running server gave IP, for which names, until when", runWho},
 		{"flows", "per client, the destinations the query log's flow records show, unexplained first", runFlows},
 		{"stats", "print the running server's live figures (needs metrics.listen)", runStats},
 		{"blocklist", "blocklist test NAME...: is NAME blocked, by which list and rule", runBlocklist},

@@ -3,19 +3,19 @@
 # service needs changes; every other line, comment and key passes through, so
 # keys added to the default later reach the package without touching this.
 #
-# Variables (-v): user, state_dir, querylog_file.
+# Variables (-v): user, state_dir, querylog_file, control_socket.
 
 # The default's opening paragraph describes the embedded copy; this header
 # replaces it.
 NR == 1 {
 	print "# dnsward configuration, installed by the Debian package."
 	print "#"
-	print "# This is the built-in default with listen, user, state_dir and"
-	print "# querylog.file set for the system service; a key left out keeps the"
+	print "# This is the built-in default with listen, user, state_dir, querylog.file"
+	print "# and control.socket set for the system service; a key left out keeps the"
 	print "# built-in value shown here. Your edits survive upgrades. Check them with"
 	print "#   dnsward check-config --config /etc/dnsward/dnsward.yaml"
 	print "# and apply them with: systemctl reload dnsward (listen, user, state_dir,"
-	print "# log, querylog and metrics.listen need: systemctl restart dnsward)."
+	print "# log, querylog, metrics.listen and control need: systemctl restart dnsward)."
 	in_header = 1
 }
 in_header && /^#/ { next }
@@ -55,6 +55,12 @@ section == "listen" && /^listen:/ {
 	next
 }
 
+section == "control" && /^  socket:/ {
+	print "  socket: " control_socket
+	done["control.socket"] = 1
+	next
+}
+
 section == "querylog" && /^  file:/ {
 	print "  file: " querylog_file
 	done["querylog.file"] = 1
@@ -66,7 +72,7 @@ section == "querylog" && /^  file:/ {
 # A renamed key must break the build, not ship a package listening on 5353
 # or writing its log nowhere.
 END {
-	split("listen user state_dir querylog.file", want, " ")
+	split("listen user state_dir querylog.file control.socket", want, " ")
 	for (i = 1; i in want; i++)
 		if (!done[want[i]]) {
 			print "packaged-config.awk: key " want[i] " not found in the default configuration" > "/dev/stderr"
