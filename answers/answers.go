@@ -56,8 +56,6 @@ type Answer struct {
 	Name string
 	// Chain is the answer's CNAME chain, in order, without Name itself.
 	Chain []string
-	// Addrs are the A and AAAA addresses of the answer.
-	Addrs []netip.Addr
 	// TTL is the TTL the client was given.
 	TTL time.Duration
 	// At is when the answer was given.
@@ -126,12 +124,14 @@ func btoi(b bool) int {
 	return 0
 }
 
-// Observe records an answer. It is on the resolver's hot path: a repeat of
-// a known (client, device, address, name) takes one lock and no
-// allocation. An address is stored unmapped, so ::ffff:192.0.2.1 and
-// 192.0.2.1 are one address, as they are on the wire to a firewall.
-func (ix *Index) Observe(a Answer) {
-	if len(a.Addrs) == 0 {
+// Observe records an answer: addrs are its A and AAAA addresses. It is on
+// the resolver's hot path: a repeat of a known (client, device, address,
+// name) takes one lock and no allocation, and addrs are only read, so a
+// caller's buffer for them may stay on its stack. An address is stored
+// unmapped, so ::ffff:192.0.2.1 and 192.0.2.1 are one address, as they are
+// on the wire to a firewall.
+func (ix *Index) Observe(a Answer, addrs ...netip.Addr) {
+	if len(addrs) == 0 {
 		return
 	}
 	ob := observation{
@@ -143,7 +143,7 @@ func (ix *Index) Observe(a Answer) {
 	name := strings.ToLower(a.Name)
 	ob.nameHash = nameHash(ix.seed, name)
 	k := key{client: a.Client.As16(), name: unique.Make(name), mac: a.Device.MAC}
-	for _, addr := range a.Addrs {
+	for _, addr := range addrs {
 		k.addr = addr.As16()
 		ix.shard(k.addr).observe(&k, &ob)
 	}

@@ -28,7 +28,7 @@ func TestValidityWindow(t *testing.T) {
 	ttl := 60 * time.Second
 	ix := New(Options{Grace: grace})
 	client, addr := ip("192.168.1.23"), ip("93.184.215.14")
-	ix.Observe(Answer{Client: client, Name: "Example.com.", Chain: []string{"edge.example.net."}, Addrs: []netip.Addr{addr}, TTL: ttl, At: t0})
+	ix.Observe(Answer{Client: client, Name: "Example.com.", Chain: []string{"edge.example.net."}, TTL: ttl, At: t0}, addr)
 	for _, tc := range []struct {
 		name string
 		at   time.Time
@@ -74,14 +74,15 @@ func TestValidityWindow(t *testing.T) {
 func TestRepeatUpdatesInPlace(t *testing.T) {
 	ix := New(Options{Grace: time.Minute})
 	client, addr := ip("192.168.1.23"), ip("2001:db8::1")
-	a := Answer{Client: client, Name: "example.com.", Addrs: []netip.Addr{addr}, TTL: time.Hour, At: t0}
-	ix.Observe(a)
+	a := Answer{Client: client, Name: "example.com.", TTL: time.Hour, At: t0}
+	addrs := []netip.Addr{addr}
+	ix.Observe(a, addrs...)
 	a.At, a.TTL, a.Chain = t0.Add(10*time.Minute), 5*time.Minute, []string{"cdn.example.net."}
 	a.Device = Device{MAC: MAC{2, 0, 0, 0, 0, 1}, Host: "laptop"}
-	ix.Observe(a)
+	ix.Observe(a, addrs...)
 	a.Device = Device{} // same client address, no longer resolvable to a device
 	a.At = t0.Add(11 * time.Minute)
-	ix.Observe(a)
+	ix.Observe(a, addrs...)
 	if ix.Len() != 2 {
 		t.Fatalf("Len = %d, want 2 (one per device)", ix.Len())
 	}
@@ -112,7 +113,7 @@ func TestEvictsLeastRecentlyAnswered(t *testing.T) {
 	ix := New(Options{MaxEntries: 3})
 	client := ip("10.0.0.1")
 	observe := func(name string, addr string) {
-		ix.Observe(Answer{Client: client, Name: name, Addrs: []netip.Addr{ip(addr)}, TTL: time.Minute, At: t0})
+		ix.Observe(Answer{Client: client, Name: name, TTL: time.Minute, At: t0}, ip(addr))
 	}
 	observe("a.", "192.0.2.1")
 	observe("b.", "192.0.2.2")
@@ -195,7 +196,7 @@ func TestEvictionMatchesModel(t *testing.T) {
 		if r%5 < 2 {
 			chain = []string{fmt.Sprintf("c%d.", r%5)}
 		}
-		ix.Observe(Answer{Client: clientOf(key.client), Name: fmt.Sprint(key.name), Chain: chain, Addrs: []netip.Addr{addrOf(key.addr)}, TTL: ttl, At: at})
+		ix.Observe(Answer{Client: clientOf(key.client), Name: fmt.Sprint(key.name), Chain: chain, TTL: ttl, At: at}, addrOf(key.addr))
 		if e := held[key]; e != nil {
 			e.first, e.valid = minTime(e.first, at), maxTime(e.valid, at.Add(ttl+time.Minute))
 			if !at.Before(e.last) {
@@ -297,9 +298,8 @@ func TestBoundAcrossShards(t *testing.T) {
 		t.Fatalf("%d shards, want several for %d entries", len(ix.shards), max)
 	}
 	for i := range 2 * max {
-		ix.Observe(Answer{Client: ip("10.0.0.1"), Name: "n.", Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).Next()},
-			TTL: time.Minute, At: t0})
-		ix.Observe(Answer{Client: ip("10.0.0.1"), Name: fmt.Sprint(i % 1000), Addrs: []netip.Addr{ip("192.0.2.1")}, TTL: time.Minute, At: t0})
+		ix.Observe(Answer{Client: ip("10.0.0.1"), Name: "n.", TTL: time.Minute, At: t0}, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).Next())
+		ix.Observe(Answer{Client: ip("10.0.0.1"), Name: fmt.Sprint(i % 1000), TTL: time.Minute, At: t0}, ip("192.0.2.1"))
 	}
 	if n := ix.Len(); n > max {
 		t.Fatalf("Len = %d, want at most %d", n, max)
@@ -314,7 +314,7 @@ func TestManyClientsOneAddress(t *testing.T) {
 	for i := range 50 {
 		client := netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)})
 		name := fmt.Sprintf("site%02d.example.", i)
-		ix.Observe(Answer{Client: client, Name: name, Addrs: []netip.Addr{cdn, ip("104.16.132.229")}, TTL: time.Minute, At: t0})
+		ix.Observe(Answer{Client: client, Name: name, TTL: time.Minute, At: t0}, cdn, ip("104.16.132.229"))
 		want = append(want, client.String()+" "+name)
 	}
 	if got := names(ix.Who(cdn, t0)); !slices.Equal(got, want) {
@@ -333,7 +333,7 @@ func TestOneClientManyNamesOneAddress(t *testing.T) {
 	ix := New(Options{Grace: time.Minute})
 	client, shared := ip("fd00::23"), ip("198.51.100.7")
 	for i, name := range []string{"blog.example.", "shop.example.", "mail.example."} {
-		ix.Observe(Answer{Client: client, Name: name, Addrs: []netip.Addr{shared}, TTL: time.Minute, At: t0.Add(time.Duration(i) * time.Hour)})
+		ix.Observe(Answer{Client: client, Name: name, TTL: time.Minute, At: t0.Add(time.Duration(i) * time.Hour)}, shared)
 	}
 	for _, tc := range []struct {
 		at   time.Time
@@ -355,8 +355,8 @@ func TestOneClientManyNamesOneAddress(t *testing.T) {
 
 func TestAddressForms(t *testing.T) {
 	ix := New(Options{})
-	ix.Observe(Answer{Client: ip("::ffff:192.168.1.5"), Name: "v4.example.", Addrs: []netip.Addr{ip("::ffff:192.0.2.9")}, TTL: time.Minute, At: t0})
-	ix.Observe(Answer{Client: ip("fe80::1"), Name: "v6.example.", Addrs: []netip.Addr{ip("2001:db8::9")}, TTL: time.Minute, At: t0})
+	ix.Observe(Answer{Client: ip("::ffff:192.168.1.5"), Name: "v4.example.", TTL: time.Minute, At: t0}, ip("::ffff:192.0.2.9"))
+	ix.Observe(Answer{Client: ip("fe80::1"), Name: "v6.example.", TTL: time.Minute, At: t0}, ip("2001:db8::9"))
 	for _, tc := range []struct{ client, addr, want string }{
 		{"192.168.1.5", "192.0.2.9", "192.168.1.5 v4.example."},
 		{"::ffff:192.168.1.5", "::ffff:192.0.2.9", "192.168.1.5 v4.example."},
@@ -379,7 +379,7 @@ func TestConcurrentObserveLookup(t *testing.T) {
 			for i := range 3000 {
 				addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
 				ix.Observe(Answer{Client: netip.AddrFrom4([4]byte{10, 0, byte(g), byte(i % 7)}), Name: fmt.Sprintf("n%d.", i%13),
-					Chain: []string{"c.example."}, Device: Device{Host: "h"}, Addrs: []netip.Addr{addr}, TTL: time.Minute, At: t0.Add(time.Duration(i))})
+					Chain: []string{"c.example."}, Device: Device{Host: "h"}, TTL: time.Minute, At: t0.Add(time.Duration(i))}, addr)
 				if i%20 == 0 {
 					ix.Lookup(netip.AddrFrom4([4]byte{10, 0, byte(g), 1}), addr, t0)
 					ix.Who(addr, time.Time{})
@@ -396,10 +396,10 @@ func TestConcurrentObserveLookup(t *testing.T) {
 func TestObserveRepeatAllocatesNothing(t *testing.T) {
 	ix := New(Options{})
 	a := Answer{Client: ip("192.168.1.23"), Device: Device{MAC: MAC{2, 1, 2, 3, 4, 5}, Host: "laptop"}, Name: "www.example.com.",
-		Chain: []string{"www.example.com.edgekey.net.", "e1.a.akamaiedge.net."}, Addrs: []netip.Addr{ip("23.1.2.3"), ip("2a02:26f0::1")},
-		TTL: time.Minute, At: t0}
-	ix.Observe(a)
-	if n := testing.AllocsPerRun(100, func() { ix.Observe(a) }); n != 0 {
+		Chain: []string{"www.example.com.edgekey.net.", "e1.a.akamaiedge.net."}, TTL: time.Minute, At: t0}
+	addrs := []netip.Addr{ip("23.1.2.3"), ip("2a02:26f0::1")}
+	ix.Observe(a, addrs...)
+	if n := testing.AllocsPerRun(100, func() { ix.Observe(a, addrs...) }); n != 0 {
 		t.Fatalf("a repeat Observe allocates %v times, want 0", n)
 	}
 }
@@ -420,26 +420,28 @@ func reportCPU(b *testing.B, start time.Duration) {
 
 func BenchmarkObserve(b *testing.B) {
 	ix := New(Options{})
-	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{ip("93.184.215.14")}, TTL: time.Minute, At: t0}
-	ix.Observe(a)
+	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", TTL: time.Minute, At: t0}
+	addrs := []netip.Addr{ip("93.184.215.14")}
+	ix.Observe(a, addrs...)
 	b.ReportAllocs()
 	start := cpuTime(b)
 	for b.Loop() {
-		ix.Observe(a)
+		ix.Observe(a, addrs...)
 	}
 	reportCPU(b, start)
 }
 
 func BenchmarkObserveNew(b *testing.B) {
 	ix := New(Options{})
-	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
+	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", TTL: time.Minute, At: t0}
+	addrs := []netip.Addr{{}}
 	b.ReportAllocs()
 	start := cpuTime(b)
 	i := uint32(0)
 	for b.Loop() {
 		i++
-		a.Addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		ix.Observe(a)
+		addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		ix.Observe(a, addrs...)
 	}
 	reportCPU(b, start)
 }
@@ -448,10 +450,11 @@ func BenchmarkObserveNew(b *testing.B) {
 // million addresses, and the answer that filled it.
 func fullIndex() (*Index, Answer) {
 	ix := New(Options{})
-	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
+	a := Answer{Client: ip("192.168.1.23"), Name: "www.example.com.", TTL: time.Minute, At: t0}
+	addrs := []netip.Addr{{}}
 	for i := range DefaultMaxEntries {
-		a.Addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		ix.Observe(a)
+		addrs[0] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		ix.Observe(a, addrs...)
 	}
 	return ix, a
 }
@@ -467,12 +470,12 @@ func BenchmarkLookup(b *testing.B) {
 // entries Lookup walks.
 func BenchmarkLookupSharedAddress(b *testing.B) {
 	ix, a := fullIndex()
-	a.Addrs[0] = ip("104.16.132.229")
+	cdn := ip("104.16.132.229")
 	for i := range 500 {
 		a.Client = netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)})
-		ix.Observe(a)
+		ix.Observe(a, cdn)
 	}
-	benchmarkOne(b, func() []Entry { return ix.Lookup(a.Client, a.Addrs[0], t0) })
+	benchmarkOne(b, func() []Entry { return ix.Lookup(a.Client, cdn, t0) })
 }
 
 // BenchmarkWho asks a full default-sized index for every client's names.
@@ -515,7 +518,8 @@ func memoryPerEntry(b *testing.B, perAddress int) {
 		for i := range nameList {
 			nameList[i] = fmt.Sprintf("host%d.example%d.com.", i, i%97)
 		}
-		a := Answer{Addrs: []netip.Addr{{}}, TTL: time.Minute, At: t0}
+		a := Answer{TTL: time.Minute, At: t0}
+		addrs := []netip.Addr{{}}
 		for i := range DefaultMaxEntries * 3 / 2 {
 			j := i / perAddress
 			a.Client = netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 50)})
@@ -524,8 +528,8 @@ func memoryPerEntry(b *testing.B, perAddress int) {
 			if j%4 == 0 {
 				a.Chain = []string{"edge." + a.Name}
 			}
-			a.Addrs[0] = netip.AddrFrom4([4]byte{100, 64 + byte(j>>16), byte(j >> 8), byte(j)})
-			ix.Observe(a)
+			addrs[0] = netip.AddrFrom4([4]byte{100, 64 + byte(j>>16), byte(j >> 8), byte(j)})
+			ix.Observe(a, addrs...)
 		}
 		nameList = nil
 		runtime.GC()

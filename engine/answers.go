@@ -48,8 +48,7 @@ func observe(ix *answers.Index, e *querylog.Entry) {
 		Device: e.Device,
 		Name:   strings.TrimSuffix(e.Question.Name, "."),
 		Chain:  chain,
-		Addrs:  addrs,
 		TTL:    time.Duration(ttl) * time.Second,
 		At:     e.Time,
-	})
+	}, addrs...)
 }

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 func TestAttributeFromTheAnswerIndex(t *testing.T) {
 	ix := answers.New(answers.Options{Grace: time.Minute})
 	ix.Observe(answers.Answer{Client: ip("10.0.0.5"), Name: "www.example.test", Chain: []string{"example.test"},
-		Addrs: []netip.Addr{ip("192.0.2.1")}, TTL: 5 * time.Minute, At: t0})
+		TTL: 5 * time.Minute, At: t0}, ip("192.0.2.1"))
 	lk := IndexLookuper{Index: ix}
 	for _, tt := range []struct {
 		client, dest string

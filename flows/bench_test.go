@@ -32,8 +32,7 @@ func benchClient(c int) netip.Addr {
 func BenchmarkPipeline(b *testing.B) {
 	ix := answers.New(answers.Options{MaxEntries: benchEntries})
 	for j := range benchEntries {
-		ix.Observe(answers.Answer{Client: benchClient(j % benchClients), Name: "n.example", Addrs: []netip.Addr{benchAddr(j)},
-			TTL: 24 * time.Hour, At: t0.Add(-time.Hour)})
+		ix.Observe(answers.Answer{Client: benchClient(j % benchClients), Name: "n.example", TTL: 24 * time.Hour, At: t0.Add(-time.Hour)}, benchAddr(j))
 	}
 	// Full: each shard holds its share, and one that drew more addresses
 	// than its share evicted the surplus, as in use.
