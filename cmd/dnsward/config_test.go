@@ -51,31 +51,6 @@ func TestRepeatedForwardZonesUseEveryServer(t *testing.T) {
 	}
 }
 
-// TestCheckConfigFindsWhatServeWouldNot: check-config fails on a blocklist
-// file that does not exist and on an empty configuration, naming the file.
-func TestCheckConfigFindsWhatServeWouldNot(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing-list.yaml")
-	empty := filepath.Join(dir, "empty.yaml")
-	os.WriteFile(missing, []byte("upstreams: [udp://127.0.0.1:5300]\nblocklists:\n  lists:\n    - {name: ads, path: /nonexistent.txt}\n"), 0o600)
-	os.WriteFile(empty, []byte("# nothing set yet\n"), 0o600)
-	tests := []struct {
-		args   []string
-		output string
-	}{
-		{[]string{"--config", missing}, missing + `:4: blocklists.lists.0.path: list "ads": /nonexistent.txt does not exist`},
-		{[]string{"--blocklist", "/nonexistent.txt"}, `--blocklist /nonexistent.txt: blocklists.lists.0.path`},
-		{[]string{"--config", empty}, empty + ": the file is empty or holds only comments"},
-	}
-	for _, tt := range tests {
-		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), append([]string{"check-config"}, tt.args...), &stdout, &stderr)
-		if code != 1 || !strings.Contains(stderr.String(), tt.output) {
-			t.Errorf("%v: exit %d, want 1 and %q:\n%s%s", tt.args, code, tt.output, stdout.String(), stderr.String())
-		}
-	}
-}
-
 // TestEmptyConfigRefusedAtStartAndOnReload: an emptied file stops neither
 // a running server (it keeps its configuration) nor starts one.
 func TestEmptyConfigRefusedAtStartAndOnReload(t *testing.T) {

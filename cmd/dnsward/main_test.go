@@ -30,12 +30,19 @@ func binary(t *testing.T) string {
 	return bin
 }
 
+// TestCheckConfig: check-config's exit codes and messages, including what
+// serve would not refuse (a blocklist file that does not exist) and an
+// empty configuration, each named with its file.
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
+	missingList := filepath.Join(dir, "missing-list.yaml")
+	empty := filepath.Join(dir, "empty.yaml")
 	os.WriteFile(good, []byte("upstreams: [udp://127.0.0.1:5300]\n"), 0o600)
 	os.WriteFile(bad, []byte("upstreams:\n  - udp://127.0.0.1:5300\n  - sdns://nonsense\ncolour: blue\n"), 0o600)
+	os.WriteFile(missingList, []byte("upstreams: [udp://127.0.0.1:5300]\nblocklists:\n  lists:\n    - {name: ads, path: /nonexistent.txt}\n"), 0o600)
+	os.WriteFile(empty, []byte("# nothing set yet\n"), 0o600)
 	tests := []struct {
 		args   []string
 		code   int
@@ -45,6 +52,9 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config", "--config", good}, 0, []string{"configuration OK"}},
 		{[]string{"check-config", "--config", bad}, 1, []string{bad + ":4: colour: unknown key"}},
 		{[]string{"check-config", "--config", filepath.Join(dir, "missing.yaml")}, 1, []string{"missing.yaml", "no such file"}},
+		{[]string{"check-config", "--config", missingList}, 1, []string{missingList + `:4: blocklists.lists.0.path: list "ads": /nonexistent.txt does not exist`}},
+		{[]string{"check-config", "--blocklist", "/nonexistent.txt"}, 1, []string{`--blocklist /nonexistent.txt: blocklists.lists.0.path`}},
+		{[]string{"check-config", "--config", empty}, 1, []string{empty + ": the file is empty or holds only comments"}},
 		{[]string{"check-config", "--no-such-flag"}, 2, []string{"unknown flag"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`, "check-config"}},
 	}
