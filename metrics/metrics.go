@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/nftset"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
@@ -30,6 +31,8 @@ type Sources struct {
 	QueryLog  func() querylog.Stats
 	// RateLimited counts queries refused for going over a client's rate.
 	RateLimited func() uint64
+	// NftSet counts the adds to nftables sets; nil when nftset is off.
+	NftSet func() nftset.Stats
 }
 
 // Metrics holds the counters the query path updates and the registry that
@@ -201,12 +204,14 @@ var (
 	sinkWritten     = prometheus.NewDesc("dnsward_querylog_sink_written_total", "Records delivered by the sink.", []string{"sink"}, nil)
 	sinkSpooled     = prometheus.NewDesc("dnsward_querylog_sink_spool_bytes", "Bytes spooled on disk, not yet delivered.", []string{"sink"}, nil)
 	sinkDropped     = prometheus.NewDesc("dnsward_querylog_sink_dropped_total", "Records dropped because the spool was full.", []string{"sink"}, nil)
+	nftsetAdds      = prometheus.NewDesc("dnsward_nftset_adds_total", "Adds of answers' addresses to nftables sets, by result: added, or failed (refused by the kernel, or never queued).", []string{"result"}, nil)
+	nftsetLate      = prometheus.NewDesc("dnsward_nftset_late_adds_total", "Adds still pending when their answer went out after nftset.add_timeout; each is also counted in dnsward_nftset_adds_total when it ends.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (l live) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, cachePrefetched, upstreamUp, upstreamErrors,
-		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped} {
+		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped, nftsetAdds, nftsetLate} {
 		ch <- d
 	}
 }
@@ -240,6 +245,12 @@ func (l live) Collect(ch chan<- prometheus.Metric) {
 	}
 	if l.src.RateLimited != nil {
 		counter(rateLimited, float64(l.src.RateLimited()))
+	}
+	if l.src.NftSet != nil {
+		n := l.src.NftSet()
+		counter(nftsetAdds, float64(n.Added), "added")
+		counter(nftsetAdds, float64(n.Failed), "failed")
+		counter(nftsetLate, float64(n.Late))
 	}
 	if l.src.QueryLog != nil {
 		q := l.src.QueryLog()
