@@ -18,6 +18,7 @@ import (
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/metrics"
+	"github.com/dnsward/dnsward/nftset"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
@@ -46,6 +47,11 @@ type Engine struct {
 	// answers is the answer index, nil when answers.enabled is off; it
 	// outlives reloads (its size and grace take effect on restart).
 	answers *answers.Index
+	// devices ties every record's client to its device; nftset feeds
+	// answers to nftables sets, nil without nftset.rules. Both are
+	// restart-only, like the index.
+	devices *devices
+	nftset  *nftset.Feeder
 
 	// Set by Start.
 	qlog      *querylog.Logger
@@ -78,17 +84,26 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 	if cfg.Answers.Enabled {
 		e.answers = answers.New(answers.FromConfig(cfg.Answers))
 	}
+	e.devices = newDevices(cfg, e.names)
 	if e.blocks, err = NewBlockSet(cfg, e.logger); err != nil {
 		return nil, err
 	}
-	e.stats = metrics.New(metrics.Sources{
+	if e.nftset, err = newFeeder(cfg, e.logger); err != nil {
+		return nil, err
+	}
+	src := metrics.Sources{
 		Cache:       func() resolver.CacheStats { return e.live.Load().Cache.Stats() },
 		Upstreams:   func() []upstream.Status { return e.live.Load().UpstreamStatus() },
 		QueryLog:    func() querylog.Stats { return e.qlog.Stats() },
 		RateLimited: func() uint64 { return e.live.Load().RateLimited() },
-	})
+	}
+	if e.nftset != nil {
+		src.NftSet = e.nftset.Stats
+	}
+	e.stats = metrics.New(src)
 	p, err := e.newPipeline(cfg, e.blocks)
 	if err != nil {
+		e.closeFeeder()
 		return nil, err
 	}
 	e.live.Store(p)
@@ -103,8 +118,10 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metricsListener net.Listener) error {
 	qlog, err := querylog.New(querylog.FromConfig(e.cfg.QueryLog, e.cfg.StateDir), e.logger)
 	if err != nil {
+		e.closeFeeder()
 		return err
 	}
+	e.refreshNeighbours(ctx)
 	e.qlog, e.listeners = qlog, listeners
 	// The query log outlives the listeners: it is stopped only after the
 	// last in-flight query has been logged, then flushes or spools.
@@ -159,6 +176,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 		Limits:   resolver.Limits{TCPPerClient: e.cfg.Limits.TCPPerClient, TCPTotal: e.cfg.Limits.TCPTotal},
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			entry := q.LogEntry(resp)
+			entry.Device = e.devices.Device(q.Client.Addr())
 			if e.answers != nil {
 				observe(e.answers, &entry)
 			}
@@ -182,6 +200,7 @@ func (e *Engine) stop() {
 	e.mu.Lock()
 	e.pipelineWork.stop()
 	e.closePipeline(e.live.Load())
+	e.closeFeeder()
 	e.blocksWork.stop()
 	e.watchWork.stop()
 	e.pipelineWork, e.blocksWork, e.watchWork = nil, nil, nil
@@ -236,6 +255,9 @@ func (e *Engine) newPipeline(cfg *config.Config, blocks *BlockSet) (*resolver.Pi
 	rc.Blocklist, rc.BlockGroups = blocks.managers[0], blocks.groups
 	rc.OnUpstream = func(name string, took time.Duration, err error) { e.stats.ObserveUpstream(name, took, err) }
 	rc.Logger = e.logger
+	if e.nftset != nil {
+		rc.SetFeed = setFeeder{e.nftset}
+	}
 	if len(cfg.QueryLog.Dnstap) > 0 {
 		rc.OnUpstreamMessages = e.logExchange
 	}
