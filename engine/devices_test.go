@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/lan"
 )
 
 // TestDevicesInRecords: a client's lease host name is in its query log
@@ -39,5 +43,23 @@ func TestDevicesInRecords(t *testing.T) {
 			t.Fatalf("no record with client_host laptop in %s:\n%s", logFile, b)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// BenchmarkDevice is what every answered query pays to name its device:
+// a client the neighbour table lacks (loopback, as in make bench), whose
+// misses read the table at most once a second.
+func BenchmarkDevice(b *testing.B) {
+	names, err := lan.Load(lan.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ptr atomic.Pointer[lan.Names]
+	ptr.Store(names)
+	d := newDevices(&config.Config{Devices: config.Devices{Neighbours: true}}, &ptr)
+	client := netip.MustParseAddr("127.0.0.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Device(client)
 	}
 }
