@@ -66,10 +66,18 @@ func (s *SetFeed) feed(ctx context.Context, q *Query, name string, m *dns.Msg) {
 		return
 	}
 	var buf [8]netip.Addr
-	addrs := buf[:0]
+	if addrs, ttl := AnswerAddrs(buf[:0], m.Answer, q.age(m)); len(addrs) > 0 {
+		_ = s.Sets.Add(ctx, name, addrs, time.Duration(ttl)*time.Second)
+	}
+}
+
+// AnswerAddrs appends the A and AAAA addresses of answer to dst, IPv4 ones
+// unmapped, and returns them with the least of their TTLs counted down by
+// age: what the client may use them for (math.MaxUint32 when there are
+// none).
+func AnswerAddrs(dst []netip.Addr, answer []dns.RR, age uint32) ([]netip.Addr, uint32) {
 	ttl := uint32(math.MaxUint32)
-	age := q.age(m)
-	for _, rr := range m.Answer {
+	for _, rr := range answer {
 		var ip []byte
 		switch rr := rr.(type) {
 		case *dns.A:
@@ -80,11 +88,9 @@ func (s *SetFeed) feed(ctx context.Context, q *Query, name string, m *dns.Msg) {
 			continue
 		}
 		if a, ok := netip.AddrFromSlice(ip); ok {
-			addrs = append(addrs, a.Unmap())
+			dst = append(dst, a.Unmap())
 			ttl = min(ttl, querylog.AgedTTL(rr.Header().Ttl, age))
 		}
 	}
-	if len(addrs) > 0 {
-		_ = s.Sets.Add(ctx, name, addrs, time.Duration(ttl)*time.Second)
-	}
+	return dst, ttl
 }
