@@ -170,10 +170,15 @@ func (e *Engine) Serve(ctx context.Context) error {
 		case <-served:
 		}
 	})
+	// Under the lock: a SIGHUP may already be reloading (the TCP limits
+	// are restart-only, so the ones read here stay).
+	e.mu.Lock()
+	limits := resolver.Limits{TCPPerClient: e.cfg.Limits.TCPPerClient, TCPTotal: e.cfg.Limits.TCPTotal}
+	e.mu.Unlock()
 	srv := &resolver.Server{
 		Pipeline: e.live,
 		Logger:   e.logger,
-		Limits:   resolver.Limits{TCPPerClient: e.cfg.Limits.TCPPerClient, TCPTotal: e.cfg.Limits.TCPTotal},
+		Limits:   limits,
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			entry := q.LogEntry(resp)
 			entry.Device = e.devices.Device(q.Client.Addr())
