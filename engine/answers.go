@@ -1,13 +1,13 @@
 package engine
 
 import (
-	"math"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/dnsward/dnsward/answers"
 	"github.com/dnsward/dnsward/querylog"
+	"github.com/dnsward/dnsward/resolver"
 	"github.com/miekg/dns"
 )
 
@@ -19,29 +19,15 @@ func observe(ix *answers.Index, e *querylog.Entry) {
 		return
 	}
 	var buf [8]netip.Addr
-	addrs := buf[:0]
-	var chain []string
-	ttl := uint32(math.MaxUint32)
-	for _, rr := range e.Response.Answer {
-		var ip []byte
-		switch rr := rr.(type) {
-		case *dns.A:
-			ip = rr.A
-		case *dns.AAAA:
-			ip = rr.AAAA
-		case *dns.CNAME:
-			chain = append(chain, strings.TrimSuffix(rr.Target, "."))
-			continue
-		default:
-			continue
-		}
-		if a, ok := netip.AddrFromSlice(ip); ok {
-			addrs = append(addrs, a.Unmap())
-			ttl = min(ttl, querylog.AgedTTL(rr.Header().Ttl, e.Age))
-		}
-	}
+	addrs, ttl := resolver.AnswerAddrs(buf[:0], e.Response.Answer, e.Age)
 	if len(addrs) == 0 {
 		return
+	}
+	var chain []string
+	for _, rr := range e.Response.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			chain = append(chain, strings.TrimSuffix(c.Target, "."))
+		}
 	}
 	ix.Observe(answers.Answer{
 		Client: e.Client.Addr(),

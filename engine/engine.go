@@ -18,6 +18,7 @@ import (
 	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/lan"
 	"github.com/dnsward/dnsward/metrics"
+	"github.com/dnsward/dnsward/nftset"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
@@ -48,6 +49,11 @@ type Engine struct {
 	answers *answers.Index
 	// flows is the flow sources and pipeline, nil when no source is on.
 	flows *flowWork
+	// devices ties every record's client to its device; nftset feeds
+	// answers to nftables sets, nil without nftset.rules. Both are
+	// restart-only, like the index.
+	devices *devices
+	nftset  *nftset.Feeder
 
 	// Set by Start.
 	qlog      *querylog.Logger
@@ -80,7 +86,11 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 	if cfg.Answers.Enabled {
 		e.answers = answers.New(answers.FromConfig(cfg.Answers))
 	}
+	e.devices = newDevices(cfg, e.names)
 	if e.blocks, err = NewBlockSet(cfg, e.logger); err != nil {
+		return nil, err
+	}
+	if e.nftset, err = newFeeder(cfg, e.logger); err != nil {
 		return nil, err
 	}
 	src := metrics.Sources{
@@ -92,9 +102,13 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 	if cfg.Flows.On() {
 		src.Flows = func() metrics.FlowStats { return e.flows.flowStats() }
 	}
+	if e.nftset != nil {
+		src.NftSet = e.nftset.Stats
+	}
 	e.stats = metrics.New(src)
 	p, err := e.newPipeline(cfg, e.blocks)
 	if err != nil {
+		e.closeFeeder()
 		return nil, err
 	}
 	e.live.Store(p)
@@ -124,8 +138,10 @@ func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metri
 		if control != nil {
 			control.Close()
 		}
+		e.closeFeeder()
 		return err
 	}
+	e.refreshNeighbours(ctx)
 	e.qlog, e.listeners = qlog, listeners
 	// The query log outlives the listeners: it is stopped only after the
 	// last in-flight query has been logged, then flushes or spools.
@@ -180,12 +196,18 @@ func (e *Engine) Serve(ctx context.Context) error {
 		case <-served:
 		}
 	})
+	// Under the lock: a SIGHUP may already be reloading (the TCP limits
+	// are restart-only, so the ones read here stay).
+	e.mu.Lock()
+	limits := resolver.Limits{TCPPerClient: e.cfg.Limits.TCPPerClient, TCPTotal: e.cfg.Limits.TCPTotal}
+	e.mu.Unlock()
 	srv := &resolver.Server{
 		Pipeline: e.live,
 		Logger:   e.logger,
-		Limits:   resolver.Limits{TCPPerClient: e.cfg.Limits.TCPPerClient, TCPTotal: e.cfg.Limits.TCPTotal},
+		Limits:   limits,
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			entry := q.LogEntry(resp)
+			entry.Device = e.devices.Device(q.Client.Addr())
 			if e.answers != nil {
 				observe(e.answers, &entry)
 			}
@@ -209,6 +231,7 @@ func (e *Engine) stop() {
 	e.mu.Lock()
 	e.pipelineWork.stop()
 	e.closePipeline(e.live.Load())
+	e.closeFeeder()
 	e.blocksWork.stop()
 	e.watchWork.stop()
 	e.pipelineWork, e.blocksWork, e.watchWork = nil, nil, nil
@@ -263,6 +286,9 @@ func (e *Engine) newPipeline(cfg *config.Config, blocks *BlockSet) (*resolver.Pi
 	rc.Blocklist, rc.BlockGroups = blocks.managers[0], blocks.groups
 	rc.OnUpstream = func(name string, took time.Duration, err error) { e.stats.ObserveUpstream(name, took, err) }
 	rc.Logger = e.logger
+	if e.nftset != nil {
+		rc.SetFeed = setFeeder{e.nftset}
+	}
 	if len(cfg.QueryLog.Dnstap) > 0 {
 		rc.OnUpstreamMessages = e.logExchange
 	}

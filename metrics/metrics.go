@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/nftset"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/dnsward/dnsward/upstream"
@@ -33,6 +34,8 @@ type Sources struct {
 	// Flows are the flow sources' and pipeline's counts; nil when no
 	// flow source is on.
 	Flows func() FlowStats
+	// NftSet counts the adds to nftables sets; nil when nftset is off.
+	NftSet func() nftset.Stats
 }
 
 // FlowStats are the counts of the flow sources and of the pipeline that
@@ -239,13 +242,15 @@ var (
 	flowErrors      = prometheus.NewDesc("dnsward_flow_source_errors_total", "A flow source's other read failures.", []string{"source"}, nil)
 	flowFolded      = prometheus.NewDesc("dnsward_flows_folded_total", "Flows folded into a summary record by the suppression window.", nil, nil)
 	flowRateDropped = prometheus.NewDesc("dnsward_flows_rate_dropped_total", "Flow records dropped by the per-second cap.", nil, nil)
+	nftsetAdds      = prometheus.NewDesc("dnsward_nftset_adds_total", "Adds of answers' addresses to nftables sets, by result: added, or failed (refused by the kernel, or never queued).", []string{"result"}, nil)
+	nftsetLate      = prometheus.NewDesc("dnsward_nftset_late_adds_total", "Adds still pending when their answer went out after nftset.add_timeout; each is also counted in dnsward_nftset_adds_total when it ends.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (l live) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, cachePrefetched, upstreamUp, upstreamErrors,
 		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped,
-		flowKept, flowOverruns, flowMalformed, flowRejected, flowErrors, flowFolded, flowRateDropped} {
+		flowKept, flowOverruns, flowMalformed, flowRejected, flowErrors, flowFolded, flowRateDropped, nftsetAdds, nftsetLate} {
 		ch <- d
 	}
 }
@@ -279,6 +284,12 @@ func (l live) Collect(ch chan<- prometheus.Metric) {
 	}
 	if l.src.RateLimited != nil {
 		counter(rateLimited, float64(l.src.RateLimited()))
+	}
+	if l.src.NftSet != nil {
+		n := l.src.NftSet()
+		counter(nftsetAdds, float64(n.Added), "added")
+		counter(nftsetAdds, float64(n.Failed), "failed")
+		counter(nftsetLate, float64(n.Late))
 	}
 	if l.src.QueryLog != nil {
 		q := l.src.QueryLog()

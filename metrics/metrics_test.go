@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/nftset"
 	"github.com/dnsward/dnsward/resolver"
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
@@ -161,5 +162,27 @@ func TestFlowSourceCounters(t *testing.T) {
 		if got := gathered(t, m, tt.name, labels).GetCounter().GetValue(); got != tt.want {
 			t.Errorf("%s%v = %v, want %v", tt.name, labels, got, tt.want)
 		}
+	}
+}
+
+// TestNftSetAdds: the feeder's counts are read at scrape time, and none is
+// exported when nftset is off.
+func TestNftSetAdds(t *testing.T) {
+	m := New(Sources{NftSet: func() nftset.Stats { return nftset.Stats{Added: 7, Failed: 2, Late: 1} }})
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"dnsward_nftset_adds_total", map[string]string{"result": "added"}, 7},
+		{"dnsward_nftset_adds_total", map[string]string{"result": "failed"}, 2},
+		{"dnsward_nftset_late_adds_total", map[string]string{}, 1},
+	} {
+		if got := gathered(t, m, tt.name, tt.labels).GetCounter().GetValue(); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	if got := gathered(t, New(Sources{}), "dnsward_nftset_adds_total", map[string]string{"result": "added"}); got != nil {
+		t.Errorf("nftset off, yet %v", got)
 	}
 }

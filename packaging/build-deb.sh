@@ -107,6 +107,8 @@ gzip -9n <"$work/dnsward.8" >"$root/usr/share/man/man8/dnsward.8.gz"
 
 doc=$root/usr/share/doc/dnsward
 install -D -m 0644 "$tpl/copyright" "$doc/copyright"
+# The default-deny egress ruleset README "Egress by name" starts from.
+install -D -m 0644 "$here/examples/egress.nft" "$doc/examples/egress.nft"
 # One entry per build: the package's history is the git log.
 {
 	printf 'dnsward (%s) unstable; urgency=medium\n\n' "$version"

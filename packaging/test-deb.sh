@@ -157,13 +157,14 @@ inside() {
 		/usr/lib/dnsward/port53-hint
 		/usr/share/doc/dnsward/changelog.Debian.gz
 		/usr/share/doc/dnsward/copyright
+		/usr/share/doc/dnsward/examples/egress.nft
 		/usr/share/lintian/overrides/dnsward
 		/usr/share/man/man8/dnsward.8.gz
 	EOF
 		fail "installed files differ from the list above (< installed, > expected)"
 	for f in /usr/bin/dnsward /usr/lib/dnsward/port53-hint; do expect_mode "$f" 755 root:root; done
 	for f in /etc/logrotate.d/dnsward /lib/systemd/system/dnsward.service /usr/share/man/man8/dnsward.8.gz \
-		/usr/share/doc/dnsward/copyright /usr/share/doc/dnsward/changelog.Debian.gz; do
+		/usr/share/doc/dnsward/copyright /usr/share/doc/dnsward/changelog.Debian.gz /usr/share/doc/dnsward/examples/egress.nft; do
 		expect_mode "$f" 644 root:root
 	done
 	expect_mode /etc/dnsward 755 root:root

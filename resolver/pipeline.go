@@ -46,6 +46,9 @@ type Config struct {
 	// MaxUpstream caps queries waiting on upstreams, all groups together;
 	// 0 means no cap.
 	MaxUpstream int
+	// SetFeed, when set, gets the addresses answered for the names it
+	// covers before the answer is sent (see SetFeed).
+	SetFeed SetFeeder
 	// OnUpstream, when set, is told about every upstream exchange.
 	OnUpstream func(upstream string, took time.Duration, err error)
 	// OnUpstreamMessages, when set, is handed every upstream exchange's
@@ -104,8 +107,9 @@ func (p *Pipeline) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// NewPipeline chains access control, rate limiting, local names, blocking,
-// cache, rebinding protection and forwarding, in that order.
+// NewPipeline chains access control, rate limiting, local names, feeding
+// firewall sets, blocking, cache, rebinding protection and forwarding, in
+// that order.
 func NewPipeline(cfg Config) (*Pipeline, error) {
 	if len(cfg.Upstreams) == 0 {
 		return nil, fmt.Errorf("pipeline: no upstreams")
@@ -146,6 +150,9 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	p.Cache, next = cache, cache
 	if cfg.Blocklist != nil || len(cfg.BlockGroups) > 0 {
 		next = &Block{Lists: cfg.Blocklist, Groups: cfg.BlockGroups, Response: cfg.BlockResponse, Next: next}
+	}
+	if cfg.SetFeed != nil {
+		next = &SetFeed{Sets: cfg.SetFeed, Next: next}
 	}
 	local := &Local{Names: cfg.LAN, Domains: canonicalAll(cfg.LocalDomains), DomainNeeded: cfg.DomainNeeded, Next: next}
 	if local.Names == nil {
