@@ -142,7 +142,10 @@ func (ix *Index) Observe(a Answer, addrs ...netip.Addr) {
 	ob.valid = ob.at + int64(a.TTL) + ix.grace
 	name := strings.ToLower(a.Name)
 	ob.nameHash = nameHash(ix.seed, name)
-	k := key{client: a.Client.As16(), name: unique.Make(name), mac: a.Device.MAC}
+	ob.name = name
+	// The name's handle is left out: a repeat finds its entry by the
+	// name's text, and only a new entry pays for interning it.
+	k := key{client: a.Client.As16(), mac: a.Device.MAC}
 	for _, addr := range addrs {
 		k.addr = addr.As16()
 		ix.shard(k.addr).observe(&k, &ob)
@@ -231,6 +234,7 @@ type observation struct {
 	chainH    unique.Handle[link] // interned on first need
 	chainDone bool
 	host      string
+	name      string // lowercased; interned only for a new entry
 	nameHash  uint64
 	at, valid int64 // Unix nanoseconds
 }
@@ -350,7 +354,7 @@ func (s *shard) observe(k *key, ob *observation) {
 	h := k.hash(ob.nameHash)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cell, i := s.findKey(k, h)
+	cell, i := s.findKey(k, ob.name, h)
 	if i >= 0 {
 		sl := &s.slots[i]
 		sl.first = min(sl.first, ob.at)
@@ -372,8 +376,9 @@ func (s *shard) observe(k *key, ob *observation) {
 		i = s.tail
 		s.evict(i)
 		// The removal may have shifted cells: look for k's again.
-		cell, _ = s.findKey(k, h)
+		cell, _ = s.findKey(k, ob.name, h)
 	}
+	k.name = unique.Make(ob.name)
 	s.slots[i] = slot{key: *k, first: ob.at, last: ob.at, valid: ob.valid}
 	s.slots[i].setSource(ob)
 	s.table.insert(cell, h, i)
@@ -381,10 +386,14 @@ func (s *shard) observe(k *key, ob *observation) {
 	s.linkAddr(i)
 }
 
-// findKey returns the table cell holding k, whose hash is h, and its slot,
-// as table.find.
-func (s *shard) findKey(k *key, h uint32) (cell int, slot int32) {
-	return s.table.find(h, func(i int32) bool { return s.slots[i].key == *k })
+// findKey returns the table cell holding the entry of k (whose name
+// handle is not set) and name, whose hash is h, and its slot, as
+// table.find.
+func (s *shard) findKey(k *key, name string, h uint32) (cell int, slot int32) {
+	return s.table.find(h, func(i int32) bool {
+		sk := &s.slots[i].key
+		return sk.client == k.client && sk.addr == k.addr && sk.mac == k.mac && sk.name.Value() == name
+	})
 }
 
 // findAddr returns addr's hash, the cell holding the first slot of its
