@@ -42,32 +42,20 @@ func netns(t testing.TB) (string, int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.Close() })
-	run(t, "", "ip", "-n", name, "link", "set", "lo", "up")
+	netnstest.Run(t, "", "ip", "-n", name, "link", "set", "lo", "up")
 	return name, int(f.Fd())
-}
-
-// run runs a fixture command with stdin and fails the test if it fails.
-func run(t testing.TB, stdin string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // nft loads a ruleset into the namespace.
 func nft(t testing.TB, ns, ruleset string) {
 	t.Helper()
-	run(t, ruleset, "ip", "netns", "exec", ns, "nft", "-f", "-")
+	netnstest.Run(t, ruleset, "ip", "netns", "exec", ns, "nft", "-f", "-")
 }
 
 // elems lists a set's elements with their timeouts in seconds (0: none).
 func elems(t testing.TB, ns string, ref SetRef) map[string]int {
 	t.Helper()
-	out := run(t, "", "ip", "netns", "exec", ns, "nft", "-j", "list", "set", ref.Family.String(), ref.Table, ref.Set)
+	out := netnstest.Run(t, "", "ip", "netns", "exec", ns, "nft", "-j", "list", "set", ref.Family.String(), ref.Table, ref.Set)
 	var doc struct {
 		Nftables []struct {
 			Set *struct {
@@ -302,7 +290,7 @@ func TestAddFailureCountedAndLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	run(t, "", "ip", "netns", "exec", ns, "nft", "delete", "set", "inet", "f", "allow4")
+	netnstest.Run(t, "", "ip", "netns", "exec", ns, "nft", "delete", "set", "inet", "f", "allow4")
 
 	lines := func() int { mu.Lock(); defer mu.Unlock(); return strings.Count(out.String(), "\n") }
 	for i, step := range []time.Duration{0, time.Second, 9 * time.Second} {
@@ -335,7 +323,7 @@ func TestBatchFailureIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	run(t, "", "ip", "netns", "exec", ns, "nft", "delete", "set", "inet", "f", "allow6")
+	netnstest.Run(t, "", "ip", "netns", "exec", ns, "nft", "delete", "set", "inet", "f", "allow6")
 	good := &request{t: f.Sets("good.example"), addrs: addrs("10.214.9.1"), timeout: time.Minute, done: make(chan error, 1)}
 	bad := &request{t: f.Sets("bad.example"), addrs: addrs("fd00:214::1"), timeout: time.Minute, done: make(chan error, 1)}
 	f.flush([]*request{good, bad}) // as the owner would; it is idle, and the library locks the conn
@@ -402,7 +390,7 @@ func TestFirewall(t *testing.T) {
 		{"ip", "-n", srv, "route", "add", "default", "via", "10.214.2.1"},
 		{"ip", "netns", "exec", rtr, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 	} {
-		run(t, "", c...)
+		netnstest.Run(t, "", c...)
 	}
 	nft(t, rtr, `
 table inet fw {

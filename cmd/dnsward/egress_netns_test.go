@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/netnstest"
 	"github.com/dnsward/dnsward/testserver"
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
@@ -80,25 +81,13 @@ func newEgressLab(t *testing.T) *egressLab {
 		l.ip(t, l.server, "addr add "+a+"/32 dev lo")
 	}
 	l.ip(t, l.router, "route add 192.0.2.0/24 via 10.216.2.2")
-	egressRun(t, "", "ip", "netns", "exec", l.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	netnstest.Run(t, "", "ip", "netns", "exec", l.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	return l
 }
 
 func (l *egressLab) ip(t *testing.T, ns, args string) {
 	t.Helper()
-	egressRun(t, "", append([]string{"ip", "-n", ns}, strings.Fields(args)...)...)
-}
-
-// egressRun runs a fixture command with stdin and fails t if it fails.
-func egressRun(t *testing.T, stdin string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	netnstest.Run(t, "", append([]string{"ip", "-n", ns}, strings.Fields(args)...)...)
 }
 
 // in runs fn on a thread moved into namespace ns: sockets it opens live
@@ -164,7 +153,7 @@ func TestEgressNftsetNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules := strings.NewReplacer(`define LAN = "lan0"`, `define LAN = "er0"`, `define WAN = "wan0"`, `define WAN = "er1"`).Replace(string(ruleset))
-	egressRun(t, rules, "ip", "netns", "exec", l.router, "nft", "-f", "-")
+	netnstest.Run(t, rules, "ip", "netns", "exec", l.router, "nft", "-f", "-")
 	t.Log("router: packaging/examples/egress.nft loaded with LAN er0, WAN er1")
 
 	// The upstream: the test zone on the router's loopback.
@@ -361,7 +350,7 @@ func (s *egressServer) queryLog(t *testing.T) []byte {
 // setElements lists the router's allow4 set.
 func (l *egressLab) setElements(t *testing.T) string {
 	t.Helper()
-	out := egressRun(t, "", "ip", "netns", "exec", l.router, "nft", "list", "set", "inet", "egress", "allow4")
+	out := netnstest.Run(t, "", "ip", "netns", "exec", l.router, "nft", "list", "set", "inet", "egress", "allow4")
 	if i := strings.Index(out, "elements = "); i >= 0 {
 		return strings.TrimSpace(strings.SplitN(out[i:], "}", 2)[0] + "}")
 	}
@@ -374,7 +363,7 @@ func (l *egressLab) clientMAC(t *testing.T) string {
 	var links []struct {
 		Address string `json:"address"`
 	}
-	out := egressRun(t, "", "ip", "-j", "-n", l.client, "link", "show", "ec0")
+	out := netnstest.Run(t, "", "ip", "-j", "-n", l.client, "link", "show", "ec0")
 	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
 		t.Fatalf("ip -j link show ec0: %v\n%s", err, out)
 	}

@@ -88,11 +88,20 @@ func (l *Lab) IP(role, args string) {
 // Exec runs args in role's namespace with stdin, failing the test on error.
 func (l *Lab) Exec(role, stdin string, args ...string) {
 	l.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.name[role]}, args...)...)
+	Run(l.t, stdin, append([]string{"ip", "netns", "exec", l.name[role]}, args...)...)
+}
+
+// Run runs a fixture command with stdin and returns its output, failing t
+// if it fails.
+func Run(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		l.t.Fatalf("in %s: %v: %v: %s", role, args, err, out)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return string(out)
 }
 
 // FD opens role's namespace for a netlink socket to be dialled in.
