@@ -59,7 +59,8 @@ func BenchmarkDevice(b *testing.B) {
 	d := newDevices(&config.Config{Devices: config.Devices{Neighbours: true}}, &ptr)
 	client := netip.MustParseAddr("127.0.0.1")
 	b.ReportAllocs()
+	now := time.Now()
 	for b.Loop() {
-		d.Device(client)
+		d.Device(client, now)
 	}
 }

@@ -207,9 +207,9 @@ func (e *Engine) Serve(ctx context.Context) error {
 		Limits:   limits,
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			entry := q.LogEntry(resp)
-			entry.Device = e.devices.Device(q.Client.Addr())
+			entry.Device = e.devices.Device(q.Client.Addr(), q.Start)
 			if e.answers != nil {
-				observe(e.answers, &entry)
+				observe(e.answers, &entry, q.RepeatMark(resp))
 			}
 			e.qlog.Log(entry)
 			e.stats.Observe(q, resp, entry.Latency)

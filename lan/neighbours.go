@@ -43,7 +43,7 @@ type NeighbourOptions struct {
 	// missing from the table, so that routed clients, which are never in
 	// it, cannot make every query read it; DefaultNeighbourMissGap when zero.
 	MissGap time.Duration
-	// Now is the clock; time.Now when nil.
+	// Now is Refresh's clock; time.Now when nil. MAC takes the time.
 	Now func() time.Time
 }
 
@@ -60,9 +60,12 @@ type Neighbours struct {
 	lastTry atomic.Int64
 }
 
+// neighbourTable is one read of the table. Its keys are As16 (IPv4
+// mapped, no zone) and its times Unix nanoseconds: the lookup on every
+// query then hashes 16 bytes and compares integers.
 type neighbourTable struct {
-	macs map[netip.Addr]dev.MAC
-	read time.Time
+	macs map[[16]byte]dev.MAC
+	read int64
 }
 
 // NewNeighbours returns a reader that reads the table on first use.
@@ -79,24 +82,24 @@ func NewNeighbours(o NeighbourOptions) *Neighbours {
 	return &Neighbours{opts: o}
 }
 
-// MAC returns addr's link-layer address, and false when addr is not in
-// the table: a client routed from another subnet never is, and gets no
+// MAC returns addr's link-layer address at now, and false when addr is not
+// in the table: a client routed from another subnet never is, and gets no
 // guess. A read older than MaxAge, or a miss after MissGap, reads the
-// table again; a failed read keeps the previous one.
-func (n *Neighbours) MAC(addr netip.Addr) (dev.MAC, bool) {
-	addr = addr.Unmap().WithZone("")
-	now := n.opts.Now()
+// table again; a failed read keeps the previous one. now is the caller's,
+// which a query has already read, so that the hot path reads no clock.
+func (n *Neighbours) MAC(addr netip.Addr, now time.Time) (dev.MAC, bool) {
+	key, ns := addr.As16(), now.UnixNano()
 	t := n.cur.Load()
-	if t == nil || now.Sub(t.read) > n.opts.MaxAge {
+	if t == nil || ns-t.read > int64(n.opts.MaxAge) {
 		t = n.tryRead(now, t)
 	}
 	if t == nil {
 		return dev.MAC{}, false
 	}
-	mac, ok := t.macs[addr]
-	if !ok && now.Sub(time.Unix(0, n.lastTry.Load())) >= n.opts.MissGap {
+	mac, ok := t.macs[key]
+	if !ok && ns-n.lastTry.Load() >= int64(n.opts.MissGap) {
 		if t = n.tryRead(now, t); t != nil {
-			mac, ok = t.macs[addr]
+			mac, ok = t.macs[key]
 		}
 	}
 	return mac, ok
@@ -143,7 +146,7 @@ func (n *Neighbours) read(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("neighbour table: RTM_GETNEIGH: %w", err)
 	}
-	macs := make(map[netip.Addr]dev.MAC, len(msgs))
+	macs := make(map[[16]byte]dev.MAC, len(msgs))
 	for _, m := range msgs {
 		if m.Attributes == nil || m.State&(nudIncomplete|nudFailed|nudNoARP) != 0 {
 			continue
@@ -151,10 +154,10 @@ func (n *Neighbours) read(ctx context.Context, now time.Time) error {
 		addr, ok := netip.AddrFromSlice(m.Attributes.Address)
 		mac, known := dev.MACFrom(m.Attributes.LLAddress)
 		if ok && known {
-			macs[addr.Unmap()] = mac
+			macs[addr.As16()] = mac
 		}
 	}
-	n.cur.Store(&neighbourTable{macs: macs, read: now})
+	n.cur.Store(&neighbourTable{macs: macs, read: now.UnixNano()})
 	return nil
 }
 
@@ -171,12 +174,12 @@ func NewDevices(neighbours *Neighbours, names *atomic.Pointer[Names]) *Devices {
 	return &Devices{neighbours: neighbours, names: names}
 }
 
-// Device returns what is known of the device at addr, the zero Device
-// when nothing is.
-func (d *Devices) Device(addr netip.Addr) dev.Device {
+// Device returns what is known of the device at addr at now, the zero
+// Device when nothing is.
+func (d *Devices) Device(addr netip.Addr, now time.Time) dev.Device {
 	var out dev.Device
 	if d.neighbours != nil {
-		out.MAC, _ = d.neighbours.MAC(addr)
+		out.MAC, _ = d.neighbours.MAC(addr, now)
 	}
 	if d.names != nil {
 		if n := d.names.Load(); n != nil {

@@ -125,26 +125,26 @@ func TestNeighboursInNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	peer4, peer6 := netip.MustParseAddr(peerV4), netip.MustParseAddr(peerV6)
-	if mac, ok := n.MAC(peer4); ok {
+	if mac, ok := n.MAC(peer4, clk.Now()); ok {
 		t.Fatalf("MAC(%s) before any traffic = %v, want none", peer4, mac)
 	}
 
 	p.resolvePeer(t, peerV4)
 	// The kernel has the entry now, but the miss above read the table
 	// less than MissGap ago: no new read yet.
-	if mac, ok := n.MAC(peer4); ok {
+	if mac, ok := n.MAC(peer4, clk.Now()); ok {
 		t.Fatalf("MAC(%s) within the miss gap = %v, want the cached miss", peer4, mac)
 	}
 	clk.add(time.Second)
 	for _, addr := range []netip.Addr{peer4, netip.MustParseAddr("::ffff:" + peerV4)} {
-		if mac, ok := n.MAC(addr); !ok || mac != want {
+		if mac, ok := n.MAC(addr, clk.Now()); !ok || mac != want {
 			t.Fatalf("MAC(%s) = %v %v, want the peer's %v", addr, mac, ok, want)
 		}
 	}
 
 	p.resolvePeer(t, peerV6)
 	clk.add(time.Second)
-	if mac, ok := n.MAC(peer6); !ok || mac != want {
+	if mac, ok := n.MAC(peer6, clk.Now()); !ok || mac != want {
 		t.Fatalf("MAC(%s) = %v %v, want the peer's %v", peer6, mac, ok, want)
 	}
 
@@ -152,18 +152,18 @@ func TestNeighboursInNetns(t *testing.T) {
 	// that never spoke, and one routed from elsewhere.
 	for _, addr := range []string{"10.213.0.99", "192.0.2.1", "2001:db8::1"} {
 		clk.add(time.Second)
-		if mac, ok := n.MAC(netip.MustParseAddr(addr)); ok {
+		if mac, ok := n.MAC(netip.MustParseAddr(addr), clk.Now()); ok {
 			t.Errorf("MAC(%s) = %v, want none", addr, mac)
 		}
 	}
 
 	// A deleted entry stays cached until MaxAge has passed.
 	ipCmd(t, "-n", p.here, "neigh", "flush", "dev", p.hereLink)
-	if _, ok := n.MAC(peer4); !ok {
+	if _, ok := n.MAC(peer4, clk.Now()); !ok {
 		t.Fatalf("MAC(%s) lost before MaxAge", peer4)
 	}
 	clk.add(11 * time.Second)
-	if mac, ok := n.MAC(peer4); ok {
+	if mac, ok := n.MAC(peer4, clk.Now()); ok {
 		t.Fatalf("MAC(%s) after a flush and MaxAge = %v, want none", peer4, mac)
 	}
 }
@@ -189,11 +189,11 @@ func TestDevicesInNetns(t *testing.T) {
 		{hereV4, dev.Device{}},
 		{"192.0.2.1", dev.Device{}},
 	} {
-		if got := d.Device(netip.MustParseAddr(tc.addr)); got != tc.want {
+		if got := d.Device(netip.MustParseAddr(tc.addr), time.Now()); got != tc.want {
 			t.Errorf("Device(%s) = %+v, want %+v", tc.addr, got, tc.want)
 		}
 	}
-	if got := NewDevices(nil, nil).Device(netip.MustParseAddr(peerV4)); !got.IsZero() {
+	if got := NewDevices(nil, nil).Device(netip.MustParseAddr(peerV4), time.Now()); !got.IsZero() {
 		t.Errorf("Device with no sources = %+v, want none", got)
 	}
 }

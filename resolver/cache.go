@@ -87,6 +87,8 @@ type cacheEntry struct {
 	// asked counts hits; refreshing is set once a prefetch is queued.
 	asked      atomic.Uint32
 	refreshing atomic.Bool
+	// mark is Query.RepeatMark's word.
+	mark atomic.Uint64
 }
 
 // fresh is what the coalesced upstream query hands every waiter: the

@@ -5,6 +5,7 @@ package resolver
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/dnsward/dnsward/querylog"
@@ -129,6 +130,17 @@ func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
 // was answered from, whose TTLs must still be counted down by its age.
 func (q *Query) fromCache(resp *dns.Msg) bool {
 	return q.hit.entry != nil && resp == q.hit.entry.msg
+}
+
+// RepeatMark is a word kept with the cache entry resp is, for a consumer
+// of every answer (the answer index) to note there what it last saw and
+// skip the repeats of a cache entry, which carry nothing new; nil when
+// resp is not a cache entry.
+func (q *Query) RepeatMark(resp *dns.Msg) *atomic.Uint64 {
+	if !q.fromCache(resp) {
+		return nil
+	}
+	return &q.hit.entry.mark
 }
 
 // age is how much the TTLs of resp must be counted down.
