@@ -1,10 +1,14 @@
 package nftset
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dnsward/dnsward/config"
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 )
 
 // FromConfig is the nftset section as a Feeder takes it; grace is
@@ -36,4 +40,44 @@ func parseRef(s string) (SetRef, error) {
 		return SetRef{}, err
 	}
 	return ref, nil
+}
+
+// KernelProblems looks up in the kernel every set the nftset section names,
+// as a Feeder's start does, for check-config: a set that does not exist or
+// cannot take addresses is a problem by its key (nftset.rules.0.sets.1).
+// It returns ErrNeedsCapNetAdmin, and no problems, when the caller may not
+// list the kernel's sets. netns is the network namespace's descriptor, 0
+// for the caller's.
+func KernelProblems(ctx context.Context, c config.NftSet, netns int) ([]config.Problem, error) {
+	if len(c.Rules) == 0 {
+		return nil, nil
+	}
+	var nl *netlink.Conn
+	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(netns),
+		nftables.WithSockOptions(func(c *netlink.Conn) error { nl = c; return nil }))
+	if err != nil {
+		return nil, fmt.Errorf("nftset: open netlink: %w", err)
+	}
+	defer conn.CloseLasting()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nl.SetDeadline(dl)
+	}
+	var ps []config.Problem
+	for i, r := range c.Rules {
+		for j, s := range r.Sets {
+			ref, err := parseRef(s)
+			if err == nil {
+				if _, err = lookup(conn, ref); err != nil {
+					err = fmt.Errorf("%s: %w", ref, err)
+				}
+			}
+			switch {
+			case errors.Is(err, ErrNeedsCapNetAdmin):
+				return nil, err
+			case err != nil:
+				ps = append(ps, config.Problem{Key: fmt.Sprintf("nftset.rules.%d.sets.%d", i, j), Err: err})
+			}
+		}
+	}
+	return ps, nil
 }

@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/config"
 	"github.com/dnsward/dnsward/internal/netnstest"
 	"golang.org/x/sys/unix"
 )
@@ -105,6 +107,24 @@ func inNS(fd int, fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// withoutCapNetAdmin runs fn in the namespace fd on a thread without
+// CAP_NET_ADMIN (capabilities are per thread, and the kernel checks those
+// of the socket's opener).
+func withoutCapNetAdmin(fd int, fn func() error) error {
+	return inNS(fd, func() error {
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return err
+		}
+		data[0].Effective &^= 1 << unix.CAP_NET_ADMIN
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return err
+		}
+		return fn()
+	})
 }
 
 func addrs(ss ...string) []netip.Addr {
@@ -247,16 +267,7 @@ func TestNewErrors(t *testing.T) {
 func TestNewNeedsCapNetAdmin(t *testing.T) {
 	ns, fd := netns(t)
 	nft(t, ns, testSets)
-	err := inNS(fd, func() error {
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			return err
-		}
-		data[0].Effective &^= 1 << unix.CAP_NET_ADMIN
-		if err := unix.Capset(&hdr, &data[0]); err != nil {
-			return err
-		}
+	err := withoutCapNetAdmin(fd, func() error {
 		f, err := New(context.Background(), Options{Rules: []Rule{{[]string{"example.com"}, []SetRef{allow4}}}}, nil)
 		if err == nil {
 			f.Close()
@@ -265,6 +276,46 @@ func TestNewNeedsCapNetAdmin(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "nftset inet f allow4: needs CAP_NET_ADMIN") {
 		t.Fatalf("New without CAP_NET_ADMIN: %v", err)
+	}
+}
+
+// TestKernelProblems: check-config's look at the kernel names each set
+// that does not exist or cannot take addresses by its key, and says when
+// it may not look.
+func TestKernelProblems(t *testing.T) {
+	ns, fd := netns(t)
+	nft(t, ns, testSets)
+	c := config.NftSet{Rules: []config.NftSetRule{
+		{Domains: []string{"example.com"}, Sets: []string{"inet f allow4", "inet f nosuch"}},
+		{Domains: []string{"example.org"}, Sets: []string{"ip6 g allow6", "inet f ports", "inet nosuch allow4"}},
+	}}
+	ps, err := KernelProblems(context.Background(), c, fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Key+": "+p.Err.Error())
+	}
+	want := []string{
+		"nftset.rules.0.sets.1: inet f nosuch: no such set",
+		"nftset.rules.1.sets.0: ip6 g allow6: no such set",
+		"nftset.rules.1.sets.1: inet f ports: set holds inet_service, not ipv4_addr or ipv6_addr",
+		"nftset.rules.1.sets.2: inet nosuch allow4: no such table inet nosuch",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	err = withoutCapNetAdmin(fd, func() error {
+		ps, err := KernelProblems(context.Background(), c, 0)
+		if len(ps) != 0 {
+			return fmt.Errorf("problems without CAP_NET_ADMIN: %v", ps)
+		}
+		return err
+	})
+	if !errors.Is(err, ErrNeedsCapNetAdmin) {
+		t.Errorf("without CAP_NET_ADMIN: %v, want ErrNeedsCapNetAdmin", err)
 	}
 }
 

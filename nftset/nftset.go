@@ -42,6 +42,9 @@ const maxBatch = 64
 // AddTimeout; the add still completes in the background.
 var ErrLate = errors.New("nftset: add still pending after the wait")
 
+// ErrNeedsCapNetAdmin is why the kernel refused to show a set.
+var ErrNeedsCapNetAdmin = errors.New("needs CAP_NET_ADMIN")
+
 // ErrClosed is returned by Add after Close.
 var ErrClosed = errors.New("nftset: closed")
 
@@ -228,7 +231,7 @@ func (f *Feeder) build(ctx context.Context, rules []Rule) error {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("nftset %s: %w", ref, err)
 			}
-			s, err := f.lookup(ref)
+			s, err := lookup(f.conn, ref)
 			if err != nil {
 				return fmt.Errorf("nftset %s: %w", ref, err)
 			}
@@ -269,7 +272,7 @@ func (t *Target) add(ref SetRef, s *nftables.Set) {
 }
 
 // lookup fetches the set and checks that single addresses can be added to it.
-func (f *Feeder) lookup(ref SetRef) (*nftables.Set, error) {
+func lookup(conn *nftables.Conn, ref SetRef) (*nftables.Set, error) {
 	if ref.Family < Inet || ref.Family > IP6 {
 		return nil, fmt.Errorf("unknown family %d", ref.Family)
 	}
@@ -277,12 +280,12 @@ func (f *Feeder) lookup(ref SetRef) (*nftables.Set, error) {
 		return nil, errors.New("needs a table and a set name")
 	}
 	table := &nftables.Table{Name: ref.Table, Family: ref.Family.table()}
-	s, err := f.conn.GetSetByName(table, ref.Set)
+	s, err := conn.GetSetByName(table, ref.Set)
 	switch {
 	case isErrno(err, syscall.EPERM):
-		return nil, fmt.Errorf("needs CAP_NET_ADMIN: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrNeedsCapNetAdmin, err)
 	case isErrno(err, syscall.ENOENT):
-		if _, terr := f.conn.ListTableOfFamily(ref.Table, ref.Family.table()); isErrno(terr, syscall.ENOENT) {
+		if _, terr := conn.ListTableOfFamily(ref.Table, ref.Family.table()); isErrno(terr, syscall.ENOENT) {
 			return nil, fmt.Errorf("no such table %s %s", ref.Family, ref.Table)
 		}
 		return nil, errors.New("no such set")

@@ -10,12 +10,12 @@ import (
 
 // runCheckConfig validates the configuration more strictly than serve
 // (blocklist files must exist) and says what it merged.
-func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, err := parseConfigFlags("check-config", args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, notes, err := engine.Check(fs)
+	cfg, notes, err := engine.Check(ctx, fs)
 	if err != nil {
 		return err
 	}

@@ -399,3 +399,37 @@ func lastLine(out []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestCheckConfigLooksUpNftsets: check-config, run where the sets live,
+// names each set that is missing by its file and line; a config whose sets
+// exist passes.
+func TestCheckConfigLooksUpNftsets(t *testing.T) {
+	l := netnstest.New(t, "dwchk", []string{"router"}, "nft")
+	l.Exec("router", "table inet egress {\n\tset allow4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n}\n", "nft", "-f", "-")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		sets string
+		code int
+		want string
+	}{
+		{`["inet egress allow4"]`, 0, "configuration OK"},
+		{`["inet egress allow4", "inet egress allow6"]`, 1, ":5: nftset.rules.0.sets.1: inet egress allow6: no such set"},
+	} {
+		file := filepath.Join(dir, "dnsward.yaml")
+		cfg := "upstreams: [udp://127.0.0.1:5300]\nnftset:\n  rules:\n    - domains: [example.com]\n      sets: " + tc.sets + "\n"
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := -1
+		if err := l.In("router", func() error {
+			code = run(t.Context(), []string{"check-config", "--config", file}, &stdout, &stderr)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if out := stdout.String() + stderr.String(); code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("sets %s: exit %d, want %d with %q:\n%s", tc.sets, code, tc.code, tc.want, out)
+		}
+	}
+}

@@ -27,7 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "answer DNS (the default when no command is given)", runServe},
-		{"check-config", "validate the configuration, blocklist files too, and exit", runCheckConfig},
+		{"check-config", "validate the configuration, blocklist files and nftables sets too, and exit", runCheckConfig},
 		{"import-dnsmasq", "print a dnsward configuration equivalent to a dnsmasq.conf", runImportDnsmasq},
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},
 		{"who", "who IP: which clients the running server gave IP, for which names, until when", runWho},
