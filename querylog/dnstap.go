@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	dnstap "github.com/dnstap/golang-dnstap"
@@ -33,6 +34,9 @@ type dnstapTransport struct {
 	w    *framestream.Writer // the handshake's writer, for STOP and FINISH
 	file *os.File
 	out  []byte
+	// rotate asks the collector's goroutine, the file's only user, to end
+	// the file and open its path afresh (Logger.Reopen, after logrotate).
+	rotate atomic.Bool
 }
 
 func newDnstap(cfg DnstapConfig) (*dnstapTransport, error) {
@@ -135,7 +139,33 @@ func resumeTapFile(f *os.File) error {
 	return nil
 }
 
+// reopen has the next send end the file and start a new one at its path.
+func (t *dnstapTransport) reopen() { t.rotate.Store(true) }
+
+// reopenFile ends the file with STOP, so that the rotated file is a whole
+// stream, and opens the path afresh.
+func (t *dnstapTransport) reopenFile() error {
+	f := t.file
+	t.file = nil
+	err := framestream.ControlStop.Encode(f)
+	if err == nil {
+		err = fsync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("dnstap file: ending it for reopening: %w", err)
+	}
+	return nil
+}
+
 func (t *dnstapTransport) send(ctx context.Context, lines [][]byte) error {
+	if t.rotate.Swap(false) && t.file != nil {
+		if err := t.reopenFile(); err != nil {
+			return err
+		}
+	}
 	if t.conn == nil && t.file == nil {
 		if err := t.open(ctx); err != nil {
 			return err

@@ -253,6 +253,45 @@ func TestDnstapFileResume(t *testing.T) {
 	}
 }
 
+// TestDnstapFileReopen: after logrotate renames the dnstap file, Reopen
+// (SIGUSR1) ends it as a whole stream and the next records go to a new
+// file at the path; readers read both to the end.
+func TestDnstapFileReopen(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tap.fstrm")
+	cfg := Config{SpoolDir: t.TempDir(), Dnstap: []DnstapConfig{{Network: "file", Address: file}}}
+	l, stop := start(t, cfg, testLog(t))
+	for i := range 5 {
+		l.Log(tapEntry(i))
+	}
+	waitFor(t, "writing", func() bool { return l.Stats().Sinks[0].Written == 10 })
+	rotated := file + ".1"
+	if err := os.Rename(file, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 5; i < 10; i++ {
+		l.Log(tapEntry(i))
+	}
+	waitFor(t, "writing after the reopen", func() bool { return l.Stats().Sinks[0].Written == 20 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path     string
+		from, to int
+	}{{rotated, 0, 5}, {file, 5, 10}} {
+		out := dnstapRead(t, f.path)
+		checkTapped(t, out, f.from, f.to)
+		if got := strings.Count(out, " CR "); got != 5 {
+			t.Errorf("%s: %d client responses, want 5:\n%s", f.path, got, out)
+		}
+	}
+}
+
 // TestDnstapFileNotDnstap refuses to append to a file that is not a
 // dnstap Frame Streams file, at start.
 func TestDnstapFileNotDnstap(t *testing.T) {

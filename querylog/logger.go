@@ -411,8 +411,14 @@ func (l *Logger) write(b *batch, rep *reporter) {
 	}
 }
 
-// Reopen reopens the log file, after logrotate renamed it.
+// Reopen reopens the log file, after logrotate renamed it, and has each
+// dnstap file sink end its file and start a new one before its next write.
 func (l *Logger) Reopen() error {
+	for _, c := range l.cols {
+		if t, ok := c.t.(*dnstapTransport); ok && t.cfg.Network == "file" {
+			t.reopen()
+		}
+	}
 	if l.file == nil {
 		return nil
 	}
