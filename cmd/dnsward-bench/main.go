@@ -16,7 +16,10 @@
 //     dnsward's with the million rules loaded;
 //  5. the answer index: its memory per entry when full (the answers
 //     package's benchmarks), and dnsward's cache hits with it on and off;
-//  6. dnsward querylog who and export on a generated 3.1-million-record
+//  6. flows: the flow pipeline's events per second with a full answer
+//     index (the flows package's benchmark), and dnsward's cache hits
+//     with and without 20,000 firewall log lines a second arriving;
+//  7. dnsward querylog who and export on a generated 3.1-million-record
 //     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
@@ -197,6 +200,9 @@ func (b *bench) workloads(ctx context.Context) error {
 		return err
 	}
 	if err := b.answerIndexPhase(ctx, ts); err != nil {
+		return err
+	}
+	if err := b.flowPhase(ctx, ts); err != nil {
 		return err
 	}
 	return b.queryLogScan(ctx)
