@@ -200,18 +200,29 @@ func indexSection(b *strings.Builder, st *indexStats, tmp string) {
 		}
 		b.WriteString("\n")
 	}
-	var rows []*runStats
-	for _, r := range []*runStats{st.On, st.Off} {
-		if r != nil {
-			rows = append(rows, r)
-		}
-	}
-	section(b, "Answer index on and off: dnsward cache hits",
-		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances, `answers.enabled: true` (the default) and `false`, started side by side and warmed; %d rounds, alternating which goes first; each row is the median round. Every round's qps: %s, %s.",
-			indexRounds, indexOn+" "+roundsQPS(st.Rounds, "dnsward ("+indexOn+")"), indexOff+" "+roundsQPS(st.Rounds, "dnsward ("+indexOff+")")),
-		rows, nil, nil, tmp)
+	pairSection(b, "Answer index on and off: dnsward cache hits",
+		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances, `answers.enabled: true` (the default) and `false`, started side by side and warmed; %d rounds, alternating which goes first; each row is the median round.", indexRounds),
+		st.Rounds, st.On, st.Off, tmp)
 	f := indexFloorOf(st)
 	fmt.Fprintf(b, "- **%s** — %s\n\n", f.verdict(), f.line())
+}
+
+// pairSection writes the table of a workload run against two dnsward
+// variants in alternating rounds: the median rows, first and second (nil
+// when not measured), after intro and every round's qps of each.
+func pairSection(b *strings.Builder, title, intro string, rounds [][]*runStats, first, second *runStats, tmp string) {
+	var rows []*runStats
+	var each []string
+	for _, r := range []*runStats{first, second} {
+		if r != nil {
+			rows = append(rows, r)
+			each = append(each, r.Variant+" "+roundsQPS(rounds, r.label()))
+		}
+	}
+	if len(each) > 0 {
+		intro += " Every round's qps: " + strings.Join(each, ", ") + "."
+	}
+	section(b, title, intro, rows, nil, nil, tmp)
 }
 
 // indexFloorOf judges issue 20's floor: with the index on, cache-hit qps

@@ -314,16 +314,10 @@ func flowSection(b *strings.Builder, st *flowStats, tmp string) {
 		fmt.Fprintf(b, "| flows/s (one goroutine) | CPU µs per flow | records per flow |\n|---:|---:|---:|\n| %s | %.2f | %.2f |\n\n",
 			thousands(int64(st.Pipeline["flows/s"])), st.Pipeline["cpu-ns/flow"]/1e3, st.Pipeline["records/flow"])
 	}
-	var rows []*runStats
-	for _, r := range []*runStats{st.Without, st.With} {
-		if r != nil {
-			rows = append(rows, r)
-		}
-	}
-	section(b, "Flows arriving during cache hits",
-		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances started side by side and warmed, one with a syslog flow listener (`flows.syslog.udp` on loopback, `flows.clients: [%q]`, the other flow settings at their defaults) sent %s kernel LOG lines a second over UDP from this process while dnsperf runs (each line a new client, so none folds: every one is joined); %d rounds, alternating which goes first; each row is the median round. Every round's qps: %s, %s. The sender's CPU is left out of the \"other\" CPU figure.",
-			flowClients, thousands(flowRate), flowRounds, flowsOff+" "+roundsQPS(st.Rounds, "dnsward ("+flowsOff+")"), flowsOn+" "+roundsQPS(st.Rounds, "dnsward ("+flowsOn+")")),
-		rows, nil, nil, tmp)
+	pairSection(b, "Flows arriving during cache hits",
+		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances started side by side and warmed, one with a syslog flow listener (`flows.syslog.udp` on loopback, `flows.clients: [%q]`, the other flow settings at their defaults) sent %s kernel LOG lines a second over UDP from this process while dnsperf runs (each line a new client, so none folds: every one is joined); the sender's CPU is left out of the \"other\" CPU figure. %d rounds, alternating which goes first; each row is the median round.",
+			flowClients, thousands(flowRate), flowRounds),
+		st.Rounds, st.Without, st.With, tmp)
 	if st.With != nil {
 		if l := st.Loads[st.With]; l != nil {
 			c := l.Counters
