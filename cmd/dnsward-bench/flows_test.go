@@ -146,6 +146,9 @@ func TestFlowFloor(t *testing.T) {
 			}
 		})
 	}
+	if want := "flows at " + thousands(flowRate) + "/s"; flowsOn != want {
+		t.Errorf("the row is named %q, want %q", flowsOn, want)
+	}
 	if f := flowFloorOf(&flowStats{}); f.verdict() != "not measured" {
 		t.Errorf("nothing measured: verdict %q", f.verdict())
 	}
