@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,4 +141,46 @@ func TestSyslogBadOptions(t *testing.T) {
 			t.Errorf("error %q does not say what", err)
 		}
 	}
+}
+
+// TestSyslogUDPHoldsBurst sends a burst of lines before the listener
+// reads any, as when a busy router's scheduler keeps the reader waiting:
+// the socket's buffer holds them all (the default held about 200).
+func TestSyslogUDPHoldsBurst(t *testing.T) {
+	const n = 2000
+	raw, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	if rmax, _ := strconv.Atoi(strings.TrimSpace(string(raw))); rmax < 2<<20 {
+		t.Skipf("skipped: net.core.rmem_max %d caps the receive buffer below the burst's 2 MiB", rmax)
+	}
+	var kept atomic.Int64
+	s, err := NewSyslog(SyslogOptions{
+		SourceOptions: SourceOptions{Emit: func(Flow) { kept.Add(1) }},
+		UDP:           "127.0.0.1:0", Senders: pfx("127.0.0.0/8"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for i := range n {
+		if _, err := fmt.Fprintf(u, "<4>Dec  1 12:00:01 OpenWrt kernel: [%d.5] %s", i, kernelV4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testwait.Until(t, fmt.Sprintf("%d lines kept", n), func() bool { return kept.Load() == n })
 }

@@ -3,17 +3,11 @@ package upstream_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -26,15 +20,13 @@ import (
 	"time"
 
 	"github.com/ameshkov/dnsstamps"
+	"github.com/dnsward/dnsward/internal/tlsunbound"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 )
 
-// certName is the name unbound's throwaway certificate is for.
-const certName = "dns.dnsward.test"
-
-// unbound is a real DoT and DoH server on loopback, answering test.
-// names from local data and forwarding nothing.
+// unbound is a real DoT and DoH server on loopback, answering
+// tlsunbound.LocalName from local data and forwarding nothing.
 type unbound struct {
 	tlsAddr, httpsAddr string
 	ca, leaf           *x509.Certificate
@@ -53,45 +45,20 @@ func startUnbound(t *testing.T) *unbound {
 	}
 	dir := t.TempDir()
 	u := &unbound{tlsAddr: freeAddr(t), httpsAddr: freeAddr(t)}
-	u.ca, u.leaf = makeCerts(t, dir)
-	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
-	conf := fmt.Sprintf(`server:
-	username: ""
-	chroot: ""
-	directory: "%[1]s"
-	pidfile: "%[1]s/unbound.pid"
-	do-daemonize: no
-	use-syslog: no
-	logfile: ""
-	verbosity: 1
-	num-threads: 1
-	do-ip6: no
-	interface-automatic: no
-	interface: 127.0.0.1@%[2]s
-	interface: 127.0.0.1@%[3]s
-	tls-port: %[2]s
-	https-port: %[3]s
-	tls-service-pem: "%[1]s/cert.pem"
-	tls-service-key: "%[1]s/key.pem"
-	http-endpoint: "/dns-query"
-	access-control: 127.0.0.0/8 allow
-	module-config: "iterator"
-	local-zone: "." static
-	local-zone: "test." static
-	local-data: "example.test. 300 IN A 192.0.2.1"
-	extended-statistics: yes
-remote-control:
-	control-enable: yes
-	control-interface: "%[1]s/control.sock"
-	control-use-cert: no
-`, dir, port(u.tlsAddr), port(u.httpsAddr))
-	confFile := filepath.Join(dir, "unbound.conf")
-	u.conf = confFile
-	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+	if u.ca, u.leaf, err = tlsunbound.MakeCerts(dir); err != nil {
+		t.Fatal(err)
+	}
+	port := func(addr string) int { _, p, _ := net.SplitHostPort(addr); n, _ := strconv.Atoi(p); return n }
+	conf, err := tlsunbound.Config(tlsunbound.Options{Dir: dir, TLSPort: port(u.tlsAddr), HTTPSPort: port(u.httpsAddr), Control: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.conf = filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(u.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "-d", "-c", confFile)
+	cmd := exec.Command(bin, "-d", "-c", u.conf)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -102,21 +69,10 @@ remote-control:
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	for _, addr := range []string{u.tlsAddr, u.httpsAddr} {
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			select {
-			case <-exited:
-				t.Fatalf("unbound exited: %s", out.String())
-			default:
-			}
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("unbound not listening on %s after 10 s: %s", addr, out.String())
-			}
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tlsunbound.WaitListening(ctx, exited, u.tlsAddr, u.httpsAddr); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
 	}
 	return u
 }
@@ -151,72 +107,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// makeCerts writes a CA and a certificate it signed for certName and
-// 127.0.0.1 to dir, as cert.pem (with the chain) and key.pem.
-func makeCerts(t *testing.T, dir string) (ca, leaf *x509.Certificate) {
-	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey, leafKey := newKey(), newKey()
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dnsward test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: certName},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		DNSNames: []string{certName}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		t.Fatal(err)
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if leaf, err = x509.ParseCertificate(leafDER); err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(leafKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	for name, data := range map[string][]byte{
-		"cert.pem": chain,
-		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return ca, leaf
-}
-
-// spki is the pin= of c's public key.
-func spki(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
 // tlsStamp is a DoT or DoH stamp for addr carrying c's certificate hash.
 func tlsStamp(proto dnsstamps.StampProtoType, addr string, c *x509.Certificate) string {
 	sum := sha256.Sum256(c.RawTBSCertificate)
 	_, port, _ := net.SplitHostPort(addr)
-	s := dnsstamps.ServerStamp{Proto: proto, ServerAddrStr: addr, ProviderName: net.JoinHostPort(certName, port), Hashes: [][]byte{sum[:]}}
+	s := dnsstamps.ServerStamp{Proto: proto, ServerAddrStr: addr, ProviderName: net.JoinHostPort(tlsunbound.CertName, port), Hashes: [][]byte{sum[:]}}
 	if proto == dnsstamps.StampProtoTypeDoH {
 		s.Path = "/dns-query"
 	}
@@ -287,7 +182,7 @@ func ask(t *testing.T, u upstream.Upstream, name string) error {
 	if err != nil {
 		return err
 	}
-	if r.Id != 4242 || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+	if r.Id != 4242 || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != tlsunbound.LocalAddr {
 		return fmt.Errorf("%s answered %v", u, r)
 	}
 	return nil
@@ -304,15 +199,15 @@ func TestTLSUpstreamsAgainstUnbound(t *testing.T) {
 		raw, name string
 		proxy     *countingProxy
 	}{
-		{"tls://" + dot.addr + "?pin=" + spki(ub.leaf) + "#" + certName, "tls://" + dot.addr + "#" + certName, dot},
+		{"tls://" + dot.addr + "?pin=" + tlsunbound.SPKI(ub.leaf) + "#" + tlsunbound.CertName, "tls://" + dot.addr + "#" + tlsunbound.CertName, dot},
 		// The CA's key pinned, the name after the address.
-		{"tls://" + dot.addr + "#" + certName + "?pin=" + spki(ub.ca), "tls://" + dot.addr + "#" + certName, dot},
+		{"tls://" + dot.addr + "#" + tlsunbound.CertName + "?pin=" + tlsunbound.SPKI(ub.ca), "tls://" + dot.addr + "#" + tlsunbound.CertName, dot},
 		// No name: the certificate must be for the address.
-		{"tls://" + dot.addr + "?pin=" + spki(ub.ca), "tls://" + dot.addr, dot},
-		{tlsStamp(dnsstamps.StampProtoTypeTLS, dot.addr, ub.ca), "tls://" + dot.addr + "#" + certName, dot},
-		{"https://" + doh.addr + "/dns-query?pin=" + spki(ub.leaf) + "#" + certName, "https://" + doh.addr + "/dns-query#" + certName, doh},
-		{"https://" + doh.addr + "/dns-query?pin=" + spki(ub.ca), "https://" + doh.addr + "/dns-query", doh},
-		{tlsStamp(dnsstamps.StampProtoTypeDoH, doh.addr, ub.ca), "https://" + certName + ":" + doh.addr[strings.LastIndex(doh.addr, ":")+1:] + "/dns-query", doh},
+		{"tls://" + dot.addr + "?pin=" + tlsunbound.SPKI(ub.ca), "tls://" + dot.addr, dot},
+		{tlsStamp(dnsstamps.StampProtoTypeTLS, dot.addr, ub.ca), "tls://" + dot.addr + "#" + tlsunbound.CertName, dot},
+		{"https://" + doh.addr + "/dns-query?pin=" + tlsunbound.SPKI(ub.leaf) + "#" + tlsunbound.CertName, "https://" + doh.addr + "/dns-query#" + tlsunbound.CertName, doh},
+		{"https://" + doh.addr + "/dns-query?pin=" + tlsunbound.SPKI(ub.ca), "https://" + doh.addr + "/dns-query", doh},
+		{tlsStamp(dnsstamps.StampProtoTypeDoH, doh.addr, ub.ca), "https://" + tlsunbound.CertName + ":" + doh.addr[strings.LastIndex(doh.addr, ":")+1:] + "/dns-query", doh},
 	}
 	for _, tt := range tests {
 		u, err := upstream.Parse(tt.raw, time.Second)
@@ -328,7 +223,7 @@ func TestTLSUpstreamsAgainstUnbound(t *testing.T) {
 			askAtOnce(t, u, 20)
 		}
 		for i := range 20 {
-			if err := ask(t, u, "example.test."); err != nil {
+			if err := ask(t, u, tlsunbound.LocalName); err != nil {
 				t.Fatalf("%s: query %d: %v", tt.raw, i, err)
 			}
 		}
@@ -336,7 +231,7 @@ func TestTLSUpstreamsAgainstUnbound(t *testing.T) {
 			t.Errorf("%s: %d connections for its queries, want 1", u, n)
 		}
 		tt.proxy.drop()
-		if err := ask(t, u, "example.test."); err != nil {
+		if err := ask(t, u, tlsunbound.LocalName); err != nil {
 			t.Errorf("%s: after the server closed the connection: %v", u, err)
 		}
 		u.Close()
@@ -349,7 +244,7 @@ func askAtOnce(t *testing.T, u upstream.Upstream, n int) {
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
-		wg.Go(func() { errs <- ask(t, u, "example.test.") })
+		wg.Go(func() { errs <- ask(t, u, tlsunbound.LocalName) })
 	}
 	wg.Wait()
 	close(errs)
@@ -364,8 +259,8 @@ func askAtOnce(t *testing.T, u upstream.Upstream, n int) {
 // group answers from the other.
 func TestTLSUpstreamsFailOver(t *testing.T) {
 	ub := startUnbound(t)
-	dot := "tls://%s?pin=" + spki(ub.ca) + "#" + certName
-	doh := "https://%s/dns-query?pin=" + spki(ub.ca) + "#" + certName
+	dot := "tls://%s?pin=" + tlsunbound.SPKI(ub.ca) + "#" + tlsunbound.CertName
+	doh := "https://%s/dns-query?pin=" + tlsunbound.SPKI(ub.ca) + "#" + tlsunbound.CertName
 	for _, pair := range [][2]string{
 		{fmt.Sprintf(dot, freeAddr(t)), fmt.Sprintf(doh, ub.httpsAddr)},
 		{fmt.Sprintf(doh, freeAddr(t)), fmt.Sprintf(dot, ub.tlsAddr)},
@@ -380,7 +275,7 @@ func TestTLSUpstreamsFailOver(t *testing.T) {
 		}
 		g := upstream.NewGroup(ups, time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, from, err := g.Exchange(ctx, query("example.test.", dns.TypeA))
+		r, from, err := g.Exchange(ctx, query(tlsunbound.LocalName, dns.TypeA))
 		cancel()
 		if err != nil {
 			t.Fatalf("%s down: %v", ups[0], err)
@@ -403,12 +298,12 @@ func TestTLSUpstreamsRejectImpostors(t *testing.T) {
 	wrong := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	tests := []struct{ raw, err string }{
 		// Not in the system's CAs.
-		{"tls://" + ub.tlsAddr + "#" + certName, "certificate"},
-		{"https://" + ub.httpsAddr + "/dns-query#" + certName, "certificate"},
-		{"tls://" + ub.tlsAddr + "?pin=" + wrong + "#" + certName, "pin"},
-		{"https://" + ub.httpsAddr + "/dns-query?pin=" + wrong + "#" + certName, "pin"},
+		{"tls://" + ub.tlsAddr + "#" + tlsunbound.CertName, "certificate"},
+		{"https://" + ub.httpsAddr + "/dns-query#" + tlsunbound.CertName, "certificate"},
+		{"tls://" + ub.tlsAddr + "?pin=" + wrong + "#" + tlsunbound.CertName, "pin"},
+		{"https://" + ub.httpsAddr + "/dns-query?pin=" + wrong + "#" + tlsunbound.CertName, "pin"},
 		// The CA pinned, but the certificate is for another name.
-		{"tls://" + ub.tlsAddr + "?pin=" + spki(ub.ca) + "#other.dnsward.test", "other.dnsward.test"},
+		{"tls://" + ub.tlsAddr + "?pin=" + tlsunbound.SPKI(ub.ca) + "#other.dnsward.test", "other.dnsward.test"},
 	}
 	for _, tt := range tests {
 		u, err := upstream.Parse(tt.raw, time.Second)
@@ -417,7 +312,7 @@ func TestTLSUpstreamsRejectImpostors(t *testing.T) {
 		}
 		g := upstream.NewGroup([]upstream.Upstream{u}, time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _, err = g.Exchange(ctx, query("example.test.", dns.TypeA))
+		_, _, err = g.Exchange(ctx, query(tlsunbound.LocalName, dns.TypeA))
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), u.String()) || !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("%s: error %v, want one naming it and saying %q", tt.raw, err, tt.err)
@@ -434,13 +329,13 @@ func TestDoTResumesSessions(t *testing.T) {
 		t.Skip("skipped: unbound-control not installed")
 	}
 	proxy := newCountingProxy(t, ub.tlsAddr)
-	u, err := upstream.Parse("tls://"+proxy.addr+"?pin="+spki(ub.ca)+"#"+certName, time.Second)
+	u, err := upstream.Parse("tls://"+proxy.addr+"?pin="+tlsunbound.SPKI(ub.ca)+"#"+tlsunbound.CertName, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
 	for range 3 {
-		if err := ask(t, u, "example.test."); err != nil {
+		if err := ask(t, u, tlsunbound.LocalName); err != nil {
 			t.Fatal(err)
 		}
 		proxy.drop()
@@ -457,8 +352,8 @@ func TestTLSUpstreamsCloseReleaseSockets(t *testing.T) {
 	ub := startUnbound(t)
 	var ups []upstream.Upstream
 	for _, raw := range []string{
-		"tls://" + ub.tlsAddr + "?pin=" + spki(ub.ca) + "#" + certName,
-		"https://" + ub.httpsAddr + "/dns-query?pin=" + spki(ub.ca) + "#" + certName,
+		"tls://" + ub.tlsAddr + "?pin=" + tlsunbound.SPKI(ub.ca) + "#" + tlsunbound.CertName,
+		"https://" + ub.httpsAddr + "/dns-query?pin=" + tlsunbound.SPKI(ub.ca) + "#" + tlsunbound.CertName,
 	} {
 		u, err := upstream.Parse(raw, time.Second)
 		if err != nil {

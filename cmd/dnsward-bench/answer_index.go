@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -74,33 +75,53 @@ func (b *bench) answerIndexPhase(ctx context.Context, ts *server) error {
 	var servers []*server
 	defer func() { b.stopAll(servers...) }()
 	for _, off := range []bool{false, true} {
-		s, err := b.lab.startDnsward(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: b.opts.cacheSize(), answersOff: off})
+		s, err := b.startWarmed(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: b.opts.cacheSize(), answersOff: off},
+			map[bool]string{false: indexOn, true: indexOff}[off])
 		servers = append(servers, s)
 		if err != nil {
 			return err
 		}
-		s.variant = map[bool]string{false: indexOn, true: indexOff}[off]
-		if err := warm(ctx, s, b.spec(s.port, b.hot), b.hotNames()); err != nil {
-			return err
-		}
 	}
-	for r := range indexRounds {
-		order := servers
+	st.Rounds = b.alternate(ctx, "answer index", servers, indexRounds, func(s *server) *runStats {
+		return measure(ctx, s, ts, s.variant, b.spec(s.port, b.hot))
+	})
+	medians := medianRuns(st.Rounds)
+	st.On, st.Off = findVariant(medians, "dnsward", indexOn), findVariant(medians, "dnsward", indexOff)
+	return ctx.Err()
+}
+
+// startWarmed starts a dnsward with o, named variant in the tables, and
+// warms its cache with the hot set.
+func (b *bench) startWarmed(ctx context.Context, o dnswardOpts, variant string) (*server, error) {
+	s, err := b.lab.startDnsward(ctx, o)
+	if err != nil {
+		return s, err
+	}
+	s.variant = variant
+	return s, warm(ctx, s, b.spec(s.port, b.hot), b.hotNames())
+}
+
+// alternate runs run against each server rounds times, in the order given
+// in odd rounds and reversed in even ones, so that a drift of the
+// machine's load shows in every server's runs; it returns each round's
+// runs, recorded under workload.
+func (b *bench) alternate(ctx context.Context, workload string, servers []*server, rounds int, run func(*server) *runStats) [][]*runStats {
+	var out [][]*runStats
+	for r := range rounds {
+		order := slices.Clone(servers)
 		if r%2 == 1 {
-			order = []*server{servers[1], servers[0]}
+			slices.Reverse(order)
 		}
 		var round []*runStats
 		for _, s := range order {
 			if ctx.Err() != nil {
 				break
 			}
-			round = append(round, b.record("answer index", measure(ctx, s, ts, s.variant, b.spec(s.port, b.hot))))
+			round = append(round, b.record(workload, run(s)))
 		}
-		st.Rounds = append(st.Rounds, round)
+		out = append(out, round)
 	}
-	medians := medianRuns(st.Rounds)
-	st.On, st.Off = findVariant(medians, "dnsward", indexOn), findVariant(medians, "dnsward", indexOff)
-	return ctx.Err()
+	return out
 }
 
 // indexMemoryPerEntry runs the answers package's memory benchmarks once
@@ -117,29 +138,48 @@ func indexMemoryPerEntry(ctx context.Context) []indexMemory {
 // "BenchmarkMemoryPerEntry-2  1  812 ns/op  125.3 B/entry  1000000 entries".
 func parseIndexMemory(out string) []indexMemory {
 	var ms []indexMemory
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
+	for _, r := range parseBenchMetrics(out) {
+		if _, ok := indexBenchmarks[r.name]; !ok {
 			continue
 		}
-		name, _, _ := strings.Cut(f[0], "-")
-		if _, ok := indexBenchmarks[name]; !ok {
-			continue
-		}
-		m := indexMemory{Benchmark: name}
-		for i := 1; i < len(f)-1; i++ {
-			switch f[i+1] {
-			case "B/entry":
-				m.BytesPerEntry, _ = strconv.ParseFloat(f[i], 64)
-			case "entries":
-				m.Entries, _ = strconv.ParseInt(f[i], 10, 64)
-			}
-		}
+		m := indexMemory{Benchmark: r.name, BytesPerEntry: r.metrics["B/entry"], Entries: int64(r.metrics["entries"])}
 		if m.BytesPerEntry > 0 && m.Entries > 0 {
 			ms = append(ms, m)
 		}
 	}
 	return ms
+}
+
+// benchLine is one result line of `go test -bench`: the benchmark's name
+// without its -GOMAXPROCS suffix, and its metrics by unit.
+type benchLine struct {
+	name    string
+	metrics map[string]float64
+}
+
+// parseBenchMetrics reads the result lines of `go test -bench` output,
+// "BenchmarkX-2  1000  812 ns/op  3.5 unit ...": every value followed by
+// its unit, after the iteration count; other lines are skipped.
+func parseBenchMetrics(out string) []benchLine {
+	var rs []benchLine
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			continue // "--- FAIL" and the like
+		}
+		name, _, _ := strings.Cut(f[0], "-")
+		r := benchLine{name: name, metrics: map[string]float64{}}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				r.metrics[f[i+1]] = v
+			}
+		}
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 // indexSection writes the answer-index workload's figures and its floor.
@@ -160,18 +200,29 @@ func indexSection(b *strings.Builder, st *indexStats, tmp string) {
 		}
 		b.WriteString("\n")
 	}
-	var rows []*runStats
-	for _, r := range []*runStats{st.On, st.Off} {
-		if r != nil {
-			rows = append(rows, r)
-		}
-	}
-	section(b, "Answer index on and off: dnsward cache hits",
-		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances, `answers.enabled: true` (the default) and `false`, started side by side and warmed; %d rounds, alternating which goes first; each row is the median round. Every round's qps: %s, %s.",
-			indexRounds, indexOn+" "+roundsQPS(st.Rounds, "dnsward ("+indexOn+")"), indexOff+" "+roundsQPS(st.Rounds, "dnsward ("+indexOff+")")),
-		rows, nil, nil, tmp)
+	pairSection(b, "Answer index on and off: dnsward cache hits",
+		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances, `answers.enabled: true` (the default) and `false`, started side by side and warmed; %d rounds, alternating which goes first; each row is the median round.", indexRounds),
+		st.Rounds, st.On, st.Off, tmp)
 	f := indexFloorOf(st)
 	fmt.Fprintf(b, "- **%s** — %s\n\n", f.verdict(), f.line())
+}
+
+// pairSection writes the table of a workload run against two dnsward
+// variants in alternating rounds: the median rows, first and second (nil
+// when not measured), after intro and every round's qps of each.
+func pairSection(b *strings.Builder, title, intro string, rounds [][]*runStats, first, second *runStats, tmp string) {
+	var rows []*runStats
+	var each []string
+	for _, r := range []*runStats{first, second} {
+		if r != nil {
+			rows = append(rows, r)
+			each = append(each, r.Variant+" "+roundsQPS(rounds, r.label()))
+		}
+	}
+	if len(each) > 0 {
+		intro += " Every round's qps: " + strings.Join(each, ", ") + "."
+	}
+	section(b, title, intro, rows, nil, nil, tmp)
 }
 
 // indexFloorOf judges issue 20's floor: with the index on, cache-hit qps

@@ -27,8 +27,25 @@ func TestParseIndexMemory(t *testing.T) {
 // dnsward and the test resolver, and loads the machine for about
 // 2 × indexRounds × DNSWARD_BENCH_L seconds, 10 unless set).
 func TestAnswerIndexWorkload(t *testing.T) {
-	if os.Getenv("DNSWARD_BENCH_INDEX") == "" {
-		t.Skip("set DNSWARD_BENCH_INDEX=1 to run the answer-index workload (needs dnsperf)")
+	ctx, b, ts := workloadBench(t, "DNSWARD_BENCH_INDEX", "the answer-index workload")
+	if err := b.answerIndexPhase(ctx, ts); err != nil {
+		t.Fatal(err)
+	}
+	var s strings.Builder
+	indexSection(&s, b.res.index, b.lab.tmp)
+	t.Log("\n" + s.String())
+	if st := b.res.index; st.On == nil || st.Off == nil || len(st.Memory) != len(indexBenchmarks) {
+		t.Errorf("incomplete: on %v, off %v, memory %+v (%s)", st.On, st.Off, st.Memory, st.MemoryErr)
+	}
+}
+
+// workloadBench skips the test unless the environment variable env is
+// set; else it builds dnsward and the test resolver, writes the hot set
+// and starts the test resolver, for a test that runs one workload alone.
+func workloadBench(t *testing.T, env, workload string) (context.Context, *bench, *server) {
+	t.Helper()
+	if os.Getenv(env) == "" {
+		t.Skipf("set %s=1 to run %s (needs dnsperf)", env, workload)
 	}
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		t.Fatalf("dnsperf: %v (make bench installs it)", err)
@@ -45,9 +62,9 @@ func TestAnswerIndexWorkload(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	l := &lab{tmp: dir, bin: o.bin, fleet: &fleet{}, ports: map[int]bool{}}
-	defer l.fleet.stopAll()
+	t.Cleanup(l.fleet.stopAll)
 	b := &bench{lab: l, opts: o, log: testWriter{t}, res: &results{opts: o, tmp: dir}, hot: filepath.Join(dir, "hot.txt")}
 	if err := writeQueries(b.hot, o.hot, hotName); err != nil {
 		t.Fatal(err)
@@ -56,15 +73,7 @@ func TestAnswerIndexWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.answerIndexPhase(ctx, ts); err != nil {
-		t.Fatal(err)
-	}
-	var s strings.Builder
-	indexSection(&s, b.res.index, dir)
-	t.Log("\n" + s.String())
-	if st := b.res.index; st.On == nil || st.Off == nil || len(st.Memory) != len(indexBenchmarks) {
-		t.Errorf("incomplete: on %v, off %v, memory %+v (%s)", st.On, st.Off, st.Memory, st.MemoryErr)
-	}
+	return ctx, b, ts
 }
 
 // cmpEnv is the variable's value, or def when it is unset or empty.

@@ -9,14 +9,18 @@
 //  1. cache hits: a hot set of names repeated, after warming the caches,
 //     and again rate-limited to half of each server's measured qps for p99;
 //  2. cache misses: distinct names under gen.test. sent once, with no
-//     upstream delay and again with a delayed test resolver;
+//     upstream delay (through dnsward also over DoT and DoH to unbound)
+//     and again with a delayed test resolver;
 //  3. dnsward's cache-hit run again with the query log off, on (file
 //     sink), and with a generated blocklist of a million rules;
 //  4. memory: each server's RSS after a million distinct names, and
 //     dnsward's with the million rules loaded;
 //  5. the answer index: its memory per entry when full (the answers
 //     package's benchmarks), and dnsward's cache hits with it on and off;
-//  6. dnsward querylog who and export on a generated 3.1-million-record
+//  6. flows: the flow pipeline's events per second with a full answer
+//     index (the flows package's benchmark), and dnsward's cache hits
+//     with and without 20,000 firewall log lines a second arriving;
+//  7. dnsward querylog who and export on a generated 3.1-million-record
 //     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
@@ -84,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.threads, "unbound-threads", runtime.NumCPU(), "unbound's num-threads")
 	fs.DurationVar(&o.delay, "delay", 20*time.Millisecond, "upstream delay of the delayed cache-miss run")
 	fs.IntVar(&o.rounds, "delayed-rounds", 3, "`rounds` of the delayed cache-miss runs, whose median the table shows")
-	fs.DurationVar(&o.total, "timeout", 15*time.Minute, "bound on the whole run")
+	fs.DurationVar(&o.total, "timeout", 20*time.Minute, "bound on the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, query files)")
 	fs.IntVar(&o.scanRecords, "querylog-records", 3100000, "`records` in the query-log scan workload's generated log")
 	quick := fs.Bool("quick", false, "for development: -l 3, -mem-l 10, 50,000 miss names, 300,000 memory names and 300,000 query-log records")
@@ -197,6 +201,9 @@ func (b *bench) workloads(ctx context.Context) error {
 		return err
 	}
 	if err := b.answerIndexPhase(ctx, ts); err != nil {
+		return err
+	}
+	if err := b.flowPhase(ctx, ts); err != nil {
 		return err
 	}
 	return b.queryLogScan(ctx)

@@ -93,6 +93,7 @@ func render(res *results) string {
 	section(&b, "Cache hits at half the saturation rate", "Each server limited (`-Q`) to half the qps it reached in table 1: latency when not saturated.", res.halfRate, nil, nil, res.tmp)
 	section(&b, "2. Cache misses, no upstream delay", "Distinct names sent once (`-n 1`); dnsward asks the test resolver over DNSCrypt, dnsmasq and unbound over plain DNS. "+plainRow,
 		res.missFast, find(res.missFast, "dnsmasq"), find(res.missFast, "unbound"), res.tmp)
+	tlsMissSection(&b, res.missTLS, find(res.missFast, "dnsward"), res.tmp)
 	ceiling := float64(o.outstanding) / o.delay.Seconds()
 	section(&b, fmt.Sprintf("2b. Cache misses, %s upstream delay", o.delay),
 		fmt.Sprintf("A second test resolver waits %s before every answer; fresh servers. Ceiling: %d outstanding / %s = %s qps. %s The row `testserver (%s)` is dnsperf asking the test resolver itself: the most this machine's dnsperf gets from it. %s",
@@ -111,6 +112,7 @@ func render(res *results) string {
 	}
 	memorySection(&b, res)
 	indexSection(&b, res.index, res.tmp)
+	flowSection(&b, res.flows, res.tmp)
 	scanSection(&b, res.scan)
 	if len(res.notes) > 0 {
 		w("## Problems seen in this run\n\n")

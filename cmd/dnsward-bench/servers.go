@@ -233,7 +233,14 @@ type dnswardOpts struct {
 	ready     time.Duration
 	// answersOff turns the answer index off (answers.enabled: false).
 	answersOff bool
+	// flowsSyslog is the UDP address of a flow syslog listener taking
+	// lines from loopback about clients in flowClients; "" for none.
+	flowsSyslog string
 }
+
+// flowClients is the flow workload's LAN: its lines' SRC addresses, which
+// allow_clients (loopback) does not cover, so flows.clients names them.
+const flowClients = "10.0.0.0/8"
 
 // dnswardConf writes o as a dnsward YAML configuration. Keys are those of
 // packaging/dnsward.yaml; the rate limit is off (qps 0) because the one
@@ -255,6 +262,9 @@ func dnswardConf(port, metricsPort int, o dnswardOpts) string {
 	fmt.Fprintf(&b, "metrics:\n  listen: \"127.0.0.1:%d\"\n", metricsPort)
 	if o.answersOff {
 		b.WriteString("answers:\n  enabled: false\n")
+	}
+	if o.flowsSyslog != "" {
+		fmt.Fprintf(&b, "flows:\n  clients: [%q]\n  syslog:\n    udp: %q\n    senders: [\"127.0.0.0/8\"]\n", flowClients, o.flowsSyslog)
 	}
 	return b.String()
 }

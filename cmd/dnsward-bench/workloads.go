@@ -53,6 +53,7 @@ type results struct {
 	halfRate []*runStats // cache hits at half each server's measured qps
 	variants []*runStats // workload 3: dnsward with the query log off, on, and 1M rules
 	missFast []*runStats // workload 2, no upstream delay
+	missTLS  []*tlsMiss  // workload 2 over DoT and DoH to unbound
 	missSlow []*runStats // workload 2, upstream delay: each server's median round
 	// slowRounds are the delayed runs of every round, in the order run.
 	slowRounds [][]*runStats
@@ -65,6 +66,8 @@ type results struct {
 	scan *scanStats
 	// index is the answer-index workload.
 	index *indexStats
+	// flows is the flow workload.
+	flows *flowStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has
@@ -169,7 +172,7 @@ func (b *bench) record(workload string, st *runStats) *runStats {
 
 // basePhase runs workloads 1, 3 and 2 (no delay) and the half-rate
 // latency run against one set of servers forwarding to an undelayed test
-// resolver.
+// resolver, then 2a: the misses over DoT and DoH.
 func (b *bench) basePhase(ctx context.Context, ts *server) error {
 	servers, err := b.startTrio(ctx, ts, b.opts.cacheSize())
 	defer b.stopAll(servers...)
@@ -203,7 +206,7 @@ func (b *bench) basePhase(ctx context.Context, ts *server) error {
 	if b.res.missFast, err = b.missRuns(ctx, ts, servers, b.miss, "miss", "cache misses"); err != nil {
 		return err
 	}
-	return ctx.Err()
+	return b.tlsMissPhase(ctx, ts)
 }
 
 // missRuns sends each name of file once to each server, and to a dnsward
