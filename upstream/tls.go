@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,16 +11,12 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
-	"time"
 
 	"github.com/ameshkov/dnsstamps"
 	"github.com/miekg/dns"
 )
-
-// tlsIdleConns bounds the DNS-over-TLS connections kept open between
-// exchanges; each one in use carries one exchange at a time.
-const tlsIdleConns = 16
 
 // sessionCacheSize bounds the TLS sessions kept for resumption, per upstream.
 const sessionCacheSize = 32
@@ -207,14 +202,19 @@ func rawStampAddr(stamp string) string {
 	return string(bin[10 : 10+n])
 }
 
-// DoT is a DNS-over-TLS resolver (RFC 7858). It keeps the connections of
-// successful exchanges open for the next ones and resumes TLS sessions
-// when it opens new ones.
+// DoT is a DNS-over-TLS resolver (RFC 7858). Its queries share a few kept
+// connections, many in flight on each (pipelining, RFC 7766 6.2.1.1), and
+// it resumes TLS sessions when it opens new ones (dot.go).
 type DoT struct {
 	target tlsTarget
 	name   string
 	tls    *tls.Config
-	idle   *pool[*dns.Conn]
+
+	mu      sync.Mutex
+	conns   []*dotConn
+	dialing chan struct{} // closed when the dial under way ends; nil if none
+	closed  bool
+	readers sync.WaitGroup
 }
 
 // NewDoT parses tls://host[:port][?pin=base64][#name] or a DoT sdns://
@@ -249,69 +249,15 @@ func NewDoT(raw string) (*DoT, error) {
 	if host, _, _ := net.SplitHostPort(t.addr); host != t.name {
 		name += "#" + t.name
 	}
-	return &DoT{target: t, name: name, tls: t.config(), idle: newPool[*dns.Conn](tlsIdleConns)}, nil
+	return &DoT{target: t, name: name, tls: t.config()}, nil
 }
 
 // String is tls://address, and #name when the certificate's name is not
 // the address's host.
 func (d *DoT) String() string { return d.name }
 
-// Exchange asks over a kept connection or a new one. A kept connection
-// the server has closed meanwhile fails at once; the query is then asked
-// again over a new one rather than counted as the upstream's failure.
-func (d *DoT) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	if d.idle.closed.Load() {
-		return nil, fmt.Errorf("%s: %w", d, ErrClosed)
-	}
-	for {
-		co, kept := d.idle.get()
-		if !kept {
-			c, err := (&tls.Dialer{Config: d.tls}).DialContext(ctx, "tcp", d.target.addr)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", d, err)
-			}
-			co = &dns.Conn{Conn: c}
-		}
-		r, err := d.ask(ctx, co, m)
-		if err == nil {
-			d.idle.put(co)
-			return r, nil
-		}
-		co.Close()
-		if !kept || !closedByPeer(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", d, err)
-		}
-	}
-}
-
-func (d *DoT) ask(ctx context.Context, co *dns.Conn, m *dns.Msg) (*dns.Msg, error) {
-	deadline, _ := ctx.Deadline()
-	_ = co.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = co.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	err := co.WriteMsg(m)
-	var r *dns.Msg
-	if err == nil {
-		r, err = co.ReadMsg()
-	}
-	if err == nil {
-		err = check(m, r)
-	}
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err() // clearer than the deadline it set off
-	}
-	return r, err
-}
-
 // closedByPeer is whether err says the other end had closed the connection.
 func closedByPeer(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// Close closes the kept connections; those in use close when their
-// exchange ends.
-func (d *DoT) Close() error {
-	d.idle.close()
-	return nil
 }

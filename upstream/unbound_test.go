@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -119,12 +119,15 @@ func tlsStamp(proto dnsstamps.StampProtoType, addr string, c *x509.Certificate) 
 }
 
 // countingProxy forwards TCP connections to addr and counts them; drop
-// closes those open, as a server dropping idle connections does.
+// closes those open, as a server dropping idle connections does, and
+// blackhole stops forwarding what the client sends on them, as a server
+// that hung does.
 type countingProxy struct {
 	addr  string
 	conns atomic.Int32
 	mu    sync.Mutex
 	open  []net.Conn
+	holes map[net.Conn]bool
 }
 
 func newCountingProxy(t *testing.T, to string) *countingProxy {
@@ -151,9 +154,24 @@ func newCountingProxy(t *testing.T, to string) *countingProxy {
 			p.mu.Lock()
 			p.open = append(p.open, c, s)
 			p.mu.Unlock()
-			for _, pair := range [][2]net.Conn{{c, s}, {s, c}} {
+			for _, pair := range [][2]net.Conn{{s, c}, {c, s}} {
 				wg.Go(func() {
-					_, _ = io.Copy(pair[0], pair[1])
+					buf := make([]byte, 4096)
+					for {
+						n, err := pair[1].Read(buf)
+						if err != nil {
+							break
+						}
+						p.mu.Lock()
+						hole := p.holes[pair[1]]
+						p.mu.Unlock()
+						if hole {
+							continue
+						}
+						if _, err := pair[0].Write(buf[:n]); err != nil {
+							break
+						}
+					}
 					pair[0].Close()
 					pair[1].Close()
 				})
@@ -161,6 +179,15 @@ func newCountingProxy(t *testing.T, to string) *countingProxy {
 		}
 	})
 	return p
+}
+
+func (p *countingProxy) blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.holes = map[net.Conn]bool{}
+	for _, c := range p.open {
+		p.holes[c] = true
+	}
 }
 
 func (p *countingProxy) drop() {
@@ -190,7 +217,7 @@ func ask(t *testing.T, u upstream.Upstream, name string) error {
 
 // TestTLSUpstreamsAgainstUnbound asks a real DoT and DoH server in every
 // form an upstream can take: many queries travel over one connection,
-// with several in flight at once over HTTP/2, and a kept connection the
+// with several in flight at once, and a kept connection the
 // server closed is replaced without failing the query.
 func TestTLSUpstreamsAgainstUnbound(t *testing.T) {
 	ub := startUnbound(t)
@@ -218,10 +245,9 @@ func TestTLSUpstreamsAgainstUnbound(t *testing.T) {
 			t.Errorf("Parse(%q) named %s, want %s", tt.raw, u, tt.name)
 		}
 		before := tt.proxy.conns.Load()
-		if strings.HasPrefix(tt.raw, "https://") {
-			// Over HTTP/2, even the first queries share a connection.
-			askAtOnce(t, u, 20)
-		}
+		// Over HTTP/2, and pipelined over DoT, even the first queries,
+		// asked at once, share a connection.
+		askAtOnce(t, u, 20)
 		for i := range 20 {
 			if err := ask(t, u, tlsunbound.LocalName); err != nil {
 				t.Fatalf("%s: query %d: %v", tt.raw, i, err)
@@ -318,6 +344,35 @@ func TestTLSUpstreamsRejectImpostors(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming it and saying %q", tt.raw, err, tt.err)
 		}
 		g.Close()
+	}
+}
+
+// TestDoTLeavesAHungConnection: a query that gets no reply on a kept
+// connection that has answered nothing since it was sent closes that
+// connection, so that the next query opens a new one rather than wait on
+// a server that hung.
+func TestDoTLeavesAHungConnection(t *testing.T) {
+	ub := startUnbound(t)
+	proxy := newCountingProxy(t, ub.tlsAddr)
+	u, err := upstream.Parse("tls://"+proxy.addr+"?pin="+tlsunbound.SPKI(ub.ca)+"#"+tlsunbound.CertName, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := ask(t, u, tlsunbound.LocalName); err != nil {
+		t.Fatal(err)
+	}
+	proxy.blackhole()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := u.Exchange(ctx, query(tlsunbound.LocalName, dns.TypeA)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("query on the hung connection: %v, want its deadline", err)
+	}
+	if err := ask(t, u, tlsunbound.LocalName); err != nil {
+		t.Fatalf("after the hung connection: %v", err)
+	}
+	if n := proxy.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }
 
