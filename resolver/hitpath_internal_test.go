@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/mmsg"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 )
@@ -42,7 +43,7 @@ func BenchmarkHitPath(b *testing.B) {
 		b.Fatal("answer not cached")
 	}
 	u := &udpServer{s: s}
-	var from sockaddr
+	var from mmsg.Sockaddr
 	dst := make([]byte, 0, dns.MinMsgSize)
 	b.ReportAllocs()
 	for b.Loop() {

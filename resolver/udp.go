@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/mmsg"
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -132,7 +133,7 @@ func (u *udpServer) runInWorker(job func()) {
 
 // read is the reader's loop.
 func (u *udpServer) read() error {
-	in, out := newBatchIO(u.rc, batchSize), newBatchIO(u.rc, batchSize)
+	in, out := mmsg.New(u.rc, batchSize), mmsg.New(u.rc, batchSize)
 	bufs := make([][]byte, batchSize)
 	oobs := make([][]byte, batchSize)
 	replies := make([][]byte, batchSize)
@@ -141,9 +142,9 @@ func (u *udpServer) read() error {
 		oobs[i] = make([]byte, u.oobSize)
 		replies[i] = make([]byte, 0, dns.MinMsgSize)
 	}
-	sends := make([]outgoing, 0, batchSize)
+	sends := make([]mmsg.Datagram, 0, batchSize)
 	for {
-		n, err := in.recv(bufs, oobs)
+		n, err := in.Recv(bufs, oobs)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -157,21 +158,21 @@ func (u *udpServer) read() error {
 		}
 		sends = sends[:0]
 		for i := range n {
-			size, truncated := in.size(i)
-			client := in.peer(i)
+			size, truncated := in.Size(i)
+			client := in.Peer(i)
 			if truncated || !client.IsValid() {
 				continue
 			}
 			var oob []byte
 			if u.replyFrom != nil {
-				oob = u.replyFrom(oobs[i][:in.oobLen(i)])
+				oob = u.replyFrom(oobs[i][:in.OOBLen(i)])
 			}
-			wire, ok := u.answer(replies[i][:0], bufs[i][:size], client, in.from(i), oob)
+			wire, ok := u.answer(replies[i][:0], bufs[i][:size], client, in.From(i), oob)
 			if !ok {
 				continue
 			}
 			replies[i] = wire[:0]
-			sends = append(sends, outgoing{wire: wire, oob: oob, to: in.from(i), client: client})
+			sends = append(sends, mmsg.Datagram{Wire: wire, OOB: oob, To: in.From(i)})
 		}
 		u.write(out, sends)
 	}
@@ -197,7 +198,7 @@ func (u *udpServer) readFailed(errno syscall.Errno) {
 
 // answer replies to one datagram now if it can, appending the reply to
 // dst; otherwise it hands the query to a worker, or drops it.
-func (u *udpServer) answer(dst, pkt []byte, client netip.AddrPort, from *sockaddr, oob []byte) ([]byte, bool) {
+func (u *udpServer) answer(dst, pkt []byte, client netip.AddrPort, from *mmsg.Sockaddr, oob []byte) ([]byte, bool) {
 	req, rejected := decodeQuery(pkt)
 	if rejected != nil {
 		wire, err := rejected.PackBuffer(dst[:cap(dst)])
@@ -215,17 +216,17 @@ func (u *udpServer) answer(dst, pkt []byte, client netip.AddrPort, from *sockadd
 	to := *from
 	u.runInWorker(func() {
 		wire := u.s.reply(nil, q, u.s.await(q, wait))
-		u.write(newBatchIO(u.rc, 1), []outgoing{{wire: wire, oob: oob, to: &to, client: client}})
+		u.write(mmsg.New(u.rc, 1), []mmsg.Datagram{{Wire: wire, OOB: oob, To: &to}})
 	})
 	return nil, false
 }
 
 // write sends every reply, skipping one the kernel refuses.
-func (u *udpServer) write(b *batchIO, out []outgoing) {
+func (u *udpServer) write(b *mmsg.Batch, out []mmsg.Datagram) {
 	for len(out) > 0 {
-		n, err := b.send(out)
+		n, err := b.Send(out)
 		if err != nil {
-			u.s.Logger.Debug("write failed", "client", out[0].client, "err", err)
+			u.s.Logger.Debug("write failed", "client", mmsg.AddrPort(out[0].To), "err", err)
 			n = max(n, 1)
 		}
 		out = out[n:]
