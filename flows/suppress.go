@@ -103,7 +103,9 @@ func NewPipeline(o PipelineOptions) *Pipeline {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Pipeline{o: o, windows: make(map[flowKey]*window), tokens: float64(o.Burst)}
+	// Sized for MaxKeys at once: a map growing under a stream of new keys
+	// rehashed all it held at each step.
+	return &Pipeline{o: o, windows: make(map[flowKey]*window, o.MaxKeys), tokens: float64(o.Burst)}
 }
 
 // Handle takes one flow from a source.
@@ -128,7 +130,7 @@ func (p *Pipeline) Handle(f Flow) {
 	*w = window{key: k, start: now, last: f}
 	p.windows[k] = w
 	p.pushBack(w)
-	p.emit(Attribute(f, p.o.Lookuper), now)
+	p.emit(f, now)
 }
 
 // Expire emits the summaries of the windows that have ended by now.
@@ -182,7 +184,7 @@ func (p *Pipeline) close(w *window, now time.Time) {
 		f := w.last
 		f.Repeats = w.repeats
 		p.stats.Summaries++
-		p.emit(Attribute(f, p.o.Lookuper), now)
+		p.emit(f, now)
 	}
 	delete(p.windows, w.key)
 	p.unlink(w)
@@ -190,7 +192,8 @@ func (p *Pipeline) close(w *window, now time.Time) {
 	p.free = append(p.free, w)
 }
 
-// emit passes f on if the token bucket holds a token.
+// emit attributes f and passes it on if the token bucket holds a token:
+// a flow the cap drops costs no lookup.
 func (p *Pipeline) emit(f Flow, now time.Time) {
 	if el := now.Sub(p.refilled); el > 0 {
 		p.tokens = min(float64(p.o.Burst), p.tokens+el.Seconds()*p.o.Rate)
@@ -202,7 +205,7 @@ func (p *Pipeline) emit(f Flow, now time.Time) {
 	}
 	p.tokens--
 	p.stats.Emitted++
-	p.o.Emit(f)
+	p.o.Emit(Attribute(f, p.o.Lookuper))
 }
 
 // alloc reuses a closed window, so a steady flow rate allocates nothing.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dnsward/dnsward/internal/mmsg"
 )
 
 // Defaults for the zero SyslogOptions fields.
@@ -196,21 +198,38 @@ func (s *Syslog) failed(msg string, err error) (closed bool) {
 	return false
 }
 
+// syslogBatch is how many datagrams one read takes: a router's burst of
+// log lines is read in one system call rather than one each.
+const syslogBatch = 32
+
 func (s *Syslog) serveUDP() {
-	buf := make([]byte, s.o.MaxLine)
+	rc, err := s.udp.SyscallConn()
+	if err != nil {
+		s.failed("syslog flows: UDP socket", err)
+		return
+	}
+	in := mmsg.New(rc, syslogBatch)
+	bufs, oobs := make([][]byte, syslogBatch), make([][]byte, syslogBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, s.o.MaxLine)
+	}
 	for {
-		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
+		n, err := in.Recv(bufs, oobs)
 		if err != nil {
 			if s.failed("syslog flows: UDP read failed", err) {
 				return
 			}
 			continue
 		}
-		if !s.allowed(from.Addr()) {
-			s.rejected.Add(1)
-			continue
+		for i := range n {
+			if !s.allowed(in.Peer(i).Addr()) {
+				s.rejected.Add(1)
+				continue
+			}
+			// A line longer than MaxLine is cut there, as a stream's is.
+			size, _ := in.Size(i)
+			s.line(string(bufs[i][:size]))
 		}
-		s.line(string(buf[:n]))
 	}
 }
 
