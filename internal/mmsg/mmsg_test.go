@@ -3,6 +3,7 @@ package mmsg
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -75,5 +76,16 @@ func TestBatch(t *testing.T) {
 				got += n
 			}
 		})
+	}
+}
+
+// TestSockaddrFrom: an address made for Send reads back as itself.
+func TestSockaddrFrom(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:514", "[::1]:5300", "[2001:db8::25]:65535", "192.0.2.1:1"} {
+		ap := netip.MustParseAddrPort(s)
+		name := SockaddrFrom(ap)
+		if got := AddrPort(&name); got != ap {
+			t.Errorf("AddrPort(SockaddrFrom(%s)) = %s", ap, got)
+		}
 	}
 }
