@@ -1,0 +1,46 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestWebListen checks web.listen: off by default, loopback served as it
+// is, any other address refused, naming its line, unless credentials are
+// set, and a password hash without its user refused.
+func TestWebListen(t *testing.T) {
+	hash := "  password_hash: \"$2a$10$abcdefghijklmnopqrstuu5Jv0pGSRXCm7c0a0ZC3h1eTnZq2j1O\"\n"
+	tests := []struct {
+		name, yaml string
+		args       []string
+		want       string // web.listen loaded
+		err        string // or the error
+	}{
+		{"default off", "", nil, "", ""},
+		{"loopback", "web:\n  listen: 127.0.0.1:8053\n", nil, "127.0.0.1:8053", ""},
+		{"loopback v6 by flag", "", []string{"--web", "[::1]:8053"}, "[::1]:8053", ""},
+		{"lan without credentials", "web:\n  listen: 192.168.1.2:8053\n", nil, "",
+			`:2: web.listen: "192.168.1.2:8053" is not a loopback address: set web.password_hash (with web.user) or web.token`},
+		{"every address without credentials", "web:\n  listen: :8053\n", nil, "", `:2: web.listen: ":8053" is not a loopback address`},
+		{"flag without credentials", "", []string{"--web", "0.0.0.0:8053"}, "", `--web: web.listen: "0.0.0.0:8053" is not a loopback address`},
+		{"lan with token", "web:\n  listen: 192.168.1.2:8053\n  token: s3cret\n", nil, "192.168.1.2:8053", ""},
+		{"lan with password", "web:\n  listen: 192.168.1.2:8053\n  user: admin\n" + hash, nil, "192.168.1.2:8053", ""},
+		{"hash without user", "web:\n  listen: 192.168.1.2:8053\n" + hash, nil, "", ":3: web.password_hash: needs web.user"},
+		{"not an address", "web:\n  listen: localhost:8053\n", nil, "", ":2: web.listen: listen address \"localhost:8053\": host must be an IP address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadYAML(t, tt.yaml, tt.args...)
+			switch {
+			case tt.err != "":
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("error %v, want %q", err, tt.err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case cfg.Web.Listen != tt.want:
+				t.Errorf("web.listen %q, want %q", cfg.Web.Listen, tt.want)
+			}
+		})
+	}
+}
