@@ -1,0 +1,157 @@
+// Package web serves dnsward's read-only page and the JSON and
+// server-sent-event API that feeds it: figures over the last hour and day,
+// top clients and names, the live query stream, "who is this IP" and "why
+// is this name blocked". It keeps its own figures in memory, bounded; it
+// changes nothing in the resolver.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/metrics"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Config is the web section translated.
+type Config struct {
+	User         string
+	PasswordHash []byte // bcrypt
+	Token        string
+}
+
+// FromConfig is the package's part of c.
+func FromConfig(c config.Web) Config {
+	cfg := Config{User: c.User, Token: c.Token}
+	if c.PasswordHash != "" {
+		cfg.PasswordHash = []byte(c.PasswordHash)
+	}
+	return cfg
+}
+
+// ConfigProblems is a config.Checker: a password_hash bcrypt cannot read.
+func ConfigProblems(c *config.Config) []config.Problem {
+	if h := c.Web.PasswordHash; h != "" {
+		if _, err := bcrypt.Cost([]byte(h)); err != nil {
+			return []config.Problem{{Key: "web.password_hash", Err: fmt.Errorf("not a bcrypt hash (make one with htpasswd -nbB USER PASSWORD): %w", err)}}
+		}
+	}
+	return nil
+}
+
+// Event is one answered query as the page shows it.
+type Event struct {
+	Time      time.Time  `json:"time"`
+	Client    netip.Addr `json:"client"`
+	Host      string     `json:"host,omitempty"`
+	Name      string     `json:"name"`
+	Type      string     `json:"type"`
+	Source    string     `json:"source"`
+	Rcode     string     `json:"rcode"`
+	Upstream  string     `json:"upstream,omitempty"`
+	BlockList string     `json:"block_list,omitempty"`
+	BlockRule string     `json:"block_rule,omitempty"`
+	LatencyMS float64    `json:"latency_ms"`
+}
+
+// Why is why a name is blocked, or not, for a client.
+type Why struct {
+	Name    string `json:"name"`
+	Client  string `json:"client,omitempty"`
+	Blocked bool   `json:"blocked"`
+	// List and Rule are the blocking rule, or the allow rule that spares
+	// the name when Blocked is false; empty when no list names it.
+	List string `json:"list,omitempty"`
+	Rule string `json:"rule,omitempty"`
+}
+
+// Sources are what the engine lends the page.
+type Sources struct {
+	// Totals reads the metrics' counters.
+	Totals func() (metrics.Totals, error)
+	// Who answers GET /api/who (the answer index, or the log files).
+	Who http.HandlerFunc
+	// Why matches name against the block stage for client (may be invalid).
+	Why func(name string, client netip.Addr) Why
+}
+
+// Sizes bound the memory the page's figures take.
+const (
+	inQueue      = 4096 // events waiting for the tally
+	recentEvents = 2000 // kept for the client page and a new stream
+	subscriberQ  = 256  // events waiting for one stream subscriber
+	tick         = 10 * time.Second
+)
+
+// Web keeps the page's figures and serves it. Observe may be called from
+// any goroutine; Run owns the goroutine that tallies.
+type Web struct {
+	cfg     Config
+	src     Sources
+	in      chan Event
+	dropped atomic.Uint64 // events the tally had no room for
+	// verified is the digest of the last Authorization header bcrypt
+	// accepted: bcrypt takes tens of milliseconds, too long for every poll.
+	verified atomic.Pointer[[sha256.Size]byte]
+	started  time.Time
+	now      func() time.Time
+
+	series *series
+	tops   *tops
+	hub    *hub
+}
+
+// New makes the page's state; Run must run for it to fill.
+func New(cfg Config, src Sources) *Web {
+	now := time.Now
+	return &Web{
+		cfg: cfg, src: src, in: make(chan Event, inQueue), started: now(), now: now,
+		series: newSeries(), tops: newTops(), hub: newHub(),
+	}
+}
+
+// Observe hands one answered query to the tally without ever blocking:
+// when the tally lags the event is dropped and counted.
+func (w *Web) Observe(ev Event) {
+	select {
+	case w.in <- ev:
+	default:
+		w.dropped.Add(1)
+	}
+}
+
+// Run tallies events and samples the counters every ten seconds until ctx
+// is done.
+func (w *Web) Run(ctx context.Context) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	w.sample()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-w.in:
+			w.tops.add(ev)
+			w.hub.publish(ev)
+		case <-t.C:
+			w.sample()
+		}
+	}
+}
+
+// sample takes the counters into the hour's and day's series.
+func (w *Web) sample() {
+	if t, err := w.src.Totals(); err == nil {
+		w.series.add(w.now(), t)
+	}
+}
+
+// equal compares secrets in constant time.
+func equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
