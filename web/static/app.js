@@ -74,6 +74,7 @@ function chart(svg, ...series) {
   svg.replaceChildren();
   const top = Math.max(1e-9, ...series.flat());
   series.forEach((vals, k) => {
+    if (vals.length === 1) vals = [vals[0], vals[0]]; // one step so far: a level line
     const n = Math.max(1, vals.length - 1);
     const line = document.createElementNS(ns, "polyline");
     line.setAttribute("points", vals.map((v, i) => (360 * i / n).toFixed(1) + "," + (98 - 90 * v / top).toFixed(1)).join(" "));
