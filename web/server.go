@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"embed"
 	"encoding/json"
@@ -18,8 +19,13 @@ import (
 //go:embed static
 var static embed.FS
 
-// summaryEvery is how often the stream sends the dashboard's figures.
-const summaryEvery = 5 * time.Second
+// The stream sends queries every streamEvery, streamBatch at most, and
+// the dashboard's figures every summaryEvery.
+const (
+	streamEvery  = 250 * time.Millisecond
+	streamBatch  = 64
+	summaryEvery = 5 * time.Second
+)
 
 // Handler serves the page and the API, GET only, behind the credentials
 // when there are any, with security headers on every answer.
@@ -223,9 +229,11 @@ func parseFilter(r *http.Request) (filter, error) {
 	return f, nil
 }
 
-// serveStream is the server-sent events: "query" for every query the
+// serveStream is the server-sent events: "query" for the queries the
 // filters accept, "summary" for the dashboard every few seconds, and
-// "dropped" when this stream's queue overflowed.
+// "dropped" when this stream's queue overflowed. Queries go out in
+// batches, at most streamBatch per streamEvery: no one reads faster, and
+// it bounds what a browser costs however busy the resolver is.
 func (w *Web) serveStream(rw http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(r)
 	if err != nil {
@@ -237,37 +245,44 @@ func (w *Web) serveStream(rw http.ResponseWriter, r *http.Request) {
 	rw.WriteHeader(http.StatusOK)
 	sub := w.hub.subscribe(f)
 	defer w.hub.unsubscribe(sub)
-	send := func(event string, v any) error {
+	bw := bufio.NewWriter(rw)
+	send := func(event string, v any) {
 		data, _ := json.Marshal(v)
-		if _, err := fmt.Fprintf(rw, "event: %s\ndata: %s\n\n", event, data); err != nil {
-			return err
+		fmt.Fprintf(bw, "event: %s\ndata: %s\n\n", event, data)
+	}
+	summary := func() {
+		if s, err := w.summary(); err == nil {
+			send("summary", s)
 		}
-		return rc.Flush()
 	}
-	if s, err := w.summary(); err == nil && send("summary", s) != nil {
-		return
-	}
-	t := time.NewTicker(summaryEvery)
+	summary()
+	t := time.NewTicker(streamEvery)
 	defer t.Stop()
 	var dropped uint64
-	for {
-		var err error
+	for n := 1; ; n++ {
+		if bw.Flush() != nil || rc.Flush() != nil {
+			return
+		}
 		select {
 		case <-r.Context().Done():
 			return
-		case ev := <-sub.c:
-			err = send("query", ev)
 		case <-t.C:
-			if s, serr := w.summary(); serr == nil {
-				err = send("summary", s)
-			}
-			if d := sub.dropped.Load(); d != dropped && err == nil {
-				dropped = d
-				err = send("dropped", d)
+		}
+	batch:
+		for range streamBatch {
+			select {
+			case ev := <-sub.c:
+				send("query", ev)
+			default:
+				break batch
 			}
 		}
-		if err != nil {
-			return
+		if n%int(summaryEvery/streamEvery) == 0 {
+			summary()
+			if d := sub.dropped.Load(); d != dropped {
+				dropped = d
+				send("dropped", d)
+			}
 		}
 	}
 }

@@ -86,7 +86,7 @@ type Sources struct {
 const (
 	inQueue      = 4096 // events waiting for the tally
 	recentEvents = 2000 // kept for the client page and a new stream
-	subscriberQ  = 256  // events waiting for one stream subscriber
+	subscriberQ  = 256  // events waiting for one stream subscriber, a second of its batches
 	tick         = 10 * time.Second
 )
 

@@ -233,6 +233,8 @@ type dnswardOpts struct {
 	ready     time.Duration
 	// answersOff turns the answer index off (answers.enabled: false).
 	answersOff bool
+	// webPort, if not 0, serves the web page on it (web.listen).
+	webPort int
 }
 
 // dnswardConf writes o as a dnsward YAML configuration. Keys are those of
@@ -255,6 +257,9 @@ func dnswardConf(port, metricsPort int, o dnswardOpts) string {
 	fmt.Fprintf(&b, "metrics:\n  listen: \"127.0.0.1:%d\"\n", metricsPort)
 	if o.answersOff {
 		b.WriteString("answers:\n  enabled: false\n")
+	}
+	if o.webPort != 0 {
+		fmt.Fprintf(&b, "web:\n  listen: \"127.0.0.1:%d\"\n", o.webPort)
 	}
 	return b.String()
 }

@@ -65,6 +65,8 @@ type results struct {
 	scan *scanStats
 	// index is the answer-index workload.
 	index *indexStats
+	// web is the web page workload.
+	web *webStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has
