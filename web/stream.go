@@ -59,6 +59,10 @@ func (h *hub) publish(ev Event) {
 		if !s.f.keep(&ev) {
 			continue
 		}
+		if len(s.c) == cap(s.c) { // full: skip the channel's lock
+			s.dropped.Add(1)
+			continue
+		}
 		select {
 		case s.c <- ev:
 		default:

@@ -87,7 +87,6 @@ const (
 	inQueue      = 4096 // events waiting for the tally
 	recentEvents = 2000 // kept for the client page and a new stream
 	subscriberQ  = 256  // events waiting for one stream subscriber, a second of its batches
-	tick         = 10 * time.Second
 )
 
 // Web keeps the page's figures and serves it. Observe may be called from
@@ -130,7 +129,7 @@ func (w *Web) Observe(ev Event) {
 // Run tallies events and samples the counters every ten seconds until ctx
 // is done.
 func (w *Web) Run(ctx context.Context) {
-	t := time.NewTicker(tick)
+	t := time.NewTicker(hourStep)
 	defer t.Stop()
 	w.sample()
 	for {
