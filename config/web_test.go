@@ -10,12 +10,7 @@ import (
 // set, and a password hash without its user refused.
 func TestWebListen(t *testing.T) {
 	hash := "  password_hash: \"$2a$10$abcdefghijklmnopqrstuu5Jv0pGSRXCm7c0a0ZC3h1eTnZq2j1O\"\n"
-	tests := []struct {
-		name, yaml string
-		args       []string
-		want       string // web.listen loaded
-		err        string // or the error
-	}{
+	testKey(t, "web.listen", func(c *Config) string { return c.Web.Listen }, []keyCase{
 		{"default off", "", nil, "", ""},
 		{"loopback", "web:\n  listen: 127.0.0.1:8053\n", nil, "127.0.0.1:8053", ""},
 		{"loopback v6 by flag", "", []string{"--web", "[::1]:8053"}, "[::1]:8053", ""},
@@ -27,7 +22,22 @@ func TestWebListen(t *testing.T) {
 		{"lan with password", "web:\n  listen: 192.168.1.2:8053\n  user: admin\n" + hash, nil, "192.168.1.2:8053", ""},
 		{"hash without user", "web:\n  listen: 192.168.1.2:8053\n" + hash, nil, "", ":3: web.password_hash: needs web.user"},
 		{"not an address", "web:\n  listen: localhost:8053\n", nil, "", ":2: web.listen: listen address \"localhost:8053\": host must be an IP address"},
-	}
+	})
+}
+
+// keyCase is one case of a test of one key: a file and flags, and the
+// value loaded or the error.
+type keyCase struct {
+	name, yaml string
+	args       []string
+	want       string // the key's value loaded
+	err        string // or the error
+}
+
+// testKey loads each case and checks the key's value, read by get, or
+// the error.
+func testKey(t *testing.T, key string, get func(*Config) string, tests []keyCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := loadYAML(t, tt.yaml, tt.args...)
@@ -38,8 +48,8 @@ func TestWebListen(t *testing.T) {
 				}
 			case err != nil:
 				t.Fatal(err)
-			case cfg.Web.Listen != tt.want:
-				t.Errorf("web.listen %q, want %q", cfg.Web.Listen, tt.want)
+			case get(cfg) != tt.want:
+				t.Errorf("%s %q, want %q", key, get(cfg), tt.want)
 			}
 		})
 	}

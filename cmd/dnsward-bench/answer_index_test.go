@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseIndexMemory(t *testing.T) {
@@ -27,40 +22,12 @@ func TestParseIndexMemory(t *testing.T) {
 // dnsward and the test resolver, and loads the machine for about
 // 2 × indexRounds × DNSWARD_BENCH_L seconds, 10 unless set).
 func TestAnswerIndexWorkload(t *testing.T) {
-	if os.Getenv("DNSWARD_BENCH_INDEX") == "" {
-		t.Skip("set DNSWARD_BENCH_INDEX=1 to run the answer-index workload (needs dnsperf)")
-	}
-	if _, err := exec.LookPath("dnsperf"); err != nil {
-		t.Fatalf("dnsperf: %v (make bench installs it)", err)
-	}
-	o, err := parseFlags([]string{"-l", cmpEnv("DNSWARD_BENCH_L", "10")}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	o.bin = filepath.Join(dir, "bin")
-	for _, p := range []string{"dnsward", "dnscrypt-testserver"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(o.bin, p), "../"+p).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", p, err, out)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	l := &lab{tmp: dir, bin: o.bin, fleet: &fleet{}, ports: map[int]bool{}}
-	defer l.fleet.stopAll()
-	b := &bench{lab: l, opts: o, log: testWriter{t}, res: &results{opts: o, tmp: dir}, hot: filepath.Join(dir, "hot.txt")}
-	if err := writeQueries(b.hot, o.hot, hotName); err != nil {
-		t.Fatal(err)
-	}
-	ts, err := l.startTestServer(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, b, ts := standalone(t, "DNSWARD_BENCH_INDEX", "the answer-index workload")
 	if err := b.answerIndexPhase(ctx, ts); err != nil {
 		t.Fatal(err)
 	}
 	var s strings.Builder
-	indexSection(&s, b.res.index, dir)
+	indexSection(&s, b.res.index, b.res.tmp)
 	t.Log("\n" + s.String())
 	if st := b.res.index; st.On == nil || st.Off == nil || len(st.Memory) != len(indexBenchmarks) {
 		t.Errorf("incomplete: on %v, off %v, memory %+v (%s)", st.On, st.Off, st.Memory, st.MemoryErr)

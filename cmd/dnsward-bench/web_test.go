@@ -16,8 +16,26 @@ import (
 // test resolver, and loads the machine for about 2 × webRounds ×
 // DNSWARD_BENCH_L seconds, 10 unless set).
 func TestWebWorkload(t *testing.T) {
-	if os.Getenv("DNSWARD_BENCH_WEB") == "" {
-		t.Skip("set DNSWARD_BENCH_WEB=1 to run the web workload (needs dnsperf)")
+	ctx, b, ts := standalone(t, "DNSWARD_BENCH_WEB", "the web workload")
+	if err := b.webPhase(ctx, ts); err != nil {
+		t.Fatal(err)
+	}
+	var s strings.Builder
+	webSection(&s, b.res.web, b.res.tmp)
+	t.Log("\n" + s.String())
+	if st := b.res.web; st.Browsers == nil || st.None == nil || st.Requests == 0 || st.Events == 0 {
+		t.Errorf("incomplete: with %v, without %v, %d requests, %d events", st.Browsers, st.None, st.Requests, st.Events)
+	}
+}
+
+// standalone is what a workload run alone needs, stopped when the test
+// ends: dnsward and the test resolver built, a lab with the hot query
+// file, and the test resolver running. It skips t unless the variable env
+// is set, and fails it without dnsperf.
+func standalone(t *testing.T, env, what string) (context.Context, *bench, *server) {
+	t.Helper()
+	if os.Getenv(env) == "" {
+		t.Skipf("set %s=1 to run %s (needs dnsperf)", env, what)
 	}
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		t.Fatalf("dnsperf: %v (make bench installs it)", err)
@@ -34,9 +52,8 @@ func TestWebWorkload(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	l := &lab{tmp: dir, bin: o.bin, fleet: &fleet{}, ports: map[int]bool{}}
-	defer l.fleet.stopAll()
+	t.Cleanup(func() { l.fleet.stopAll(); cancel() })
 	b := &bench{lab: l, opts: o, log: testWriter{t}, res: &results{opts: o, tmp: dir}, hot: filepath.Join(dir, "hot.txt")}
 	if err := writeQueries(b.hot, o.hot, hotName); err != nil {
 		t.Fatal(err)
@@ -45,13 +62,5 @@ func TestWebWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.webPhase(ctx, ts); err != nil {
-		t.Fatal(err)
-	}
-	var s strings.Builder
-	webSection(&s, b.res.web, dir)
-	t.Log("\n" + s.String())
-	if st := b.res.web; st.Browsers == nil || st.None == nil || st.Requests == 0 || st.Events == 0 {
-		t.Errorf("incomplete: with %v, without %v, %d requests, %d events", st.Browsers, st.None, st.Requests, st.Events)
-	}
+	return ctx, b, ts
 }
