@@ -49,6 +49,9 @@ func (e *Engine) startWeb() {
 	if e.web == nil {
 		return
 	}
+	if e.flows != nil {
+		e.flows.web.Store(e.web.w)
+	}
 	e.wg.Go(func() { e.web.w.Run(e.work) })
 	if e.web.l == nil {
 		return
@@ -127,4 +130,14 @@ func (e *Engine) why(name string, client netip.Addr) web.Why {
 		w.Client = client.String()
 	}
 	return w
+}
+
+// webFlow is a flow record as the page shows it.
+func webFlow(r querylog.FlowRecord) web.Flow {
+	f := web.Flow{Time: r.Time, Client: r.Client, Dest: netip.AddrPortFrom(r.Dest, r.DestPort).String(), Proto: r.Proto,
+		Verdict: r.Verdict, Attribution: r.Attribution, Repeats: r.Repeats}
+	for _, n := range r.Names {
+		f.Names = append(f.Names, n.Name)
+	}
+	return f
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +233,32 @@ func TestConfigRefused(t *testing.T) {
 		if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
 			t.Errorf("%q: %v, want %q", tt.extra, err, tt.err)
 		}
+	}
+}
+
+// TestClientFlows turns the syslog flow source on: the client's page
+// lists its flow records, the unexplained one first.
+func TestClientFlows(t *testing.T) {
+	s := startSite(t, flowsYAML)
+	s.ask(t, "mail.example.test")
+	var client web.Client
+	// The answer index is fed after the response is sent.
+	testwait.Until(t, "the answer indexed", func() bool {
+		var who struct{ Entries []struct{} }
+		s.getJSON(t, "api/who?addr=192.0.2.25", &who)
+		return len(who.Entries) == 1
+	})
+	s.firewall(t, "SRC=127.0.0.1 DST=192.0.2.25 PROTO=TCP SPT=40001 DPT=25", "SRC=127.0.0.1 DST=198.51.100.7 PROTO=TCP SPT=40003 DPT=443")
+	testwait.Until(t, "two flow records", func() bool {
+		s.getJSON(t, "api/client?addr=127.0.0.1", &client)
+		return len(client.Flows) == 2
+	})
+	var got []string
+	for _, f := range client.Flows {
+		got = append(got, fmt.Sprintf("%s %s %s %s %v", f.Dest, f.Proto, f.Verdict, f.Attribution, f.Names))
+	}
+	want := []string{"198.51.100.7:443 tcp dropped no_lookup []", "192.0.2.25:25 tcp dropped same_client [mail.example.test]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("flows:\n%q\nwant\n%q", got, want)
 	}
 }

@@ -112,10 +112,11 @@ func quote(s string) string {
 // its pause, who is this IP, why is this name blocked, a client's page.
 func TestBrowser(t *testing.T) {
 	b := browser(t)
-	s := startSite(t, "")
+	s := startSite(t, flowsYAML)
 	for _, name := range []string{"example.test", "example.test", "www.example.test", "ads.example.test"} {
 		s.ask(t, name)
 	}
+	s.firewall(t, "SRC=127.0.0.1 DST=198.51.100.7 PROTO=TCP SPT=40003 DPT=443")
 
 	t.Run("dashboard", func(t *testing.T) {
 		b := tab{t, b.ctx}
@@ -170,7 +171,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("client", func(t *testing.T) {
 		b := tab{t, b.ctx}
 		b.do(chromedp.Navigate(s.url+"#client/127.0.0.1"), waitText("#client-blocked", "ads.example.test"),
-			waitText("#client-recent", "www.example.test"))
+			waitText("#client-recent", "www.example.test"), waitText("#client-flows", "198.51.100.7:443"))
 		b.screenshot("client")
 	})
 }

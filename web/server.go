@@ -171,11 +171,13 @@ func (w *Web) serveTop(rw http.ResponseWriter, r *http.Request) {
 	reply(rw, http.StatusOK, w.tops.top(day, n, w.now().Add(-length)))
 }
 
-// Client is a client's page: its recent queries and blocks.
+// Client is a client's page: its recent queries and blocks, and its
+// flow records, unexplained first (none when no flow source is on).
 type Client struct {
 	Client  netip.Addr `json:"client"`
 	Recent  []Event    `json:"recent"`
 	Blocked []Event    `json:"blocked"`
+	Flows   []Flow     `json:"flows"`
 }
 
 // addr reads the IP address in query parameter key.
@@ -196,7 +198,7 @@ func (w *Web) serveClient(rw http.ResponseWriter, r *http.Request) {
 	}
 	f := filter{client: a}
 	blocked := filter{client: a, source: "blocked"}
-	reply(rw, http.StatusOK, Client{Client: a, Recent: w.tops.last(100, f.keep), Blocked: w.tops.last(100, blocked.keep)})
+	reply(rw, http.StatusOK, Client{Client: a, Recent: w.tops.last(100, f.keep), Blocked: w.tops.last(100, blocked.keep), Flows: w.clientFlows(a)})
 }
 
 func (w *Web) serveWhy(rw http.ResponseWriter, r *http.Request) {

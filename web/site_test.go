@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +24,10 @@ import (
 // site is a dnsward serving DNS and its page on loopback, its upstream
 // the in-repo test resolver.
 type site struct {
-	dns string // host:port of the DNS listener
-	url string // the page's base URL, ending in /
-	dir string
+	dns    string // host:port of the DNS listener
+	syslog string // host:port of the syslog flow source, with flowsYAML
+	url    string // the page's base URL, ending in /
+	dir    string
 }
 
 // baseYAML blocks ads.example.test by a rule of the "config" list.
@@ -55,6 +57,18 @@ func startSite(t *testing.T, extra string) *site {
 	t.Helper()
 	dir := t.TempDir()
 	ts := testserver.ForTest(t)
+	syslog := ""
+	if strings.Contains(extra, flowsYAML) {
+		// Picked, then freed for dnsward: the source does not say which
+		// port a :0 got outside the engine.
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		syslog = pc.LocalAddr().String()
+		pc.Close()
+		extra = strings.Replace(extra, flowsYAML, fmt.Sprintf(flowsYAML+"    udp: %s\n", syslog), 1)
+	}
 	cfg, fs, err := loadConfig(t, dir, ts.PlainUDP(), "  listen: 127.0.0.1:0\n"+extra)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +100,26 @@ func startSite(t *testing.T, extra string) *site {
 			t.Error(err)
 		}
 	})
-	return &site{dns: listeners.UDP[0].LocalAddr().String(), url: "http://" + wl.Addr().String() + "/", dir: dir}
+	return &site{dns: listeners.UDP[0].LocalAddr().String(), syslog: syslog, url: "http://" + wl.Addr().String() + "/", dir: dir}
+}
+
+// flowsYAML turns the syslog flow source on, on a port startSite picks.
+const flowsYAML = "flows:\n  clients: [127.0.0.0/8]\n  syslog:\n    senders: [127.0.0.0/8]\n"
+
+// firewall sends the site's syslog flow source a firewall's drop lines,
+// each "SRC=... DST=... PROTO=... SPT=... DPT=...".
+func (s *site) firewall(t *testing.T, lines ...string) {
+	t.Helper()
+	c, err := net.Dial("udp", s.syslog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, l := range lines {
+		if _, err := fmt.Fprintf(c, "<4>Dec  1 12:00:01 gw kernel: drop IN=eth1 OUT=eth0 %s", l); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // ask asks name's A record from 127.0.0.1 and returns the rcode.

@@ -6,12 +6,15 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +75,18 @@ type Why struct {
 	Rule string `json:"rule,omitempty"`
 }
 
+// Flow is one flow record as the client page shows it.
+type Flow struct {
+	Time        time.Time  `json:"time"`
+	Client      netip.Addr `json:"client"`
+	Dest        string     `json:"dest"` // addr:port
+	Proto       string     `json:"proto"`
+	Verdict     string     `json:"verdict"`
+	Attribution string     `json:"attribution"` // same_client, other_client, no_lookup
+	Names       []string   `json:"names,omitempty"`
+	Repeats     int        `json:"repeats,omitempty"`
+}
+
 // Sources are what the engine lends the page.
 type Sources struct {
 	// Totals reads the metrics' counters.
@@ -84,8 +99,10 @@ type Sources struct {
 
 // Sizes bound the memory the page's figures take.
 const (
-	inQueue      = 4096 // events waiting for the tally
-	recentEvents = 2000 // kept for the client page and a new stream
+	inQueue      = 16384 // events waiting for the tally: 160k qps for drainEvery
+	drainEvery   = 100 * time.Millisecond
+	recentEvents = 2000 // kept for the client page
+	recentFlows  = 1000 // flow records kept for the client page
 	subscriberQ  = 256  // events waiting for one stream subscriber, a second of its batches
 )
 
@@ -104,7 +121,10 @@ type Web struct {
 
 	series *series
 	tops   *tops
-	hub    *hub
+	// flows are the last flow records, when a flow source is on.
+	flowsMu sync.Mutex
+	flows   ring[Flow]
+	hub     *hub
 }
 
 // New makes the page's state; Run must run for it to fill.
@@ -112,7 +132,7 @@ func New(cfg Config, src Sources) *Web {
 	now := time.Now
 	return &Web{
 		cfg: cfg, src: src, in: make(chan Event, inQueue), started: now(), now: now,
-		series: newSeries(), tops: newTops(), hub: newHub(),
+		series: newSeries(), tops: newTops(), hub: newHub(), flows: newRing[Flow](recentFlows),
 	}
 }
 
@@ -126,9 +146,48 @@ func (w *Web) Observe(ev Event) {
 	}
 }
 
-// Run tallies events and samples the counters every ten seconds until ctx
-// is done.
+// ObserveFlow keeps one flow record for the client page. Flow records
+// come at most flows.rate a second, from the flow pipeline, not the
+// query path.
+func (w *Web) ObserveFlow(f Flow) {
+	w.flowsMu.Lock()
+	w.flows.push(f)
+	w.flowsMu.Unlock()
+}
+
+// clientFlows is a client's flow records held, unexplained (no_lookup)
+// first, then newest first.
+func (w *Web) clientFlows(client netip.Addr) []Flow {
+	w.flowsMu.Lock()
+	all := w.flows.all()
+	w.flowsMu.Unlock()
+	var out []Flow
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Client == client {
+			out = append(out, all[i])
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Flow) int {
+		return cmp.Compare(b2i(a.Attribution != "no_lookup"), b2i(b.Attribution != "no_lookup"))
+	})
+	return out
+}
+
+// b2i is 1 for true.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Run tallies events every drainEvery and samples the counters every ten
+// seconds until ctx is done. It drains on a timer rather than waiting on
+// the queue so that a query never has to wake it: Observe is then a send
+// into a buffer, with no goroutine switch.
 func (w *Web) Run(ctx context.Context) {
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
 	t := time.NewTicker(hourStep)
 	defer t.Stop()
 	w.sample()
@@ -136,11 +195,24 @@ func (w *Web) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-drain.C:
+			w.drain()
+		case <-t.C:
+			w.sample()
+		}
+	}
+}
+
+// drain tallies what is queued, at most a queue's worth, so that a flood
+// cannot keep it from sampling.
+func (w *Web) drain() {
+	for range inQueue {
+		select {
 		case ev := <-w.in:
 			w.tops.add(ev)
 			w.hub.publish(ev)
-		case <-t.C:
-			w.sample()
+		default:
+			return
 		}
 	}
 }

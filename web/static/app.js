@@ -196,6 +196,8 @@ async function showClient(addr) {
     const c = await getJSON("api/client?addr=" + encodeURIComponent(addr));
     $("client-recent").replaceChildren(...c.recent.map((q) => row([clock(q.time), q.name, q.source], q.source === "blocked" ? "blocked" : "")));
     $("client-blocked").replaceChildren(...c.blocked.map((q) => row([clock(q.time), q.name, q.block_list, q.block_rule])));
+    $("client-flows").replaceChildren(...c.flows.map((f) => row([clock(f.time), f.dest, f.proto, f.verdict, f.attribution,
+      (f.names || []).join(", "), f.repeats || ""], f.attribution === "no_lookup" ? "blocked" : "")));
   } catch (err) { $("client-recent").replaceChildren(row([err.message])); }
 }
 $("client-form").addEventListener("submit", (e) => { e.preventDefault(); location.hash = "#client/" + $("client-addr").value.trim(); });
