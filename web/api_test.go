@@ -70,6 +70,11 @@ func TestAPI(t *testing.T) {
 	if want := (web.Why{Name: "ads.example.test", Client: "127.0.0.1", Blocked: true, List: "config", Rule: "ads.example.test"}); why != want {
 		t.Errorf("why: %+v, want %+v", why, want)
 	}
+	var spared web.Why
+	s.getJSON(t, "api/why?name=ok.ads.example.test", &spared)
+	if want := (web.Why{Name: "ok.ads.example.test", List: "config", Rule: "@@||ok.ads.example.test^"}); spared != want {
+		t.Errorf("why ok.ads.example.test: %+v, want %+v", spared, want)
+	}
 	var notBlocked web.Why
 	s.getJSON(t, "api/why?name=example.test", &notBlocked)
 	if notBlocked != (web.Why{Name: "example.test"}) {

@@ -165,6 +165,10 @@ func TestBrowser(t *testing.T) {
 		if out, want := b.text("#why-out"), "ads.example.test is blocked by list config, rule ads.example.test"; out != want {
 			t.Errorf("why: %q, want %q", out, want)
 		}
+		b.do(chromedp.SetValue("#why-name", "ok.ads.example.test"), chromedp.Click("#why-go"), waitText("#why-out", "allowed by"))
+		if out, want := b.text("#why-out"), "ok.ads.example.test is allowed by list config, rule @@||ok.ads.example.test^"; out != want {
+			t.Errorf("why: %q, want %q", out, want)
+		}
 		b.screenshot("why")
 	})
 

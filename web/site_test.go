@@ -30,9 +30,10 @@ type site struct {
 	dir    string
 }
 
-// baseYAML blocks ads.example.test by a rule of the "config" list.
+// baseYAML blocks ads.example.test and its subdomains by a rule of the
+// "config" list, but for ok.ads.example.test, which an exception spares.
 const baseYAML = "listen: [\"127.0.0.1:0\"]\nupstreams: [%q]\nquerylog:\n  file: %q\nlocal:\n  hosts_files: []\n" +
-	"blocklists:\n  rules: [ads.example.test]\nweb:\n%s"
+	"blocklists:\n  rules: [ads.example.test, \"@@||ok.ads.example.test^\"]\nweb:\n%s"
 
 // loadConfig writes the configuration and loads it as serve does; extra
 // follows the line "web:", so indented it sets web keys.
