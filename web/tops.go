@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -17,7 +18,7 @@ const maxKeys = 1024
 // counts is one bucket's tallies.
 type counts struct {
 	start   time.Time
-	clients map[string]uint64
+	clients map[netip.Addr]uint64
 	names   map[string]uint64
 	blocked map[blockKey]uint64
 	other   uint64
@@ -27,7 +28,7 @@ type counts struct {
 type blockKey struct{ name, list string }
 
 func newCounts(start time.Time) *counts {
-	return &counts{start: start, clients: map[string]uint64{}, names: map[string]uint64{}, blocked: map[blockKey]uint64{}}
+	return &counts{start: start, clients: map[netip.Addr]uint64{}, names: map[string]uint64{}, blocked: map[blockKey]uint64{}}
 }
 
 // bump counts k in m, or under other once m is full.
@@ -40,7 +41,7 @@ func bump[K comparable](m map[K]uint64, k K, other *uint64) {
 }
 
 func (c *counts) add(ev *Event) {
-	bump(c.clients, ev.Client.String(), &c.other)
+	bump(c.clients, ev.Client, &c.other)
 	bump(c.names, ev.Name, &c.other)
 	if ev.Source == "blocked" {
 		bump(c.blocked, blockKey{ev.Name, ev.BlockList}, &c.other)
@@ -112,7 +113,7 @@ func (t *tops) top(day bool, n int, since time.Time) Top {
 	if day {
 		w, span = &t.day, "day"
 	}
-	clients, names, blocked := map[string]uint64{}, map[string]uint64{}, map[blockKey]uint64{}
+	clients, names, blocked := map[netip.Addr]uint64{}, map[string]uint64{}, map[blockKey]uint64{}
 	out := Top{Span: span}
 	for _, b := range w.buckets {
 		if b.start.Add(w.step).Before(since) {
@@ -132,7 +133,7 @@ func (t *tops) top(day bool, n int, since time.Time) Top {
 		}
 		out.Other += b.other
 	}
-	out.Clients = largest(clients, n, func(k string) Count { return Count{Key: k} })
+	out.Clients = largest(clients, n, func(k netip.Addr) Count { return Count{Key: k.String()} })
 	out.Names = largest(names, n, func(k string) Count { return Count{Key: k} })
 	out.Blocked = largest(blocked, n, func(k blockKey) Count { return Count{Key: k.name, List: k.list} })
 	return out
