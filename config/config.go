@@ -55,6 +55,7 @@ type Config struct {
 	NftSet          NftSet        `mapstructure:"nftset" reload:"restart"`
 	Flows           Flows         `mapstructure:"flows" reload:"restart"`
 	Control         Control       `mapstructure:"control" reload:"restart"`
+	Web             Web           `mapstructure:"web" reload:"restart"`
 }
 
 // Metrics is the metrics section.
@@ -200,6 +201,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.String("log-format", "", "program log `format`: text or json")
 	fs.String("metrics", "", "metrics `address` host:port for /metrics and /healthz (sets metrics.listen)")
 	fs.String("control", "", "control socket `path` that dnsward who asks (sets control.socket)")
+	fs.String("web", "", "web page `address` host:port, read-only (sets web.listen)")
 }
 
 // flagKeys maps flag names to the configuration keys they set.
@@ -211,6 +213,7 @@ var flagKeys = map[string]string{
 	"log-format": "log.format",
 	"metrics":    "metrics.listen",
 	"control":    "control.socket",
+	"web":        "web.listen",
 }
 
 // Load reads the embedded default, then the file named by --config, the
@@ -493,6 +496,7 @@ func (c *Config) validate() []Problem {
 	}
 	ps = append(ps, c.validateEgress()...)
 	ps = append(ps, c.validateControl()...)
+	ps = append(ps, c.validateWeb()...)
 	return ps
 }
 

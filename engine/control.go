@@ -44,6 +44,8 @@ type WhoEntry struct {
 type WhoResponse struct {
 	Entries []WhoEntry `json:"entries"`
 	Error   string     `json:"error,omitempty"`
+	// From is "log" when the query log files answered, not the index.
+	From string `json:"from,omitempty"`
 }
 
 // socketMode lets the socket's owner (the service user) and group connect:
@@ -100,49 +102,65 @@ func serveControl(ctx context.Context, l net.Listener, ix *answers.Index) error 
 	return nil
 }
 
+// whoQuery is a WhoPath request's parameters.
+type whoQuery struct {
+	addr, client netip.Addr // client: invalid for every client
+	at           time.Time  // zero: every entry held
+}
+
+// parseWho reads a WhoPath request.
+func parseWho(r *http.Request) (whoQuery, error) {
+	q := r.URL.Query()
+	var w whoQuery
+	var err error
+	if w.addr, err = netip.ParseAddr(q.Get("addr")); err != nil {
+		return w, fmt.Errorf("addr %q: not an IP address", q.Get("addr"))
+	}
+	w.addr = w.addr.Unmap()
+	if s := q.Get("at"); s != "" {
+		if w.at, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return w, fmt.Errorf("at %q: want an RFC 3339 time", s)
+		}
+	}
+	if s := q.Get("client"); s != "" {
+		if w.client, err = netip.ParseAddr(s); err != nil {
+			return w, fmt.Errorf("client %q: not an IP address", s)
+		}
+		w.client = w.client.Unmap()
+	}
+	return w, nil
+}
+
+// replyWho writes resp with status.
+func replyWho(w http.ResponseWriter, status int, resp WhoResponse) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(resp)
+}
+
 // serveWho answers one WhoPath request from ix, nil when the index is off.
 func serveWho(w http.ResponseWriter, r *http.Request, ix *answers.Index) {
-	reply := func(status int, resp WhoResponse) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(resp)
-	}
-	q := r.URL.Query()
-	addr, err := netip.ParseAddr(q.Get("addr"))
+	q, err := parseWho(r)
 	if err != nil {
-		reply(http.StatusBadRequest, WhoResponse{Error: fmt.Sprintf("addr %q: not an IP address", q.Get("addr"))})
+		replyWho(w, http.StatusBadRequest, WhoResponse{Error: err.Error()})
 		return
 	}
-	var at time.Time
-	if s := q.Get("at"); s != "" {
-		if at, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			reply(http.StatusBadRequest, WhoResponse{Error: fmt.Sprintf("at %q: want an RFC 3339 time", s)})
-			return
-		}
-	}
-	var client netip.Addr
-	if s := q.Get("client"); s != "" {
-		if client, err = netip.ParseAddr(s); err != nil {
-			reply(http.StatusBadRequest, WhoResponse{Error: fmt.Sprintf("client %q: not an IP address", s)})
-			return
-		}
-	}
 	if ix == nil {
-		reply(http.StatusServiceUnavailable, WhoResponse{Error: "the answer index is off (answers.enabled: false)"})
+		replyWho(w, http.StatusServiceUnavailable, WhoResponse{Error: "the answer index is off (answers.enabled: false)"})
 		return
 	}
 	var entries []answers.Entry
-	if client.IsValid() {
-		entries = ix.Lookup(client.Unmap(), addr.Unmap(), at)
+	if q.client.IsValid() {
+		entries = ix.Lookup(q.client, q.addr, q.at)
 	} else {
-		entries = ix.Who(addr.Unmap(), at)
+		entries = ix.Who(q.addr, q.at)
 	}
 	resp := WhoResponse{Entries: make([]WhoEntry, len(entries))}
 	for i, e := range entries {
 		resp.Entries[i] = WhoEntry{Client: e.Client.Unmap(), MAC: e.Device.MAC.String(), Host: e.Device.Host, Name: e.Name,
 			Chain: e.Chain, FirstAsked: e.FirstAsked, LastAsked: e.LastAsked, ValidUntil: e.ValidUntil}
 	}
-	reply(http.StatusOK, resp)
+	replyWho(w, http.StatusOK, resp)
 }
 
 // AskWho asks the control endpoint on the Unix socket at path which

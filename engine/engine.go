@@ -54,6 +54,8 @@ type Engine struct {
 	// restart-only, like the index.
 	devices *devices
 	nftset  *nftset.Feeder
+	// web is the read-only page, nil without web.listen (restart-only).
+	web *webPage
 
 	// Set by Start.
 	qlog      *querylog.Logger
@@ -106,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		src.NftSet = e.nftset.Stats
 	}
 	e.stats = metrics.New(src)
+	e.web = e.newWebPage(cfg)
 	p, err := e.newPipeline(cfg, e.blocks)
 	if err != nil {
 		e.closeFeeder()
@@ -150,6 +153,7 @@ func (e *Engine) Start(ctx context.Context, listeners *resolver.Listeners, metri
 	go func() { e.qdone <- qlog.Run(qctx) }()
 	e.work, e.stopWork = context.WithCancel(context.WithoutCancel(ctx))
 	e.serveControlWork(control)
+	e.startWeb()
 	if metricsListener != nil {
 		e.wg.Go(func() {
 			if err := metrics.Serve(e.work, metricsListener, e.stats.Handler()); err != nil {
@@ -212,6 +216,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 				observe(e.answers, &entry, q.RepeatMark(resp))
 			}
 			e.qlog.Log(entry)
+			e.observeWeb(&entry)
 			e.stats.Observe(q, resp, entry.Latency)
 		},
 	}

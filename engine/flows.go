@@ -17,6 +17,7 @@ import (
 	"github.com/dnsward/dnsward/flows"
 	"github.com/dnsward/dnsward/metrics"
 	"github.com/dnsward/dnsward/querylog"
+	"github.com/dnsward/dnsward/web"
 )
 
 // flowWork is the flow sources and the pipeline that folds their flows,
@@ -30,6 +31,8 @@ type flowWork struct {
 	// qlog is the query log once Start opened it. nflog reads from New
 	// on; a record due before Start is counted but not logged.
 	qlog atomic.Pointer[querylog.Logger]
+	// web is the page that shows the records too, when web.listen is set.
+	web atomic.Pointer[web.Web]
 }
 
 // newFlows opens the flow sources cfg turns on, nil when none is: opening
@@ -109,6 +112,9 @@ func (w *flowWork) emit(f flows.Flow) {
 	w.stats.ObserveFlow(r.Verdict, r.Attribution)
 	if l := w.qlog.Load(); l != nil {
 		l.LogFlow(r)
+	}
+	if p := w.web.Load(); p != nil {
+		p.ObserveFlow(webFlow(r))
 	}
 }
 

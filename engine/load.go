@@ -12,11 +12,12 @@ import (
 	"github.com/dnsward/dnsward/nftset"
 	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/resolver"
+	"github.com/dnsward/dnsward/web"
 	"github.com/spf13/pflag"
 )
 
 // checks are the engine packages' own checks of their configuration parts.
-var checks = []config.Checker{resolver.ConfigProblems, querylog.ConfigProblems}
+var checks = []config.Checker{resolver.ConfigProblems, querylog.ConfigProblems, web.ConfigProblems}
 
 // Load is config.Load with the engine packages' checks: a configuration it
 // returns builds.

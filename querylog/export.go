@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,11 +167,22 @@ type WhoQuery struct {
 }
 
 // Who writes which clients asked for names that resolved to q.IP, and
+// when: the rows of WhoRows.
+func Who(ctx context.Context, w io.Writer, files []string, q WhoQuery) error {
+	out, err := WhoRows(ctx, files, q)
+	if ferr := WriteWho(w, out); err == nil && ferr != nil {
+		err = fmt.Errorf("querylog: who: %w", ferr)
+	}
+	return err
+}
+
+// WhoRows reads which clients asked for names that resolved to q.IP, and
 // when: one row per client, device and name, with the first and last
 // time asked, until when the last answer was valid (its time plus its TTL
 // plus q.Grace) and the count. With q.At set, only the rows valid then
-// (first asked <= At <= valid until) are written.
-func Who(ctx context.Context, w io.Writer, files []string, q WhoQuery) error {
+// (first asked <= At <= valid until) are returned. The rows read before an
+// error are returned with it.
+func WhoRows(ctx context.Context, files []string, q WhoQuery) ([]WhoRow, error) {
 	type key struct{ client, mac, host, qname, via string }
 	rows := map[key]*WhoRow{}
 	ip := q.IP.Unmap()
@@ -208,10 +220,21 @@ func Who(ctx context.Context, w io.Writer, files []string, q WhoQuery) error {
 			out = append(out, *s)
 		}
 	}
-	if ferr := WriteWho(w, out); err == nil && ferr != nil {
-		err = fmt.Errorf("querylog: who: %w", ferr)
-	}
-	return err
+	return out, err
+}
+
+// Files is the log file with its rotated siblings (FILE.1, FILE.2.gz...),
+// oldest first, so that a scan runs in time order.
+func Files(file string) []string {
+	rotated, _ := filepath.Glob(file + ".*")
+	slices.SortFunc(rotated, func(a, b string) int { return rotation(b) - rotation(a) })
+	return append(rotated, file)
+}
+
+// rotation is N of FILE.N or FILE.N.gz.
+func rotation(name string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Ext(strings.TrimSuffix(name, ".gz")), "."))
+	return n
 }
 
 // WhoRow is one row of who's table: a client, its device and a name asked

@@ -20,7 +20,9 @@
 //  6. flows: the flow pipeline's events per second with a full answer
 //     index (the flows package's benchmark), and dnsward's cache hits
 //     with and without 20,000 firewall log lines a second arriving;
-//  7. dnsward querylog who and export on a generated 3.1-million-record
+//  7. the web page: dnsward's cache hits with five browsers on the page
+//     and with none;
+//  8. dnsward querylog who and export on a generated 3.1-million-record
 //     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
@@ -204,6 +206,9 @@ func (b *bench) workloads(ctx context.Context) error {
 		return err
 	}
 	if err := b.flowPhase(ctx, ts); err != nil {
+		return err
+	}
+	if err := b.webPhase(ctx, ts); err != nil {
 		return err
 	}
 	return b.queryLogScan(ctx)

@@ -113,6 +113,7 @@ func render(res *results) string {
 	memorySection(&b, res)
 	indexSection(&b, res.index, res.tmp)
 	flowSection(&b, res.flows, res.tmp)
+	webSection(&b, res.web, res.tmp)
 	scanSection(&b, res.scan)
 	if len(res.notes) > 0 {
 		w("## Problems seen in this run\n\n")

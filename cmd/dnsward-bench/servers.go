@@ -236,6 +236,8 @@ type dnswardOpts struct {
 	// flowsSyslog is the UDP address of a flow syslog listener taking
 	// lines from loopback about clients in flowClients; "" for none.
 	flowsSyslog string
+	// webPort, if not 0, serves the web page on it (web.listen).
+	webPort int
 }
 
 // flowClients is the flow workload's LAN: its lines' SRC addresses, which
@@ -265,6 +267,9 @@ func dnswardConf(port, metricsPort int, o dnswardOpts) string {
 	}
 	if o.flowsSyslog != "" {
 		fmt.Fprintf(&b, "flows:\n  clients: [%q]\n  syslog:\n    udp: %q\n    senders: [\"127.0.0.0/8\"]\n", flowClients, o.flowsSyslog)
+	}
+	if o.webPort != 0 {
+		fmt.Fprintf(&b, "web:\n  listen: \"127.0.0.1:%d\"\n", o.webPort)
 	}
 	return b.String()
 }

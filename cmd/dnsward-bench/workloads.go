@@ -68,6 +68,8 @@ type results struct {
 	index *indexStats
 	// flows is the flow workload.
 	flows *flowStats
+	// web is the web page workload.
+	web *webStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has

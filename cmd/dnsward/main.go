@@ -26,7 +26,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "answer DNS (the default when no command is given)", runServe},
+		{"serve", "answer DNS, and serve the read-only web page with --web (the default when no command is given)", runServe},
 		{"check-config", "validate the configuration, blocklist files and nftables sets too, and exit", runCheckConfig},
 		{"import-dnsmasq", "print a dnsward configuration equivalent to a dnsmasq.conf", runImportDnsmasq},
 		{"querylog", "querylog export|who: filter and convert the log; who asked for a name behind an IP", runQueryLog},

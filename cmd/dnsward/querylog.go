@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -179,15 +177,7 @@ func logFiles(fs *pflag.FlagSet, from []string) ([]string, error) {
 	if cfg.QueryLog.File == "" {
 		return nil, fmt.Errorf("no query log file configured: give --from FILE")
 	}
-	rotated, _ := filepath.Glob(cfg.QueryLog.File + ".*")
-	slices.SortFunc(rotated, func(a, b string) int { return rotation(b) - rotation(a) })
-	return append(rotated, cfg.QueryLog.File), nil
-}
-
-// rotation is N of FILE.N or FILE.N.gz.
-func rotation(name string) int {
-	n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Ext(strings.TrimSuffix(name, ".gz")), "."))
-	return n
+	return querylog.Files(cfg.QueryLog.File), nil
 }
 
 // whenForms is what parseWhen accepts, for --help and its errors.

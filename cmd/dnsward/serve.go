@@ -46,6 +46,14 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		defer metricsListener.Close()
 	}
+	if cfg.Web.Listen != "" {
+		webListener, err := net.Listen("tcp", cfg.Web.Listen)
+		if err != nil {
+			return fmt.Errorf("web: %w", err)
+		}
+		defer webListener.Close()
+		e.ServeWeb(webListener)
+	}
 	if err := dropPrivileges(cfg.User, logger); err != nil {
 		return err
 	}
