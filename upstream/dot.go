@@ -170,7 +170,7 @@ func (d *DoT) read(dc *dotConn) {
 // exchange sends m under an ID of the connection's own, so that replies
 // can be told apart, and waits for the reply, which gets m's ID back.
 func (dc *dotConn) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	wire, err := m.Pack()
+	wire, err := packPadded(m)
 	if err != nil {
 		return nil, err
 	}

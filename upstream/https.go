@@ -132,7 +132,7 @@ func (d *DoH) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 }
 
 func (d *DoH) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	packed, err := m.Pack()
+	packed, err := packPadded(m)
 	if err != nil {
 		return nil, err
 	}
