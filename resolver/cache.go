@@ -249,11 +249,8 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	for _, rr := range records(m) {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
-		h.Name = shared(h.Name, k.name)
 	}
-	for i := range m.Question {
-		m.Question[i].Name = shared(m.Question[i].Name, k.name)
-	}
+	shareNames(m, k.name)
 	packed, err := packAnswer(m, k.name)
 	if err != nil {
 		// Served as it came, but not remembered: a message that does not
@@ -264,6 +261,18 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now + ttl, upstream: upstream}
 	c.entries.Add(k, e)
 	return e
+}
+
+// shareNames makes m's question and records keep key, their entry's key
+// name, instead of copies of their own where they are equal to it.
+func shareNames(m *dns.Msg, key string) {
+	for _, rr := range records(m) {
+		h := rr.Header()
+		h.Name = shared(h.Name, key)
+	}
+	for i := range m.Question {
+		m.Question[i].Name = shared(m.Question[i].Name, key)
+	}
 }
 
 // shared returns the key's copy of name when they are equal, so that an

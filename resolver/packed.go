@@ -41,8 +41,14 @@ func packAnswer(m *dns.Msg, qname string) (packedAnswer, error) {
 	if err != nil {
 		return packedAnswer{}, err
 	}
+	return indexPacked(wire)
+}
+
+// indexPacked locates the question's end and every record's TTL in wire, a
+// message as packAnswer packs it, checking that it parses to its end.
+func indexPacked(wire []byte) (packedAnswer, error) {
 	// Offsets are kept in 16 bits, as DNS's own compression pointers are.
-	if len(wire) > dns.MaxMsgSize {
+	if len(wire) > dns.MaxMsgSize || len(wire) < 12 || binary.BigEndian.Uint16(wire[4:]) != 1 {
 		return packedAnswer{}, errPacked
 	}
 	off, err := skipName(wire, 12)
