@@ -16,7 +16,9 @@
 //     dnsward's with the million rules loaded;
 //  5. the answer index: its memory per entry when full (the answers
 //     package's benchmarks), and dnsward's cache hits with it on and off;
-//  6. dnsward querylog who and export on a generated 3.1-million-record
+//  6. the cache file: a million names saved and loaded (the resolver
+//     package's benchmark);
+//  7. dnsward querylog who and export on a generated 3.1-million-record
 //     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
@@ -197,6 +199,9 @@ func (b *bench) workloads(ctx context.Context) error {
 		return err
 	}
 	if err := b.answerIndexPhase(ctx, ts); err != nil {
+		return err
+	}
+	if err := b.cacheFilePhase(ctx); err != nil {
 		return err
 	}
 	return b.queryLogScan(ctx)

@@ -111,6 +111,7 @@ func render(res *results) string {
 	}
 	memorySection(&b, res)
 	indexSection(&b, res.index, res.tmp)
+	cacheFileSection(&b, res.cacheFile)
 	scanSection(&b, res.scan)
 	if len(res.notes) > 0 {
 		w("## Problems seen in this run\n\n")

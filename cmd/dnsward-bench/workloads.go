@@ -65,6 +65,8 @@ type results struct {
 	scan *scanStats
 	// index is the answer-index workload.
 	index *indexStats
+	// cacheFile is the cache-file workload.
+	cacheFile *cacheFileStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has
