@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/querylog"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 )
@@ -56,7 +55,7 @@ type Cache struct {
 	// board with no RTC) does not move.
 	epoch   time.Time
 	clock   func() time.Time
-	entries *lru.Cache[cacheKey, *cacheEntry]
+	entries *entryList
 	flight  singleflight.Group
 	Next    Stage
 	// prefetch holds the questions to refresh.
@@ -87,6 +86,9 @@ type cacheEntry struct {
 	// asked counts hits; refreshing is set once a prefetch is queued.
 	asked      atomic.Uint32
 	refreshing atomic.Bool
+	// key and the links are the entry's place in the cache's entryList.
+	key        cacheKey
+	prev, next *cacheEntry
 }
 
 // fresh is what the coalesced upstream query hands every waiter: the
@@ -102,16 +104,12 @@ type fresh struct {
 }
 
 // NewCache builds a cache in front of next.
-func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
-	entries, err := lru.New[cacheKey, *cacheEntry](max(cfg.Size, 1))
-	if err != nil {
-		return nil, err
-	}
+func NewCache(cfg CacheConfig, next Stage) *Cache {
 	clock := cfg.Now
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
+	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: newEntryList(cfg.Size), Next: next, prefetch: make(chan cacheKey, prefetchQueue)}
 }
 
 // Answer serves a live entry; for any other question it defers to miss,

@@ -154,12 +154,6 @@ func (c *Cache) LoadFile(path string) (PersistStats, error) {
 	return st, nil
 }
 
-// pendingEntry is an entry read from a file, added once the file checks.
-type pendingEntry struct {
-	key   cacheKey
-	entry *cacheEntry
-}
-
 // load reads size bytes of a cache file from f.
 func (c *Cache) load(f io.Reader, size int64) (PersistStats, error) {
 	const header = len(persistMagic) + 2 + 8
@@ -199,19 +193,17 @@ func (c *Cache) load(f io.Reader, size int64) (PersistStats, error) {
 	if binary.BigEndian.Uint32(sum[:]) != h.Sum32() {
 		return PersistStats{}, fmt.Errorf("%w: checksum mismatch", ErrCacheFile)
 	}
-	for _, p := range pending {
-		c.entries.Add(p.key, p.entry)
-	}
+	c.entries.AddAll(pending)
 	return PersistStats{Entries: len(pending), Expired: expired}, nil
 }
 
 // readEntries reads the records up to and including the end record,
-// returning the entries still worth keeping after elapsed and how many
-// were not.
-func (c *Cache) readEntries(r *bufio.Reader, elapsed time.Duration) ([]pendingEntry, int, error) {
+// returning the entries still worth keeping after elapsed, each with its
+// key, and how many were not.
+func (c *Cache) readEntries(r *bufio.Reader, elapsed time.Duration) ([]*cacheEntry, int, error) {
 	now := c.now()
 	var (
-		pending   []pendingEntry
+		pending   []*cacheEntry
 		upstreams []string
 		read      uint64
 		expired   int
@@ -249,7 +241,8 @@ func (c *Cache) readEntries(r *bufio.Reader, elapsed time.Duration) ([]pendingEn
 		}
 		k := cacheKey{strings.ToLower(e.msg.Question[0].Name), e.msg.Question[0].Qtype, e.msg.Question[0].Qclass, do}
 		shareNames(e.msg, k.name)
-		pending = append(pending, pendingEntry{k, e})
+		e.key = k
+		pending = append(pending, e)
 	}
 }
 

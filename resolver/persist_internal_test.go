@@ -28,11 +28,7 @@ func (c *persistClock) now() time.Time { return c.t }
 
 func newPersistCache(t testing.TB, clock *persistClock, size int, stale time.Duration) *Cache {
 	t.Helper()
-	c, err := NewCache(CacheConfig{Size: size, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour, ServeStale: stale, Now: clock.now}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return NewCache(CacheConfig{Size: size, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour, ServeStale: stale, Now: clock.now}, nil)
 }
 
 // answerA is an upstream's answer for name: one A record with ttl.
