@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/atomicfile"
 	"github.com/miekg/dns"
 )
 
@@ -49,36 +50,20 @@ type PersistStats struct {
 	Expired int
 }
 
-// SaveFile writes the cache to path so that a later start can load it: to
-// a temporary file in the same directory, synced, then renamed over path,
-// so that a crash or a kill leaves either the old file or the new one.
+// SaveFile writes the cache to path, whole or not at all (atomicfile), so
+// that a later start can load it.
 func (c *Cache) SaveFile(path string) (PersistStats, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return PersistStats{}, fmt.Errorf("cache file: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	var st PersistStats
+	err := atomicfile.Write(path, func(w io.Writer) (err error) {
+		st, err = c.save(w)
+		return err
+	})
 	if err != nil {
-		return PersistStats{}, fmt.Errorf("cache file: %w", err)
-	}
-	st, err := c.save(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
 		return PersistStats{}, fmt.Errorf("cache file %s: %w", path, err)
-	}
-	// The rename itself must reach the disk before the file is relied on.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return st, nil
 }
