@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dnsward/dnsward/internal/atomicfile"
 )
 
 // Source is one list: exactly one of Path or URL.
@@ -243,22 +245,8 @@ func (m *Manager) loadCopy(st *sourceState) error {
 // writeFileAtomic replaces name so that a crash leaves the old or the new
 // content, never a truncated copy that would be loaded at the next start.
 func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
+	return atomicfile.Write(name, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	})
 }

@@ -182,6 +182,8 @@ type Cache struct {
 	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
 	ServeStale     time.Duration `mapstructure:"serve_stale"`
 	Prefetch       bool          `mapstructure:"prefetch"`
+	// Persist keeps the cache in state_dir across a clean restart.
+	Persist bool `mapstructure:"persist" reload:"restart"`
 }
 
 // Log is the program log section.

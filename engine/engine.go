@@ -56,6 +56,8 @@ type Engine struct {
 	nftset  *nftset.Feeder
 	// web is the read-only page, nil without web.listen (restart-only).
 	web *webPage
+	// cacheFile keeps the cache across restarts; "" when it is not kept.
+	cacheFile string
 
 	// Set by Start.
 	qlog      *querylog.Logger
@@ -115,6 +117,8 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.live.Store(p)
+	e.cacheFile = cacheFile(cfg)
+	e.loadCache(p)
 	// Last: nothing after it fails, so the sources it opens will run.
 	if e.flows, err = newFlows(cfg, e.answers, e.stats, e.logger); err != nil {
 		e.closePipeline(p)
@@ -235,6 +239,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 func (e *Engine) stop() {
 	e.mu.Lock()
 	e.pipelineWork.stop()
+	e.saveCache(e.live.Load())
 	e.closePipeline(e.live.Load())
 	e.closeFeeder()
 	e.blocksWork.stop()

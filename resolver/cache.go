@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/querylog"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 )
@@ -56,7 +55,7 @@ type Cache struct {
 	// board with no RTC) does not move.
 	epoch   time.Time
 	clock   func() time.Time
-	entries *lru.Cache[cacheKey, *cacheEntry]
+	entries *entryList
 	flight  singleflight.Group
 	Next    Stage
 	// prefetch holds the questions to refresh.
@@ -89,6 +88,9 @@ type cacheEntry struct {
 	refreshing atomic.Bool
 	// mark is Query.RepeatMark's word.
 	mark atomic.Uint64
+	// key and the links are the entry's place in the cache's entryList.
+	key        cacheKey
+	prev, next *cacheEntry
 }
 
 // fresh is what the coalesced upstream query hands every waiter: the
@@ -104,16 +106,12 @@ type fresh struct {
 }
 
 // NewCache builds a cache in front of next.
-func NewCache(cfg CacheConfig, next Stage) (*Cache, error) {
-	entries, err := lru.New[cacheKey, *cacheEntry](max(cfg.Size, 1))
-	if err != nil {
-		return nil, err
-	}
+func NewCache(cfg CacheConfig, next Stage) *Cache {
 	clock := cfg.Now
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: entries, Next: next, prefetch: make(chan cacheKey, prefetchQueue)}, nil
+	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: newEntryList(cfg.Size), Next: next, prefetch: make(chan cacheKey, prefetchQueue)}
 }
 
 // Answer serves a live entry; for any other question it defers to miss,
@@ -251,11 +249,8 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	for _, rr := range records(m) {
 		h := rr.Header()
 		h.Ttl = min(max(h.Ttl, uint32(c.cfg.MinTTL/time.Second)), uint32(ttl/time.Second))
-		h.Name = shared(h.Name, k.name)
 	}
-	for i := range m.Question {
-		m.Question[i].Name = shared(m.Question[i].Name, k.name)
-	}
+	shareNames(m, k.name)
 	packed, err := packAnswer(m, k.name)
 	if err != nil {
 		// Served as it came, but not remembered: a message that does not
@@ -266,6 +261,18 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now + ttl, upstream: upstream}
 	c.entries.Add(k, e)
 	return e
+}
+
+// shareNames makes m's question and records keep key, their entry's key
+// name, instead of copies of their own where they are equal to it.
+func shareNames(m *dns.Msg, key string) {
+	for _, rr := range records(m) {
+		h := rr.Header()
+		h.Name = shared(h.Name, key)
+	}
+	for i := range m.Question {
+		m.Question[i].Name = shared(m.Question[i].Name, key)
+	}
 }
 
 // shared returns the key's copy of name when they are equal, so that an

@@ -96,6 +96,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 			if o.done != nil {
 				o.done(q, resp)
 			}
+			q.Keep()
 			select {
 			case e.Answered <- q:
 			default:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/internal/mmsg"
+	"github.com/dnsward/dnsward/querylog"
 	"github.com/dnsward/dnsward/upstream"
 	"github.com/miekg/dns"
 )
@@ -16,10 +17,59 @@ import (
 // its system calls: decoding, the pipeline and the packed reply, without
 // the sockets (BenchmarkCacheHitUDP has those).
 func BenchmarkHitPath(b *testing.B) {
-	// Never asked: the answer is stored in the cache first.
-	up, err := upstream.Parse("udp://127.0.0.1:9", time.Second)
+	p := hitPipeline(b)
+	query, err := new(dns.Msg).SetQuestion("h1.hot.gen.test.", dns.TypeA).SetEdns0(1232, false).Pack()
 	if err != nil {
 		b.Fatal(err)
+	}
+	client := netip.MustParseAddrPort("127.0.0.1:5300")
+	// The log on is what the engine's Done does for the query log: an
+	// entry built and queued, here to a reader that drops it.
+	entries := make(chan querylog.Entry, 1024)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for range entries {
+		}
+	}()
+	defer func() { close(entries); <-drained }()
+	for _, tt := range []struct {
+		name string
+		done func(*Query, *dns.Msg)
+	}{
+		{"log off", func(*Query, *dns.Msg) {}},
+		{"log on", func(q *Query, resp *dns.Msg) { entries <- q.LogEntry(resp) }},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			answered := 0
+			s := &Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler), Done: func(q *Query, resp *dns.Msg) {
+				answered++
+				tt.done(q, resp)
+			}}
+			u := &udpServer{s: s}
+			var from mmsg.Sockaddr
+			dst := make([]byte, 0, dns.MinMsgSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				wire, ok := u.answer(dst[:0], query, client, &from, nil)
+				if !ok || len(wire) == 0 {
+					b.Fatal("not answered from the cache")
+				}
+			}
+			if answered == 0 {
+				b.Fatal("Done never told")
+			}
+		})
+	}
+}
+
+// hitPipeline is a pipeline for loopback clients whose cache holds an
+// answer for h1.hot.gen.test. A; its upstream is never asked.
+func hitPipeline(tb testing.TB) *Pipeline {
+	tb.Helper()
+	up, err := upstream.Parse("udp://127.0.0.1:9", time.Second)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	p, err := NewPipeline(Config{
 		Allowed:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
@@ -27,32 +77,46 @@ func BenchmarkHitPath(b *testing.B) {
 		Cache: CacheConfig{Size: 1000, MaxTTL: time.Hour},
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	query, err := new(dns.Msg).SetQuestion("h1.hot.gen.test.", dns.TypeA).SetEdns0(1232, false).Pack()
-	if err != nil {
-		b.Fatal(err)
-	}
-	answered := 0
-	s := &Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler), Done: func(*Query, *dns.Msg) { answered++ }}
-	client := netip.MustParseAddrPort("127.0.0.1:5300")
 	answer := new(dns.Msg).SetQuestion("h1.hot.gen.test.", dns.TypeA)
 	answer.Response = true
 	answer.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "h1.hot.gen.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1)}}
 	if p.Cache.store(cacheKey{"h1.hot.gen.test.", dns.TypeA, dns.ClassINET, false}, answer, "bench") == nil {
-		b.Fatal("answer not cached")
+		tb.Fatal("answer not cached")
 	}
-	u := &udpServer{s: s}
-	var from mmsg.Sockaddr
-	dst := make([]byte, 0, dns.MinMsgSize)
-	b.ReportAllocs()
-	for b.Loop() {
-		wire, ok := u.answer(dst[:0], query, client, &from, nil)
-		if !ok || len(wire) == 0 {
-			b.Fatal("not answered from the cache")
+	return p
+}
+
+// A cache hit allocates nothing with the query log off, and only its
+// query, kept by the log entry, with it on.
+func TestHitPathAllocations(t *testing.T) {
+	p := hitPipeline(t)
+	query := packed(t, new(dns.Msg).SetQuestion("h1.hot.gen.test.", dns.TypeA).SetEdns0(1232, false))
+	client := netip.MustParseAddrPort("127.0.0.1:5300")
+	var entry querylog.Entry
+	for _, tt := range []struct {
+		name string
+		done func(*Query, *dns.Msg)
+		max  float64
+	}{
+		{"log off", func(*Query, *dns.Msg) {}, 0},
+		{"log on", func(q *Query, resp *dns.Msg) { entry = q.LogEntry(resp) }, 1},
+	} {
+		s := &Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler), Done: tt.done}
+		u := &udpServer{s: s}
+		var from mmsg.Sockaddr
+		dst := make([]byte, 0, dns.MinMsgSize)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, ok := u.answer(dst[:0], query, client, &from, nil); !ok {
+				t.Fatal("not answered")
+			}
+		})
+		if allocs > tt.max {
+			t.Errorf("%s: %.1f allocations per cache hit, want at most %.0f", tt.name, allocs, tt.max)
 		}
 	}
-	if answered == 0 {
-		b.Fatal("Done never told")
+	if entry.Source != "cache" {
+		t.Errorf("logged source %q, want cache", entry.Source)
 	}
 }

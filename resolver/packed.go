@@ -15,9 +15,11 @@ import (
 // TTL. Answering a hit then costs a copy and a few byte patches instead of
 // copying and packing a dns.Msg.
 type packedAnswer struct {
-	wire []byte   // header, question (lowercased), records; no OPT
-	ttls []uint16 // offset of every record's TTL in wire
-	// qnameEnd is where the question's name ends in wire.
+	wire []byte // header, question (lowercased), records; no OPT
+	// qnameEnd is where the question's name ends in wire. The TTLs are
+	// found by walking the records on each hit (forEachTTL): a few
+	// nanoseconds, where a slice of their offsets cost every cached name
+	// 32 bytes.
 	qnameEnd uint16
 }
 
@@ -41,31 +43,47 @@ func packAnswer(m *dns.Msg, qname string) (packedAnswer, error) {
 	if err != nil {
 		return packedAnswer{}, err
 	}
+	return indexPacked(wire)
+}
+
+// indexPacked locates the question's end in wire, a message as packAnswer
+// packs it, and checks that its records parse to its end.
+func indexPacked(wire []byte) (packedAnswer, error) {
 	// Offsets are kept in 16 bits, as DNS's own compression pointers are.
-	if len(wire) > dns.MaxMsgSize {
+	if len(wire) > dns.MaxMsgSize || len(wire) < 12 || binary.BigEndian.Uint16(wire[4:]) != 1 {
 		return packedAnswer{}, errPacked
 	}
 	off, err := skipName(wire, 12)
 	if err != nil {
 		return packedAnswer{}, err
 	}
-	count := int(binary.BigEndian.Uint16(wire[6:])) + int(binary.BigEndian.Uint16(wire[8:])) + int(binary.BigEndian.Uint16(wire[10:]))
-	p := packedAnswer{wire: wire, qnameEnd: uint16(off), ttls: make([]uint16, 0, count)}
-	off += 4
-	for range count {
-		if off, err = skipName(wire, off); err != nil {
-			return packedAnswer{}, err
-		}
-		if off+10 > len(wire) {
-			return packedAnswer{}, errPacked
-		}
-		p.ttls = append(p.ttls, uint16(off+4))
-		off += 10 + int(binary.BigEndian.Uint16(wire[off+8:]))
-	}
-	if off != len(wire) {
-		return packedAnswer{}, errPacked
+	p := packedAnswer{wire: wire, qnameEnd: uint16(off)}
+	if err := p.forEachTTL(wire, func(int) {}); err != nil {
+		return packedAnswer{}, err
 	}
 	return p, nil
+}
+
+// forEachTTL calls f with the offset of every record's TTL in out, a copy
+// of p's wire, and fails unless the records end where the message does.
+func (p *packedAnswer) forEachTTL(out []byte, f func(at int)) error {
+	count := int(binary.BigEndian.Uint16(out[6:])) + int(binary.BigEndian.Uint16(out[8:])) + int(binary.BigEndian.Uint16(out[10:]))
+	off := int(p.qnameEnd) + 4
+	var err error
+	for range count {
+		if off, err = skipName(out, off); err != nil {
+			return err
+		}
+		if off+10 > len(out) {
+			return errPacked
+		}
+		f(off + 4)
+		off += 10 + int(binary.BigEndian.Uint16(out[off+8:]))
+	}
+	if off != len(out) {
+		return errPacked
+	}
+	return nil
 }
 
 // skipName returns the offset just past the name at off.
@@ -117,9 +135,10 @@ func (p *packedAnswer) appendReply(dst []byte, req *dns.Msg, age uint32, limit i
 	if !respell(out[12:p.qnameEnd], name) {
 		return dst[:start], false
 	}
-	for _, at := range p.ttls {
+	// The wire was checked when stored: this walk cannot fail.
+	_ = p.forEachTTL(out[:len(p.wire)], func(at int) {
 		binary.BigEndian.PutUint32(out[at:], querylog.AgedTTL(binary.BigEndian.Uint32(out[at:]), age))
-	}
+	})
 	if opt == nil {
 		return dst, true
 	}

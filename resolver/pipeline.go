@@ -143,10 +143,7 @@ func NewPipeline(cfg Config) (*Pipeline, error) {
 	if cfg.Rebind {
 		next = &Rebind{Private: rebindNetworks(), Allowed: canonicalAll(exempt), Logger: cfg.Logger, Next: next}
 	}
-	cache, err := NewCache(cfg.Cache, next)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: cache: %w", err)
-	}
+	cache := NewCache(cfg.Cache, next)
 	p.Cache, next = cache, cache
 	if cfg.Blocklist != nil || len(cfg.BlockGroups) > 0 {
 		next = &Block{Lists: cfg.Blocklist, Groups: cfg.BlockGroups, Response: cfg.BlockResponse, Next: next}

@@ -35,7 +35,16 @@ type Query struct {
 	// message: the server replies from its wire form, counted down by age,
 	// instead of copying it.
 	hit cacheHit
+	// wireReply is set when the reply was the hit's wire form, and kept
+	// when Keep was called: a UDP query that is one and not the other is
+	// reused for the reader's next datagram.
+	wireReply, kept bool
 }
+
+// Keep says that q, or its request, is kept past the server's Done
+// callback, so that the server does not reuse them for another query.
+// LogEntry calls it: an entry holds the request.
+func (q *Query) Keep() { q.kept = true }
 
 // cacheHit is the cache entry a query was answered from and how long, in
 // whole seconds, it had been held.
@@ -103,6 +112,7 @@ func reply(q *Query, rcode int) *dns.Msg {
 
 // LogEntry is the query log's view of the query answered with resp.
 func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
+	q.Keep()
 	var question dns.Question
 	if len(q.Req.Question) > 0 {
 		question = q.Req.Question[0]

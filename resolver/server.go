@@ -80,7 +80,8 @@ type Server struct {
 	Limits   Limits
 	Logger   *slog.Logger
 	// Done, when set, is told about every answered query; it must not
-	// change the response.
+	// change the response, and must call q.Keep (LogEntry does) to hold on
+	// to q or its request past its return: a UDP query may be reused.
 	Done func(q *Query, resp *dns.Msg)
 
 	failures sampler
@@ -258,6 +259,7 @@ func (s *Server) reply(dst []byte, q *Query, resp *dns.Msg) []byte {
 	}
 	if q.fromCache(resp) {
 		if wire, ok := q.hit.entry.packed.appendReply(dst, q.Req, q.hit.age, limit); ok {
+			q.wireReply = true
 			s.done(q, resp)
 			return wire
 		}

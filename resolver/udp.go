@@ -40,6 +40,10 @@ type udpServer struct {
 	// worker; it is unbuffered, so a send succeeds only when one is idle.
 	misses       chan func()
 	readFailures sampler
+	// spare is the reader's request to parse the next datagram into, nil
+	// when the last one was kept; names interns its question names.
+	spare *request
+	names nameTable
 }
 
 func newUDPServer(s *Server, conn *net.UDPConn) (*udpServer, error) {
@@ -199,18 +203,32 @@ func (u *udpServer) readFailed(errno syscall.Errno) {
 // answer replies to one datagram now if it can, appending the reply to
 // dst; otherwise it hands the query to a worker, or drops it.
 func (u *udpServer) answer(dst, pkt []byte, client netip.AddrPort, from *mmsg.Sockaddr, oob []byte) ([]byte, bool) {
-	req, rejected := decodeQuery(pkt)
-	if rejected != nil {
-		wire, err := rejected.PackBuffer(dst[:cap(dst)])
-		return wire, err == nil
+	r := u.spare
+	if r == nil {
+		r = new(request)
 	}
-	if req == nil {
-		return nil, false
+	req := &r.msg
+	if !r.parse(pkt, &u.names) {
+		var rejected *dns.Msg
+		req, rejected = decodeQuery(pkt)
+		if rejected != nil {
+			wire, err := rejected.PackBuffer(dst[:cap(dst)])
+			return wire, err == nil
+		}
+		if req == nil {
+			return nil, false
+		}
 	}
-	q := &Query{Req: req, Start: time.Now(), Client: client, Proto: "udp"}
+	u.spare = nil
+	q := &r.q
+	*q = Query{Req: req, Start: time.Now(), Client: client, Proto: "udp"}
 	resp, wait := u.s.answer(q)
 	if wait == nil {
-		return u.s.reply(dst, q, resp), true
+		wire := u.s.reply(dst, q, resp)
+		if q.wireReply && !q.kept {
+			u.spare = r
+		}
+		return wire, true
 	}
 	// from is the reader's, and reused by its next batch.
 	to := *from

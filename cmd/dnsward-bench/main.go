@@ -22,7 +22,9 @@
 //     with and without 20,000 firewall log lines a second arriving;
 //  7. the web page: dnsward's cache hits with five browsers on the page
 //     and with none;
-//  8. dnsward querylog who and export on a generated 3.1-million-record
+//  8. the cache file: a million names saved and loaded (the resolver
+//     package's benchmark);
+//  9. dnsward querylog who and export on a generated 3.1-million-record
 //     log, against grep -c on the same file.
 //
 // Every process it starts is stopped on exit, on error and on SIGINT.
@@ -209,6 +211,9 @@ func (b *bench) workloads(ctx context.Context) error {
 		return err
 	}
 	if err := b.webPhase(ctx, ts); err != nil {
+		return err
+	}
+	if err := b.cacheFilePhase(ctx); err != nil {
 		return err
 	}
 	return b.queryLogScan(ctx)

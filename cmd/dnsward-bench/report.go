@@ -114,6 +114,7 @@ func render(res *results) string {
 	indexSection(&b, res.index, res.tmp)
 	flowSection(&b, res.flows, res.tmp)
 	webSection(&b, res.web, res.tmp)
+	cacheFileSection(&b, res.cacheFile)
 	scanSection(&b, res.scan)
 	if len(res.notes) > 0 {
 		w("## Problems seen in this run\n\n")

@@ -70,6 +70,8 @@ type results struct {
 	flows *flowStats
 	// web is the web page workload.
 	web *webStats
+	// cacheFile is the cache-file workload.
+	cacheFile *cacheFileStats
 }
 
 // bench carries one run: the lab, the options, the query files and what has
