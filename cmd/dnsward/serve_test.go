@@ -24,6 +24,7 @@ const signalLoopChild = "DNSWARD_TEST_SIGNAL_LOOP_CHILD"
 // process's first such moment can kill it, so each try is a child process,
 // whose loops end while another thread sends it both signals.
 func TestSignalLoopEndDropsSignals(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(signalLoopChild) != "" {
 		endLoopsUnderSignals()
 		return
