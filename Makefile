@@ -18,14 +18,17 @@ run: build
 
 # go test prints nothing of a test skipped in a passing package, so a run
 # as a user says here what it could not run: as root (CI) those tests run,
-# and a tool they need that is missing fails them. The Debian package test
-# runs after the others: beside them, its debootstrap and dpkg load made
-# the timing of cmd/dnsward's signal tests fail once in a clean-clone CI run.
+# and a tool they need that is missing fails them. The Debian package test,
+# the longest, starts first and runs beside the others; its output is shown
+# when both are done.
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m -skip '^TestDebianPackage$$' ./...
-	$(GO) test -count=1 -timeout 30m -run '^TestDebianPackage$$' ./packaging
+	@deb=$$(mktemp); \
+	$(GO) test -count=1 -timeout 30m -run '^TestDebianPackage$$' ./packaging >"$$deb" 2>&1 & pid=$$!; \
+	$(GO) test -race -count=1 -timeout 30m -skip '^TestDebianPackage$$' ./...; rc=$$?; \
+	wait $$pid; debrc=$$?; cat "$$deb"; rm -f "$$deb"; \
+	[ $$rc = 0 ] && [ $$debrc = 0 ]
 	@[ "$$(id -u)" = 0 ] || echo "skipped: the Debian package test and the tests in network namespaces (nftset, flows, lan, the egress end-to-end tests) need root: sudo make test GO=\"$$(command -v $(GO))\""
 
 # Every fuzz target for FUZZTIME each. -fuzzminimizetime 1s: go test's

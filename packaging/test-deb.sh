@@ -13,6 +13,9 @@
 #   DEB_TEST_ROOT_CACHE  a tarball of the bootstrapped root: unpacked when it
 #                        exists, written when it does not. For working on the
 #                        package; CI bootstraps every time.
+#   DEB_TEST_DEB_CACHE   where debootstrap keeps the .debs it fetched, for the
+#                        next run on this machine (~/.cache/dnsward/debootstrap;
+#                        empty: fetch them every time)
 #
 # In the chroot the unit is checked with systemd-analyze, and its User=,
 # Group=, capabilities, umask and directories are reproduced with setpriv
@@ -449,10 +452,11 @@ cleanup() {
 		kill -TERM "$boot_pid" 2>/dev/null || true
 		wait "$boot_pid" || true
 	fi
-	if [[ -n ${bounded_pid:-} ]]; then
-		kill -TERM "$bounded_pid" 2>/dev/null || true
-		wait "$bounded_pid" || true
-	fi
+	local pid
+	for pid in ${bounded_pid:-} ${bootstrap_pid:-}; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" || true
+	done
 	# Nothing is mounted here: the mounts lived in the namespace, gone with it.
 	rm -rf "$work"
 }
@@ -465,39 +469,6 @@ upstream=$(<"$here/VERSION")
 # serves as both sides of the upgrade.
 export cur_upstream=$upstream prev_upstream=$upstream~prev
 export cur_version=$cur_upstream-1 prev_version=$prev_upstream-1
-
-step "make deb: $cur_version for amd64 and arm64 (CGO off), $prev_version for $host_arch"
-bounded 480 make -s -C "$repo" deb GO="$GO" VERSION="$cur_upstream" DEB_ARCHS="amd64 arm64" DEB_OUTDIR="$work/cur"
-# The previous version ships a different default configuration, so the
-# upgrade meets dpkg's changed-conffile case, as a real release would.
-{ cat "$repo/packaging/dnsward.yaml"; echo "# (previous release)"; } >"$work/prev.yaml"
-DEB_CONFIG=$work/prev.yaml bounded 300 make -s -C "$repo" deb GO="$GO" VERSION="$prev_upstream" DEB_ARCHS="$host_arch" DEB_OUTDIR="$work/prev"
-export cur_deb=$work/cur/dnsward_${cur_version}_$host_arch.deb prev_deb=$work/prev/dnsward_${prev_version}_$host_arch.deb
-[[ -f $cur_deb && -f $prev_deb ]] || fail "make deb did not produce $cur_deb and $prev_deb"
-
-for arch in amd64 arm64; do
-	deb=$work/cur/dnsward_${cur_version}_$arch.deb
-	step "lintian $(basename "$deb")"
-	bounded 300 lintian --fail-on error --display-info --show-overrides "$deb" >"$work/lintian.$arch" 2>&1 || {
-		cat "$work/lintian.$arch"
-		fail "lintian reports errors for $arch"
-	}
-	out=$(<"$work/lintian.$arch")
-	echo "$out"
-	echo "lintian: $(grep -c '^E:' <<<"$out") errors, $(grep -c '^W:' <<<"$out") warnings, $(grep -c '^O:' <<<"$out") overridden"
-
-	[[ $(dpkg-deb -f "$deb" Architecture) == "$arch" ]] || fail "$deb says Architecture: $(dpkg-deb -f "$deb" Architecture)"
-	# e_machine of the ELF header: 3e 00 is x86-64, b7 00 is AArch64.
-	dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/dnsward >"$work/dnsward.$arch"
-	machine=$(od -An -tx1 -j18 -N2 "$work/dnsward.$arch" | tr -d ' ')
-	case $arch:$machine in
-	amd64:3e00 | arm64:b700) ;;
-	*) fail "/usr/bin/dnsward in the $arch package has ELF machine $machine" ;;
-	esac
-	# Owners and modes as packed; the installed ones are checked in the root.
-	bad=$(dpkg-deb -c "$deb" | awk '$2 != "root/root" || ($1 !~ /^d/ && $1 != "-rw-r--r--" && $1 != "-rwxr-xr-x") || ($1 ~ /^d/ && $1 != "drwxr-xr-x")')
-	[[ -z $bad ]] || fail "unexpected owner or mode in $arch package: $bad"
-done
 
 suite=${DEB_TEST_SUITE:-$(. /etc/os-release && echo "$VERSION_CODENAME")}
 [[ -n $suite ]] || fail "no VERSION_CODENAME in /etc/os-release; set DEB_TEST_SUITE"
@@ -539,13 +510,71 @@ if [[ -n ${DEB_TEST_ROOT_CACHE:-} && -f $DEB_TEST_ROOT_CACHE ]]; then
 	mkdir "$root"
 	tar -xzf "$DEB_TEST_ROOT_CACHE" -C "$root"
 else
-	step "debootstrap --variant=minbase $suite from $mirror"
-	bootstrap_start=$SECONDS
-	if ! bounded 420 debootstrap --variant=minbase --include="$include" "$suite" "$root" "$mirror" >"$work/debootstrap.out" 2>&1; then
+	# In the background while the packages are built and linted: each
+	# took two minutes or more, debootstrap waiting on the mirror and dpkg,
+	# the builds on the CPU. timeout, in its own process group, is what
+	# cleanup stops.
+	step "debootstrap --variant=minbase $suite from $mirror, in the background"
+	# Only to go faster: a .deb in the cache is used when its checksum is
+	# the mirror's, and one that cannot be kept is fetched every time.
+	bootstrap_opts=(--variant=minbase --include="$include")
+	deb_cache=${DEB_TEST_DEB_CACHE-${HOME:+$HOME/.cache/dnsward/debootstrap}}
+	if [[ -n $deb_cache ]] && mkdir -p "$deb_cache" 2>/dev/null; then
+		bootstrap_opts+=(--cache-dir="$(cd "$deb_cache" && pwd)")
+	fi
+	# dpkg in the new root skips its fsync calls (4 ms each here) while
+	# debootstrap installs it; the file is removed before the checks.
+	mkdir -p "$root/etc/dpkg/dpkg.cfg.d"
+	echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/bootstrap-unsafe-io"
+	bootstrap_epoch=$(date +%s)
+	timeout --kill-after=10 420 debootstrap "${bootstrap_opts[@]}" "$suite" "$root" "$mirror" >"$work/debootstrap.out" 2>&1 &
+	bootstrap_pid=$!
+fi
+
+step "make deb: $cur_version for amd64 and arm64 (CGO off), $prev_version for $host_arch"
+bounded 480 make -s -C "$repo" deb GO="$GO" VERSION="$cur_upstream" DEB_ARCHS="amd64 arm64" DEB_OUTDIR="$work/cur"
+# The previous version ships a different default configuration, so the
+# upgrade meets dpkg's changed-conffile case, as a real release would.
+{ cat "$repo/packaging/dnsward.yaml"; echo "# (previous release)"; } >"$work/prev.yaml"
+DEB_CONFIG=$work/prev.yaml bounded 300 make -s -C "$repo" deb GO="$GO" VERSION="$prev_upstream" DEB_ARCHS="$host_arch" DEB_OUTDIR="$work/prev"
+export cur_deb=$work/cur/dnsward_${cur_version}_$host_arch.deb prev_deb=$work/prev/dnsward_${prev_version}_$host_arch.deb
+[[ -f $cur_deb && -f $prev_deb ]] || fail "make deb did not produce $cur_deb and $prev_deb"
+
+for arch in amd64 arm64; do
+	deb=$work/cur/dnsward_${cur_version}_$arch.deb
+	step "lintian $(basename "$deb")"
+	bounded 300 lintian --fail-on error --display-info --show-overrides "$deb" >"$work/lintian.$arch" 2>&1 || {
+		cat "$work/lintian.$arch"
+		fail "lintian reports errors for $arch"
+	}
+	out=$(<"$work/lintian.$arch")
+	echo "$out"
+	echo "lintian: $(grep -c '^E:' <<<"$out") errors, $(grep -c '^W:' <<<"$out") warnings, $(grep -c '^O:' <<<"$out") overridden"
+
+	[[ $(dpkg-deb -f "$deb" Architecture) == "$arch" ]] || fail "$deb says Architecture: $(dpkg-deb -f "$deb" Architecture)"
+	# e_machine of the ELF header: 3e 00 is x86-64, b7 00 is AArch64.
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/dnsward >"$work/dnsward.$arch"
+	machine=$(od -An -tx1 -j18 -N2 "$work/dnsward.$arch" | tr -d ' ')
+	case $arch:$machine in
+	amd64:3e00 | arm64:b700) ;;
+	*) fail "/usr/bin/dnsward in the $arch package has ELF machine $machine" ;;
+	esac
+	# Owners and modes as packed; the installed ones are checked in the root.
+	bad=$(dpkg-deb -c "$deb" | awk '$2 != "root/root" || ($1 !~ /^d/ && $1 != "-rw-r--r--" && $1 != "-rwxr-xr-x") || ($1 ~ /^d/ && $1 != "drwxr-xr-x")')
+	[[ -z $bad ]] || fail "unexpected owner or mode in $arch package: $bad"
+done
+
+if [[ -n ${bootstrap_pid:-} ]]; then
+	step "waiting for debootstrap"
+	rc=0
+	wait "$bootstrap_pid" || rc=$?
+	bootstrap_pid=
+	if ((rc != 0)); then
 		tail -n 20 "$work/debootstrap.out" "$root/debootstrap/debootstrap.log" 2>/dev/null
 		fail "debootstrap of $suite from $mirror failed (output above)"
 	fi
-	echo "debootstrap took $((SECONDS - bootstrap_start))s"
+	echo "debootstrap took $(($(stat -c %Y "$work/debootstrap.out") - bootstrap_epoch))s"
+	rm "$root/etc/dpkg/dpkg.cfg.d/bootstrap-unsafe-io"
 	if [[ -n ${DEB_TEST_ROOT_CACHE:-} ]]; then
 		tar -czf "$DEB_TEST_ROOT_CACHE" -C "$root" .
 	fi

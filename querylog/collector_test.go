@@ -486,6 +486,7 @@ func TestSyslogUDPOutage(t *testing.T) {
 }
 
 func TestSyslogUDP(t *testing.T) {
+	t.Parallel()
 	r := newSyslogReceiver(t, "udp", nil)
 	l, stop := start(t, Config{SpoolDir: t.TempDir(), Syslog: []SyslogConfig{syslogSink("udp", r.addr, "")}}, testLog(t))
 	const n = 100
@@ -571,6 +572,7 @@ func (s *syncBuffer) String() string {
 // TestShutdownFlush expects records logged just before Run's context ends
 // to be delivered, and confirmed, by the time Run returns.
 func TestShutdownFlush(t *testing.T) {
+	t.Parallel()
 	serverTLS, caFile := testCA(t)
 	tests := []struct {
 		name  string
@@ -615,6 +617,7 @@ func TestShutdownFlush(t *testing.T) {
 // TestHungCollector connects to a receiver that accepts and never reads:
 // the file sink must not wait for it, and shutdown must not hang on it.
 func TestHungCollector(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

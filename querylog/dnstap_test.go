@@ -200,6 +200,7 @@ func TestDnstapReaders(t *testing.T) {
 // TestDnstapOutage stops the receiver mid-stream and brings it back:
 // what was logged meanwhile is spooled and delivered, none lost.
 func TestDnstapOutage(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	addr := filepath.Join(t.TempDir(), "tap.sock")
 	capture := newCapture(t, "unix", addr)
@@ -233,6 +234,7 @@ func TestDnstapOutage(t *testing.T) {
 // TestDnstapFileResume appends to a dnstap file across restarts: it
 // stays one stream that readers read to the end.
 func TestDnstapFileResume(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	file := filepath.Join(t.TempDir(), "tap.fstrm")
 	cfg := Config{SpoolDir: t.TempDir(), Dnstap: []DnstapConfig{{Network: "file", Address: file}}}
@@ -451,6 +453,7 @@ func TestDnstapForwarderMessages(t *testing.T) {
 // TestDnstapLogExchange sends upstream exchanges through the logger to a
 // dnstap file and has dnstap-read decode them.
 func TestDnstapLogExchange(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	file := filepath.Join(t.TempDir(), "tap.fstrm")
 	cfg := Config{SpoolDir: t.TempDir(), Dnstap: []DnstapConfig{{Network: "file", Address: file}}}

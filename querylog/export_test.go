@@ -308,6 +308,7 @@ func TestExportByDevice(t *testing.T) {
 // that matches: names in any case, lines cut across chunks, gzip, and a
 // log of many chunks delivered in order.
 func TestExportPrefilter(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var recs []Record
 	for i := range 3 * chunkSize / 400 { // a few chunks' worth
@@ -395,6 +396,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 // A failing writer stops the scan of a log of many chunks, and a line
 // longer than a chunk is an error naming the file and the line.
 func TestScanStops(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var recs []Record
 	for i := range 3 * chunkSize / 300 {

@@ -135,6 +135,7 @@ func TestScanSeparatesKinds(t *testing.T) {
 // syslog collector and HEC get every record, in order; the dnstap sink
 // gets the DNS messages only.
 func TestLogFlowThroughSinks(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "q.log")
 	sl := newSyslogReceiver(t, "tcp", nil)
 	hec := newHECReceiver(t)

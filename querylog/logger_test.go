@@ -177,6 +177,7 @@ func logShared(tb testing.TB, l *Logger, goroutines, perG int, during func(i int
 }
 
 func TestConcurrentAttribution(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{FormatJSON, FormatKV} {
 		t.Run(format, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "query.log")
@@ -212,6 +213,7 @@ func umask(t *testing.T) os.FileMode {
 }
 
 func TestReopenAfterRename(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "query.log")
 	l, stop := start(t, Config{File: path}, nil)
@@ -265,6 +267,7 @@ func TestNoticesMovedFile(t *testing.T) {
 }
 
 func TestSizeRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "query.log")
 	const maxSize = 64 << 10

@@ -22,6 +22,7 @@ import (
 // second not: check-config says it merged them, and serve uses both, so
 // the name resolves (before, the second entry replaced the first).
 func TestRepeatedForwardZonesUseEveryServer(t *testing.T) {
+	t.Parallel()
 	live := testserver.ForTest(t)
 	dead := "udp://" + silentUDP(t)
 	file := filepath.Join(t.TempDir(), "dnsward.yaml")
@@ -54,6 +55,7 @@ func TestRepeatedForwardZonesUseEveryServer(t *testing.T) {
 // TestEmptyConfigRefusedAtStartAndOnReload: an emptied file stops neither
 // a running server (it keeps its configuration) nor starts one.
 func TestEmptyConfigRefusedAtStartAndOnReload(t *testing.T) {
+	t.Parallel()
 	ts := testserver.ForTest(t)
 	file := filepath.Join(t.TempDir(), "dnsward.yaml")
 	conf := fmt.Sprintf("listen: [\"127.0.0.1:0\"]\nupstreams: [%q]\nlocal:\n  hosts_files: []\n  records: [\"router.lan. 300 IN A 192.168.1.9\"]\n", ts.PlainUDP())

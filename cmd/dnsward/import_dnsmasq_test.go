@@ -22,6 +22,7 @@ import (
 // TestImportDnsmasq converts a real-looking dnsmasq.conf, checks the result
 // with check-config, serves it and asks what dnsmasq would have answered.
 func TestImportDnsmasq(t *testing.T) {
+	t.Parallel()
 	public, office := testserver.ForTest(t), testserver.ForTest(t)
 	dir := t.TempDir()
 	hosts := filepath.Join(dir, "hosts")

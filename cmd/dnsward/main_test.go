@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,14 +20,42 @@ import (
 	"github.com/miekg/dns"
 )
 
-// binary builds dnsward once per test run, so the tests drive the real
+// binDir holds the binaries the package's tests share; TestMain makes it
+// and removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "dnsward-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	return m.Run()
+}
+
+// buildOnce builds dnsward into binDir on the first call: linking it
+// took seconds for each of the tests that run it.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "dnsward")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// binary is dnsward, built once per test run, so the tests drive the real
 // program: its flags, its signals and its exit codes.
 func binary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dnsward")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin, err := buildOnce()
 	if err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -81,6 +111,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestServeAnswersAndStopsCleanly(t *testing.T) {
+	t.Parallel()
 	ts := testserver.ForTest(t)
 	qlog := filepath.Join(t.TempDir(), "queries.log")
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp, "--log-level", "debug", "--querylog", qlog)
@@ -108,6 +139,7 @@ func TestServeAnswersAndStopsCleanly(t *testing.T) {
 // query still waits on a slow upstream: the process must finish that query
 // and stop cleanly, not take the signals' defaults (SIGHUP's ends it).
 func TestSignalsWhileDraining(t *testing.T) {
+	t.Parallel()
 	ts := testserver.ForTestWith(t, testserver.Options{Delay: 1500 * time.Millisecond})
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp)
 	cmd.Env = append(os.Environ(), "DNSWARD_UPSTREAM_TIMEOUT=4s", "DNSWARD_QUERY_TIMEOUT=5s")
@@ -227,6 +259,7 @@ func waitFor(t *testing.T, lines <-chan string, want string) string {
 }
 
 func TestBlocklistTestCommand(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "dnsward.yaml")
 	conf := "blocklists:\n  rules: [ads.test, '@@||ok.kids.test^']\n  groups:\n" +
 		"    - name: kids\n      clients: [192.168.1.128/26]\n      rules: [kids.test]\n"
@@ -262,6 +295,7 @@ func TestBlocklistTestCommand(t *testing.T) {
 
 // Under systemd (Type=notify) dnsward reports readiness once it serves.
 func TestNotifiesSystemdWhenServing(t *testing.T) {
+	t.Parallel()
 	ts := testserver.ForTest(t)
 	socket := filepath.Join(t.TempDir(), "notify")
 	pc, err := net.ListenPacket("unixgram", socket)

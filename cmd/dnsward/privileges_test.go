@@ -14,6 +14,7 @@ import (
 // TestDropsPrivileges starts dnsward as root with a user configured: once
 // serving, it must run as that user.
 func TestDropsPrivileges(t *testing.T) {
+	t.Parallel()
 	if os.Getuid() != 0 {
 		t.Skip("needs root")
 	}

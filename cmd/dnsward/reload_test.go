@@ -17,6 +17,7 @@ import (
 // a running server: SIGHUP applies good edits, and a list that turns to
 // junk keeps its last good version in force.
 func TestSIGHUPReloadsListsAndNames(t *testing.T) {
+	t.Parallel()
 	ts := testserver.ForTest(t)
 	dir := t.TempDir()
 	list := filepath.Join(dir, "block.txt")
@@ -75,6 +76,7 @@ func TestSIGHUPReloadsListsAndNames(t *testing.T) {
 // broken one is refused with its file and line while the running
 // configuration keeps answering.
 func TestSIGHUPReloadsConfig(t *testing.T) {
+	t.Parallel()
 	first, second := testserver.ForTest(t), testserver.ForTest(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dnsward.yaml")

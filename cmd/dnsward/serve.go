@@ -91,16 +91,17 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 // onSignal takes over sig at once and returns the loop that calls f for
-// every sig until its context is done, after which sig is ignored. Go's
-// default for SIGHUP ends the process, and for SIGUSR1 drops the signal,
-// so sig is taken over before the server answers, when a reload or a log
-// rotation may already come, and is not handed back to the default while
-// the server drains its queries and the query log.
+// every sig until its context is done. Go's default for SIGHUP ends the
+// process, and for SIGUSR1 drops the signal, so sig is taken over before
+// the server answers, when a reload or a log rotation may already come, and
+// stays taken over while the server drains its queries and the query log:
+// after the loop, a sig fills ch, or is dropped. The loop does not end with
+// signal.Ignore: the runtime stops handling sig before it installs SIG_IGN,
+// and a sig in between met the kernel's default, which ends the process.
 func onSignal(sig os.Signal, f func()) func(context.Context) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sig)
 	return func(ctx context.Context) {
-		defer signal.Ignore(sig)
 		for {
 			select {
 			case <-ctx.Done():

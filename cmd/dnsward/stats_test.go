@@ -15,6 +15,7 @@ import (
 )
 
 func TestStatsAndHealth(t *testing.T) {
+	t.Parallel()
 	ts := testserver.ForTest(t)
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--upstream", ts.Stamp, "--metrics", "127.0.0.1:0")
 	_, addr, metricsAddr := startServing(t, cmd)

@@ -17,6 +17,7 @@ import (
 // given is in the table querylog who prints, --at narrows it, and a
 // missing socket is explained.
 func TestWhoLive(t *testing.T) {
+	t.Parallel()
 	bin := binary(t)
 	ts := testserver.ForTest(t)
 	dir := t.TempDir()
