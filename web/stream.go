@@ -51,22 +51,26 @@ func (h *hub) unsubscribe(s *subscriber) {
 	h.mu.Unlock()
 }
 
-// publish never blocks: it runs on the tally's goroutine.
-func (h *hub) publish(ev Event) {
+// publish hands the events of one drain to the open streams, never
+// blocking: it runs on the tally's goroutine. A stream whose queue is
+// full has the rest of its events counted as dropped at once.
+func (h *hub) publish(evs []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		if !s.f.keep(&ev) {
-			continue
+		var dropped uint64
+		for i := range evs {
+			if !s.f.keep(&evs[i]) {
+				continue
+			}
+			select {
+			case s.c <- evs[i]:
+			default:
+				dropped++
+			}
 		}
-		if len(s.c) == cap(s.c) { // full: skip the channel's lock
-			s.dropped.Add(1)
-			continue
-		}
-		select {
-		case s.c <- ev:
-		default:
-			s.dropped.Add(1)
+		if dropped > 0 {
+			s.dropped.Add(dropped)
 		}
 	}
 }

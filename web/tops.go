@@ -78,12 +78,15 @@ func newTops() *tops {
 	return &tops{hour: window{step: 10 * time.Minute, n: 6}, day: window{step: time.Hour, n: 24}, recent: newRing[Event](recentEvents)}
 }
 
-func (t *tops) add(ev Event) {
+func (t *tops) addAll(evs []Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.hour.add(ev.Time, &ev)
-	t.day.add(ev.Time, &ev)
-	t.recent.push(ev)
+	for i := range evs {
+		ev := &evs[i]
+		t.hour.add(ev.Time, ev)
+		t.day.add(ev.Time, ev)
+		t.recent.push(*ev)
+	}
 }
 
 // Count is one line of a top list.

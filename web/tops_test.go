@@ -19,12 +19,13 @@ func TestTopsCapped(t *testing.T) {
 	ev := func(at time.Time, name, source string) Event {
 		return Event{Time: at, Client: client, Name: name, Source: source, BlockList: "ads"}
 	}
+	var evs []Event
 	for i := range maxKeys + 10 {
-		tp.add(ev(start, fmt.Sprintf("n%d.example", i), "upstream"))
+		evs = append(evs, ev(start, fmt.Sprintf("n%d.example", i), "upstream"))
 	}
-	tp.add(ev(start, "n0.example", "upstream"))
-	tp.add(ev(start.Add(time.Minute), "ads.example", "blocked")) // past the cap: other
-	tp.add(ev(start.Add(20*time.Minute), "ads.example", "blocked"))
+	tp.addAll(append(evs, ev(start, "n0.example", "upstream"),
+		ev(start.Add(time.Minute), "ads.example", "blocked"), // past the cap: other
+		ev(start.Add(20*time.Minute), "ads.example", "blocked")))
 
 	got := tp.top(false, 2, start.Add(-time.Hour))
 	if got.Other != 11 || got.Names[0] != (Count{Key: "n0.example", Count: 2}) || got.Clients[0].Count != maxKeys+13 {

@@ -109,9 +109,14 @@ const (
 // Web keeps the page's figures and serves it. Observe may be called from
 // any goroutine; Run owns the goroutine that tallies.
 type Web struct {
-	cfg     Config
-	src     Sources
-	in      chan Event
+	cfg Config
+	src Sources
+	// in holds the events since the last drain, which swaps it with
+	// spare: the query path takes inMu for one append, and meets the
+	// tally only at the swap, not at every event as on a channel.
+	inMu    sync.Mutex
+	in      []Event
+	spare   []Event
 	dropped atomic.Uint64 // events the tally had no room for
 	// verified is the digest of the last Authorization header bcrypt
 	// accepted: bcrypt takes tens of milliseconds, too long for every poll.
@@ -131,7 +136,7 @@ type Web struct {
 func New(cfg Config, src Sources) *Web {
 	now := time.Now
 	return &Web{
-		cfg: cfg, src: src, in: make(chan Event, inQueue), started: now(), now: now,
+		cfg: cfg, src: src, in: make([]Event, 0, inQueue), spare: make([]Event, 0, inQueue), started: now(), now: now,
 		series: newSeries(), tops: newTops(), hub: newHub(), flows: newRing[Flow](recentFlows),
 	}
 }
@@ -139,11 +144,14 @@ func New(cfg Config, src Sources) *Web {
 // Observe hands one answered query to the tally without ever blocking:
 // when the tally lags the event is dropped and counted.
 func (w *Web) Observe(ev Event) {
-	select {
-	case w.in <- ev:
-	default:
-		w.dropped.Add(1)
+	w.inMu.Lock()
+	if len(w.in) < cap(w.in) {
+		w.in = append(w.in, ev)
+		w.inMu.Unlock()
+		return
 	}
+	w.inMu.Unlock()
+	w.dropped.Add(1)
 }
 
 // ObserveFlow keeps one flow record for the client page. Flow records
@@ -202,18 +210,17 @@ func (w *Web) Run(ctx context.Context) {
 	}
 }
 
-// drain tallies what is queued, at most a queue's worth, so that a flood
-// cannot keep it from sampling.
+// drain tallies what was queued since the last drain, at most a queue's
+// worth, so that a flood cannot keep it from sampling.
 func (w *Web) drain() {
-	for range inQueue {
-		select {
-		case ev := <-w.in:
-			w.tops.add(ev)
-			w.hub.publish(ev)
-		default:
-			return
-		}
-	}
+	w.inMu.Lock()
+	evs := w.in
+	w.in = w.spare
+	w.inMu.Unlock()
+	w.tops.addAll(evs)
+	w.hub.publish(evs)
+	clear(evs) // the names go with the events
+	w.spare = evs[:0]
 }
 
 // Sample takes the counters into the hour's and day's series; Run does so
