@@ -30,7 +30,9 @@ type Logger struct {
 	log     *slog.Logger
 	clock   clock
 	flush   time.Duration // Config.FlushInterval
-	entries chan Entry    // nil without a sink
+	entries *queue[Entry] // nil without a sink
+	// spare is the slice the encoder hands the queue at its next take.
+	spare []Entry
 	// exchanges holds upstream exchanges for the dnstap sinks; nil
 	// without one.
 	exchanges chan Exchange
@@ -149,7 +151,7 @@ func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 	}
 	if l.file != nil || len(l.cols) > 0 {
 		// Without a sink nothing would read the queue, so there is none.
-		l.entries = make(chan Entry, cfg.QueueSize)
+		l.entries = newQueue[Entry](cfg.QueueSize)
 	}
 	if l.needFmt[fmtIndex(spoolDnstap)] {
 		l.exchanges = make(chan Exchange, cfg.QueueSize)
@@ -177,9 +179,7 @@ func (l *Logger) Log(e Entry) {
 	if l.entries == nil {
 		return // no sink
 	}
-	select {
-	case l.entries <- e:
-	default:
+	if !l.entries.put(e) {
 		l.dropped.Add(1)
 	}
 }
@@ -244,9 +244,14 @@ func (l *Logger) dispatch(ctx context.Context) {
 			syncDue = true
 		}
 	}
+	// Without a sink there is no queue, and nothing to wait for on it.
+	var ready <-chan struct{}
+	if l.entries != nil {
+		ready = l.entries.ready
+	}
 	for {
 		select {
-		case e := <-l.entries:
+		case <-ready:
 			if pause != nil {
 				pause.reset(l.flush)
 				select {
@@ -254,7 +259,7 @@ func (l *Logger) dispatch(ctx context.Context) {
 				case <-ctx.Done():
 				}
 			}
-			l.drain(&b, &reports, e)
+			l.drain(&b, &reports)
 			written()
 		case x := <-l.exchanges:
 			l.drainExchanges(&b, &reports, x)
@@ -288,19 +293,29 @@ func (l *Logger) sync(rep *reporter) {
 	}
 }
 
-// drain encodes and writes first and everything queued, a batch at a time.
-func (l *Logger) drain(b *batch, reports *reporter, first ...Entry) {
+// drain encodes and writes everything queued, a batch at a time, until
+// the queue is empty.
+func (l *Logger) drain(b *batch, reports *reporter) {
+	if l.entries == nil {
+		return
+	}
 	for {
-		b.reset()
-		for _, e := range first {
-			b.add(l, e)
-		}
-		first = nil
-		l.fill(b)
-		if b.entries == 0 {
+		items := l.entries.take(l.spare)
+		if len(items) == 0 {
+			l.spare = items
 			return
 		}
-		l.write(b, reports)
+		for rest := items; len(rest) > 0; {
+			n := min(len(rest), batchEntries)
+			b.reset()
+			for i := range rest[:n] {
+				b.add(l, rest[i])
+			}
+			l.write(b, reports)
+			rest = rest[n:]
+		}
+		clear(items) // the messages they point to may go
+		l.spare = items[:0]
 	}
 }
 
@@ -326,18 +341,6 @@ func (l *Logger) drainExchanges(b *batch, reports *reporter, first ...Exchange) 
 			return
 		}
 		l.write(b, reports)
-	}
-}
-
-// fill adds what is queued to b, without waiting, up to a batch.
-func (l *Logger) fill(b *batch) {
-	for b.entries < batchEntries {
-		select {
-		case e := <-l.entries:
-			b.add(l, e)
-		default:
-			return
-		}
 	}
 }
 
@@ -427,7 +430,10 @@ func (l *Logger) Reopen() error {
 
 // Stats returns the current counters.
 func (l *Logger) Stats() Stats {
-	st := Stats{Queued: len(l.entries) + len(l.exchanges), Dropped: l.dropped.Load()}
+	st := Stats{Queued: len(l.exchanges), Dropped: l.dropped.Load()}
+	if l.entries != nil {
+		st.Queued += l.entries.len()
+	}
 	if l.file != nil {
 		st.Sinks = append(st.Sinks, SinkStats{Name: "file", Written: l.file.written.Load(), Dropped: l.file.dropped.Load()})
 	}

@@ -422,3 +422,23 @@ func TestTornLastLine(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSinkRunsAndStops: a logger without any sink queues nothing, and
+// its Run still waits for the stop and returns.
+func TestNoSinkRunsAndStops(t *testing.T) {
+	l, err := New(Config{SpoolDir: t.TempDir()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Log(seqEntry(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Queued != 0 || st.Dropped != 0 {
+		t.Errorf("stats %+v, want nothing queued or dropped", st)
+	}
+}
