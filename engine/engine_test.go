@@ -178,8 +178,11 @@ func TestStopEndsEveryGoroutine(t *testing.T) {
 	if got := r.answer(t, "ads.example.test."); got != "NXDOMAIN" {
 		t.Errorf("ads.example.test. after the reload: %s, want NXDOMAIN (blocked)", got)
 	}
-	// Reloads replace the background work, not add to it.
-	running := runtime.NumGoroutine()
+	// Reloads replace the background work, not add to it. The new
+	// pipeline's goroutines start after Reload returns: the count is
+	// taken once they have, or a loaded machine's late starters would
+	// look like goroutines the next reloads left behind.
+	running := settledGoroutines(t)
 	for i := range 4 {
 		r.write(t, fmt.Sprintf("router.lan. 300 IN A 192.168.1.%d", 3+i), fmt.Sprintf("blocklists:\n  rules: [ads%d.example.test]\n", i))
 		r.e.Reload(context.Background())
@@ -199,6 +202,23 @@ func TestStopEndsEveryGoroutine(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > r.basis {
 		t.Errorf("%d goroutines after a reload of a stopped engine, %d before", n, r.basis)
 	}
+}
+
+// settledGoroutines is the number of goroutines once it has held still
+// for 50 polls a millisecond apart, within a deadline.
+func settledGoroutines(t *testing.T) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	n, still := runtime.NumGoroutine(), 0
+	for still < 50 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		if m := runtime.NumGoroutine(); m != n {
+			n, still = m, 0
+		} else {
+			still++
+		}
+	}
+	return n
 }
 
 // waitGoroutines waits until at most n goroutines run; they end just after
