@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dnsward/dnsward/internal/swapq"
 )
 
 const (
@@ -29,8 +31,8 @@ type Logger struct {
 	format  string
 	log     *slog.Logger
 	clock   clock
-	flush   time.Duration // Config.FlushInterval
-	entries *queue[Entry] // nil without a sink
+	flush   time.Duration       // Config.FlushInterval
+	entries *swapq.Queue[Entry] // nil without a sink
 	// spare is the slice the encoder hands the queue at its next take.
 	spare []Entry
 	// exchanges holds upstream exchanges for the dnstap sinks; nil
@@ -151,7 +153,7 @@ func newLogger(cfg Config, logger *slog.Logger, clk clock) (*Logger, error) {
 	}
 	if l.file != nil || len(l.cols) > 0 {
 		// Without a sink nothing would read the queue, so there is none.
-		l.entries = newQueue[Entry](cfg.QueueSize)
+		l.entries = swapq.New[Entry](cfg.QueueSize)
 	}
 	if l.needFmt[fmtIndex(spoolDnstap)] {
 		l.exchanges = make(chan Exchange, cfg.QueueSize)
@@ -179,7 +181,7 @@ func (l *Logger) Log(e Entry) {
 	if l.entries == nil {
 		return // no sink
 	}
-	if !l.entries.put(e) {
+	if !l.entries.Put(e) {
 		l.dropped.Add(1)
 	}
 }
@@ -247,7 +249,7 @@ func (l *Logger) dispatch(ctx context.Context) {
 	// Without a sink there is no queue, and nothing to wait for on it.
 	var ready <-chan struct{}
 	if l.entries != nil {
-		ready = l.entries.ready
+		ready = l.entries.Ready()
 	}
 	for {
 		select {
@@ -300,7 +302,7 @@ func (l *Logger) drain(b *batch, reports *reporter) {
 		return
 	}
 	for {
-		items := l.entries.take(l.spare)
+		items := l.entries.Take(l.spare)
 		if len(items) == 0 {
 			l.spare = items
 			return
@@ -432,7 +434,7 @@ func (l *Logger) Reopen() error {
 func (l *Logger) Stats() Stats {
 	st := Stats{Queued: len(l.exchanges), Dropped: l.dropped.Load()}
 	if l.entries != nil {
-		st.Queued += l.entries.len()
+		st.Queued += l.entries.Len()
 	}
 	if l.file != nil {
 		st.Sinks = append(st.Sinks, SinkStats{Name: "file", Written: l.file.written.Load(), Dropped: l.file.dropped.Load()})

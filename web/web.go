@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/config"
+	"github.com/dnsward/dnsward/internal/swapq"
 	"github.com/dnsward/dnsward/metrics"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -111,11 +112,9 @@ const (
 type Web struct {
 	cfg Config
 	src Sources
-	// in holds the events since the last drain, which swaps it with
-	// spare: the query path takes inMu for one append, and meets the
-	// tally only at the swap, not at every event as on a channel.
-	inMu    sync.Mutex
-	in      []Event
+	// in holds the events since the last drain, which swaps it for
+	// spare: the query path meets the tally only at the swap.
+	in      *swapq.Queue[Event]
 	spare   []Event
 	dropped atomic.Uint64 // events the tally had no room for
 	// verified is the digest of the last Authorization header bcrypt
@@ -136,7 +135,7 @@ type Web struct {
 func New(cfg Config, src Sources) *Web {
 	now := time.Now
 	return &Web{
-		cfg: cfg, src: src, in: make([]Event, 0, inQueue), spare: make([]Event, 0, inQueue), started: now(), now: now,
+		cfg: cfg, src: src, in: swapq.New[Event](inQueue), started: now(), now: now,
 		series: newSeries(), tops: newTops(), hub: newHub(), flows: newRing[Flow](recentFlows),
 	}
 }
@@ -144,14 +143,9 @@ func New(cfg Config, src Sources) *Web {
 // Observe hands one answered query to the tally without ever blocking:
 // when the tally lags the event is dropped and counted.
 func (w *Web) Observe(ev Event) {
-	w.inMu.Lock()
-	if len(w.in) < cap(w.in) {
-		w.in = append(w.in, ev)
-		w.inMu.Unlock()
-		return
+	if !w.in.Put(ev) {
+		w.dropped.Add(1)
 	}
-	w.inMu.Unlock()
-	w.dropped.Add(1)
 }
 
 // ObserveFlow keeps one flow record for the client page. Flow records
@@ -213,10 +207,7 @@ func (w *Web) Run(ctx context.Context) {
 // drain tallies what was queued since the last drain, at most a queue's
 // worth, so that a flood cannot keep it from sampling.
 func (w *Web) drain() {
-	w.inMu.Lock()
-	evs := w.in
-	w.in = w.spare
-	w.inMu.Unlock()
+	evs := w.in.Take(w.spare)
 	w.tops.addAll(evs)
 	w.hub.publish(evs)
 	clear(evs) // the names go with the events
