@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/dnsward/dnsward/config"
-	"github.com/google/nftables"
-	"github.com/mdlayher/netlink"
 )
 
 // FromConfig is the nftset section as a Feeder takes it; grace is
@@ -52,16 +50,11 @@ func KernelProblems(ctx context.Context, c config.NftSet, netns int) ([]config.P
 	if len(c.Rules) == 0 {
 		return nil, nil
 	}
-	var nl *netlink.Conn
-	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(netns),
-		nftables.WithSockOptions(func(c *netlink.Conn) error { nl = c; return nil }))
+	conn, _, err := dial(ctx, netns)
 	if err != nil {
-		return nil, fmt.Errorf("nftset: open netlink: %w", err)
+		return nil, err
 	}
 	defer conn.CloseLasting()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nl.SetDeadline(dl)
-	}
 	var ps []config.Problem
 	for i, r := range c.Rules {
 		for j, s := range r.Sets {

@@ -187,11 +187,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Feeder, error
 	if opts.batchMax <= 0 || opts.batchMax > maxBatch {
 		opts.batchMax = maxBatch
 	}
-	var nl *netlink.Conn
-	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(opts.NetNS),
-		nftables.WithSockOptions(func(c *netlink.Conn) error { nl = c; return nil }))
+	conn, nl, err := dial(ctx, opts.NetNS)
 	if err != nil {
-		return nil, fmt.Errorf("nftset: open netlink: %w", err)
+		return nil, err
 	}
 	f := &Feeder{
 		conn:       conn,
@@ -204,9 +202,6 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Feeder, error
 		reqs:       make(chan *request, maxBatch),
 		quit:       make(chan struct{}),
 		stopped:    make(chan struct{}),
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nl.SetDeadline(dl)
 	}
 	if err := f.build(ctx, opts.Rules); err != nil {
 		_ = conn.CloseLasting()
@@ -269,6 +264,22 @@ func (t *Target) add(ref SetRef, s *nftables.Set) {
 	}
 	*refs = append(*refs, ref)
 	*ss = append(*ss, s)
+}
+
+// dial opens a lasting nftables connection in the network namespace netns
+// (0 for the caller's), its reads bounded by ctx's deadline until the
+// caller clears it on the netlink socket returned.
+func dial(ctx context.Context, netns int) (*nftables.Conn, *netlink.Conn, error) {
+	var nl *netlink.Conn
+	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(netns),
+		nftables.WithSockOptions(func(c *netlink.Conn) error { nl = c; return nil }))
+	if err != nil {
+		return nil, nil, fmt.Errorf("nftset: open netlink: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nl.SetDeadline(dl)
+	}
+	return conn, nl, nil
 }
 
 // lookup fetches the set and checks that single addresses can be added to it.
