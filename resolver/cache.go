@@ -44,6 +44,10 @@ const (
 	// not queue one, and a later hit tries again.
 	prefetchQueue   = 256
 	prefetchWorkers = 4
+	// hotEntries bounds the entries kept unpacked: a LAN's busy names,
+	// answered without unpacking, while the rest of the cache costs only
+	// its packed bytes.
+	hotEntries = 16384
 )
 
 // Cache answers repeated questions from memory and coalesces identical
@@ -53,9 +57,12 @@ type Cache struct {
 	// epoch is when the cache's clock started: its times are durations
 	// since, on the monotonic clock, which a stepped wall clock (NTP on a
 	// board with no RTC) does not move.
-	epoch   time.Time
-	clock   func() time.Time
+	epoch time.Time
+	clock func() time.Time
+	// entries are the recently used entries, unpacked, in front of cold,
+	// which holds every entry packed.
 	entries *entryList
+	cold    *store
 	flight  singleflight.Group
 	Next    Stage
 	// prefetch holds the questions to refresh.
@@ -111,7 +118,51 @@ func NewCache(cfg CacheConfig, next Stage) *Cache {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: newEntryList(cfg.Size), Next: next, prefetch: make(chan cacheKey, prefetchQueue)}
+	return &Cache{cfg: cfg, epoch: clock(), clock: clock, entries: newEntryList(min(cfg.Size, hotEntries)), cold: newStore(cfg.Size),
+		Next: next, prefetch: make(chan cacheKey, prefetchQueue)}
+}
+
+// Close returns the memory of the packed entries; the cache is empty after.
+func (c *Cache) Close() error { return c.cold.Close() }
+
+// recall unpacks the entry of k from the packed store, or returns nil when
+// there is none.
+func (c *Cache) recall(k cacheKey) *cacheEntry {
+	var buf [256]byte
+	end, err := dns.PackDomainName(k.name, buf[:], 0, nil, false)
+	if err != nil {
+		return nil
+	}
+	r, ok := c.cold.get(buf[:end], k.qtype, k.qclass, k.do)
+	if !ok {
+		return nil
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(r.wire); err != nil {
+		// Checked when stored or loaded; a record that still does not
+		// unpack is forgotten rather than served.
+		c.cold.remove(buf[:end], k.qtype, k.qclass, k.do)
+		return nil
+	}
+	shareNames(m, k.name)
+	return &cacheEntry{msg: m, packed: packedAnswer{wire: r.wire, qnameEnd: r.qnameEnd},
+		stored: r.stored, expires: r.expires, upstream: c.cold.upstreamName(r.upstream)}
+}
+
+// keep makes e the unpacked entry of k. The entry it evicts, the least
+// recently used of those, was used more recently than the store's oldest
+// records: it counts as a use in the store, so that the store does not
+// evict first what the unpacked entries answered all along.
+func (c *Cache) keep(k cacheKey, e *cacheEntry) {
+	if old := c.entries.Add(k, e); old != nil {
+		c.cold.touch(old.packed.wire[12:old.packed.qnameEnd], old.key.qtype, old.key.qclass, old.key.do)
+	}
+}
+
+// forget drops the entry of k, unpacked and packed.
+func (c *Cache) forget(k cacheKey, e *cacheEntry) {
+	c.entries.Remove(k)
+	c.cold.remove(e.packed.wire[12:e.packed.qnameEnd], k.qtype, k.qclass, k.do)
 }
 
 // Answer serves a live entry; for any other question it defers to miss,
@@ -123,7 +174,13 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 	k := cacheKey{strings.ToLower(question.Name), question.Qtype, question.Qclass, q.DO()}
 	now := c.now()
 	var old *cacheEntry
-	if e, ok := c.entries.Get(k); ok {
+	e, ok := c.entries.Get(k)
+	if !ok {
+		if e = c.recall(k); e != nil && now < e.expires {
+			c.keep(k, e)
+		}
+	}
+	if e != nil {
 		if now < e.expires {
 			c.hits.Add(1)
 			q.Source, q.Upstream = SourceCache, e.upstream
@@ -136,7 +193,7 @@ func (c *Cache) Answer(ctx context.Context, q *Query) (*dns.Msg, error) {
 		if now < e.expires+c.cfg.ServeStale {
 			old = e
 		} else {
-			c.entries.Remove(k)
+			c.forget(k, e)
 		}
 	}
 	return nil, &Deferred{Wait: func(ctx context.Context) (*dns.Msg, error) { return c.miss(ctx, k, q, old) }}
@@ -234,7 +291,7 @@ type CacheStats struct {
 
 // Stats reports the counters and how many entries are held.
 func (c *Cache) Stats() CacheStats {
-	return CacheStats{c.hits.Load(), c.misses.Load(), c.stale.Load(), c.prefetched.Load(), c.entries.Len()}
+	return CacheStats{c.hits.Load(), c.misses.Load(), c.stale.Load(), c.prefetched.Load(), c.cold.len()}
 }
 
 // store caches m if it may be, and returns its entry, or nil. m is this
@@ -259,7 +316,8 @@ func (c *Cache) store(k cacheKey, m *dns.Msg, upstream string) *cacheEntry {
 	}
 	now := c.now()
 	e := &cacheEntry{msg: m, packed: packed, stored: now, expires: now + ttl, upstream: upstream}
-	c.entries.Add(k, e)
+	c.keep(k, e)
+	c.cold.put(record{wire: packed.wire, qnameEnd: packed.qnameEnd, do: k.do, upstream: c.cold.upstreamID(upstream), stored: e.stored, expires: e.expires})
 	return e
 }
 

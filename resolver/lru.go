@@ -42,14 +42,11 @@ func (l *entryList) Peek(k cacheKey) (*cacheEntry, bool) {
 }
 
 // Add makes e the entry for k, the most recently used, replacing any
-// other, and evicts the least recently used beyond the size.
-func (l *entryList) Add(k cacheKey, e *cacheEntry) {
+// other, and evicts the least recently used beyond the size, which it
+// returns.
+func (l *entryList) Add(k cacheKey, e *cacheEntry) (evicted *cacheEntry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.add(k, e)
-}
-
-func (l *entryList) add(k cacheKey, e *cacheEntry) {
 	if old, ok := l.items[k]; ok {
 		l.unlink(old)
 	}
@@ -57,23 +54,11 @@ func (l *entryList) add(k cacheKey, e *cacheEntry) {
 	l.items[k] = e
 	l.pushFront(e)
 	if len(l.items) > l.size {
-		oldest := l.root.prev
-		l.unlink(oldest)
-		delete(l.items, oldest.key)
+		evicted = l.root.prev
+		l.unlink(evicted)
+		delete(l.items, evicted.key)
 	}
-}
-
-// AddAll adds entries, each under its key, in order, the last the most
-// recently used, first making room in the map for them all at once.
-func (l *entryList) AddAll(entries []*cacheEntry) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.items) == 0 {
-		l.items = make(map[cacheKey]*cacheEntry, min(len(entries), l.size))
-	}
-	for _, e := range entries {
-		l.add(e.key, e)
-	}
+	return evicted
 }
 
 // Remove drops the entry for k.
@@ -91,17 +76,6 @@ func (l *entryList) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.items)
-}
-
-// Keys lists the keys from the least to the most recently used.
-func (l *entryList) Keys() []cacheKey {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	keys := make([]cacheKey, 0, len(l.items))
-	for e := l.root.prev; e != &l.root; e = e.prev {
-		keys = append(keys, e.key)
-	}
-	return keys
 }
 
 func (l *entryList) pushFront(e *cacheEntry) {

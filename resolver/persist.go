@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/dnsward/dnsward/internal/atomicfile"
@@ -17,10 +17,10 @@ import (
 )
 
 // The cache file: a header (magic, version, the wall-clock time it was
-// written), one record per entry from the least to the most recently used,
-// an end record with the count, and a CRC-32C of everything before it. An
-// entry is its packed answer and a few varints, not its dns.Msg, which is
-// rebuilt from the wire on load: about 70 bytes for an A answer.
+// written), one record per entry, an end record with the count, and a
+// CRC-32C of everything before it. An entry is its packed answer and a few
+// varints: about 70 bytes for an A answer. Each of the store's shards is
+// written from its least to its most recently used entry.
 const (
 	persistMagic   = "dnswcach"
 	persistVersion = 1
@@ -81,33 +81,33 @@ func (c *Cache) save(f io.Writer) (PersistStats, error) {
 	now := c.now()
 	upstreams := map[string]uint64{}
 	var st PersistStats
-	for _, k := range c.entries.Keys() {
-		e, ok := c.entries.Peek(k)
-		if !ok || now >= e.expires+c.cfg.ServeStale {
-			continue
+	c.cold.each(func(r *record) {
+		if now >= r.expires+c.cfg.ServeStale {
+			return
 		}
 		buf = append(buf[:0], persistEntry, 0)
-		if k.do {
+		if r.do {
 			buf[1] = 1
 		}
-		i, known := upstreams[e.upstream]
+		up := c.cold.upstreamName(r.upstream)
+		i, known := upstreams[up]
 		if !known {
 			i = uint64(len(upstreams))
-			upstreams[e.upstream] = i
+			upstreams[up] = i
 		}
 		buf = binary.AppendUvarint(buf, i)
 		if !known {
-			buf = binary.AppendUvarint(buf, uint64(len(e.upstream)))
-			buf = append(buf, e.upstream...)
+			buf = binary.AppendUvarint(buf, uint64(len(up)))
+			buf = append(buf, up...)
 		}
 		// The age rounded up, so a loaded entry is never younger than it was.
-		buf = binary.AppendUvarint(buf, uint64((now-e.stored+time.Millisecond-1)/time.Millisecond))
-		buf = binary.AppendUvarint(buf, uint64((e.expires-e.stored)/time.Millisecond))
-		buf = binary.AppendUvarint(buf, uint64(len(e.packed.wire)))
+		buf = binary.AppendUvarint(buf, uint64((now-r.stored+time.Millisecond-1)/time.Millisecond))
+		buf = binary.AppendUvarint(buf, uint64((r.expires-r.stored)/time.Millisecond))
+		buf = binary.AppendUvarint(buf, uint64(len(r.wire)))
 		w.Write(buf)
-		w.Write(e.packed.wire)
+		w.Write(r.wire)
 		st.Entries++
-	}
+	})
 	buf = binary.AppendUvarint(append(buf[:0], persistEnd), uint64(st.Entries))
 	w.Write(buf)
 	if err := w.Flush(); err != nil {
@@ -121,7 +121,8 @@ func (c *Cache) save(f io.Writer) (PersistStats, error) {
 // TTLs counted down by the time that passed since, and drops those expired
 // beyond the serve-stale window. Nothing is added unless the whole file is
 // sound; an error wrapping ErrCacheFile says why it is not, one wrapping
-// fs.ErrNotExist that there is none.
+// fs.ErrNotExist that there is none. It replaces what the cache held, and
+// must be called before the cache answers a query.
 func (c *Cache) LoadFile(path string) (PersistStats, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -164,56 +165,70 @@ func (c *Cache) load(f io.Reader, size int64) (PersistStats, error) {
 		// entries' age unknown: serving them could outlive their TTLs.
 		return PersistStats{}, fmt.Errorf("%w: written at %s, later than now: the clock went back", ErrCacheFile, written.UTC().Format(time.RFC3339))
 	}
-	pending, expired, err := c.readEntries(r, elapsed)
+	// Read into a store of its own, which becomes the cache's only once
+	// the whole file proved sound.
+	into := newStore(c.cfg.Size)
+	st, err := c.readEntries(r, elapsed, into)
 	if err != nil {
+		into.Close()
 		return PersistStats{}, fmt.Errorf("%w: %w", ErrCacheFile, err)
 	}
-	if _, err := r.ReadByte(); err != io.EOF {
-		return PersistStats{}, fmt.Errorf("%w: data after the end record", ErrCacheFile)
+	if err := checkEnd(r, f, h.Sum32()); err != nil {
+		into.Close()
+		return PersistStats{}, fmt.Errorf("%w: %w", ErrCacheFile, err)
 	}
-	var sum [4]byte
-	if _, err := io.ReadFull(f, sum[:]); err != nil {
-		return PersistStats{}, fmt.Errorf("%w: checksum: %w", ErrCacheFile, err)
-	}
-	if binary.BigEndian.Uint32(sum[:]) != h.Sum32() {
-		return PersistStats{}, fmt.Errorf("%w: checksum mismatch", ErrCacheFile)
-	}
-	c.entries.AddAll(pending)
-	return PersistStats{Entries: len(pending), Expired: expired}, nil
+	c.cold.Close()
+	c.cold = into
+	return st, nil
 }
 
-// readEntries reads the records up to and including the end record,
-// returning the entries still worth keeping after elapsed, each with its
-// key, and how many were not.
-func (c *Cache) readEntries(r *bufio.Reader, elapsed time.Duration) ([]*cacheEntry, int, error) {
+// checkEnd checks that r, past the end record, is at its end, and that
+// the checksum that follows in f is sum.
+func checkEnd(r *bufio.Reader, f io.Reader, sum uint32) error {
+	if _, err := r.ReadByte(); err != io.EOF {
+		return errors.New("data after the end record")
+	}
+	var got [4]byte
+	if _, err := io.ReadFull(f, got[:]); err != nil {
+		return fmt.Errorf("checksum: %w", err)
+	}
+	if binary.BigEndian.Uint32(got[:]) != sum {
+		return errors.New("checksum mismatch")
+	}
+	return nil
+}
+
+// readEntries reads the records up to and including the end record into
+// a store, those still worth keeping after elapsed.
+func (c *Cache) readEntries(r *bufio.Reader, elapsed time.Duration, into *store) (PersistStats, error) {
 	now := c.now()
 	var (
-		pending   []*cacheEntry
-		upstreams []string
+		st        PersistStats
+		upstreams []uint16
+		buf       []byte
 		read      uint64
-		expired   int
 		flags     [2]byte
 	)
 	for {
 		if _, err := io.ReadFull(r, flags[:1]); err != nil {
-			return nil, 0, fmt.Errorf("record %d: %w", read, noEOF(err))
+			return PersistStats{}, fmt.Errorf("record %d: %w", read, noEOF(err))
 		}
 		if flags[0] == persistEnd {
 			count, err := binary.ReadUvarint(r)
 			if err != nil {
-				return nil, 0, fmt.Errorf("end record: %w", noEOF(err))
+				return PersistStats{}, fmt.Errorf("end record: %w", noEOF(err))
 			}
 			if count != read {
-				return nil, 0, fmt.Errorf("end record counts %d entries, the file holds %d", count, read)
+				return PersistStats{}, fmt.Errorf("end record counts %d entries, the file holds %d", count, read)
 			}
-			return pending, expired, nil
+			return st, nil
 		}
 		if flags[0] != persistEntry {
-			return nil, 0, fmt.Errorf("record %d: unknown tag %d", read, flags[0])
+			return PersistStats{}, fmt.Errorf("record %d: unknown tag %d", read, flags[0])
 		}
-		e, do, err := readEntry(r, &upstreams)
+		e, err := readEntry(r, &upstreams, into, &buf)
 		if err != nil {
-			return nil, 0, fmt.Errorf("record %d: %w", read, err)
+			return PersistStats{}, fmt.Errorf("record %d: %w", read, err)
 		}
 		read++
 		// Times on this cache's clock: stored as long before now as the
@@ -221,66 +236,62 @@ func (c *Cache) readEntries(r *bufio.Reader, elapsed time.Duration) ([]*cacheEnt
 		e.stored = now - e.stored - elapsed
 		e.expires += e.stored
 		if now >= e.expires+c.cfg.ServeStale {
-			expired++
+			st.Expired++
 			continue
 		}
-		k := cacheKey{strings.ToLower(e.msg.Question[0].Name), e.msg.Question[0].Qtype, e.msg.Question[0].Qclass, do}
-		shareNames(e.msg, k.name)
-		e.key = k
-		pending = append(pending, e)
+		into.put(e)
+		st.Entries++
 	}
 }
 
-// readEntry reads one entry record after its tag. The entry's stored is
+// readEntry reads one entry record after its tag. The record's stored is
 // its age when written and its expires its lifetime, both relative.
-func readEntry(r *bufio.Reader, upstreams *[]string) (*cacheEntry, bool, error) {
+func readEntry(r *bufio.Reader, upstreams *[]uint16, into *store, buf *[]byte) (record, error) {
 	flags, err := r.ReadByte()
 	if err != nil {
-		return nil, false, noEOF(err)
+		return record{}, noEOF(err)
 	}
 	up, err := binary.ReadUvarint(r)
 	if err != nil {
-		return nil, false, noEOF(err)
+		return record{}, noEOF(err)
 	}
 	// An index one past the table brings a new upstream's name.
 	switch n := uint64(len(*upstreams)); {
 	case up > n || up >= persistMaxUpstreams:
-		return nil, false, fmt.Errorf("upstream %d of %d", up, n)
+		return record{}, fmt.Errorf("upstream %d of %d", up, n)
 	case up == n:
-		name, err := readBytes(r)
+		name, err := readBytes(r, nil)
 		if err != nil {
-			return nil, false, err
+			return record{}, err
 		}
-		*upstreams = append(*upstreams, string(name))
+		*upstreams = append(*upstreams, into.upstreamID(string(name)))
 	}
 	var ms [2]uint64 // age and lifetime
 	for i := range ms {
 		if ms[i], err = binary.ReadUvarint(r); err != nil {
-			return nil, false, noEOF(err)
+			return record{}, noEOF(err)
 		}
 		if ms[i] > persistMaxMillis {
-			return nil, false, fmt.Errorf("time %dms out of range", ms[i])
+			return record{}, fmt.Errorf("time %dms out of range", ms[i])
 		}
 	}
-	wire, err := readBytes(r)
+	// The store copies the wire: one buffer serves every record.
+	wire, err := readBytes(r, *buf)
+	*buf = wire
 	if err != nil {
-		return nil, false, err
+		return record{}, err
 	}
 	packed, err := indexPacked(wire)
 	if err != nil {
-		return nil, false, err
+		return record{}, err
 	}
-	m := new(dns.Msg)
-	if err := m.Unpack(wire); err != nil {
-		return nil, false, err
-	}
-	e := &cacheEntry{msg: m, packed: packed, upstream: (*upstreams)[up],
-		stored: time.Duration(ms[0]) * time.Millisecond, expires: time.Duration(ms[1]) * time.Millisecond}
-	return e, flags&1 != 0, nil
+	return record{wire: wire, qnameEnd: packed.qnameEnd, do: flags&1 != 0, upstream: (*upstreams)[up],
+		stored: time.Duration(ms[0]) * time.Millisecond, expires: time.Duration(ms[1]) * time.Millisecond}, nil
 }
 
-// readBytes reads a length-prefixed byte string of at most dns.MaxMsgSize.
-func readBytes(r *bufio.Reader) ([]byte, error) {
+// readBytes reads a length-prefixed byte string of at most dns.MaxMsgSize,
+// into buf when it has room.
+func readBytes(r *bufio.Reader, buf []byte) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, noEOF(err)
@@ -288,7 +299,7 @@ func readBytes(r *bufio.Reader) ([]byte, error) {
 	if n > dns.MaxMsgSize {
 		return nil, fmt.Errorf("length %d", n)
 	}
-	b := make([]byte, n)
+	b := slices.Grow(buf[:0], int(n))[:n]
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, noEOF(err)
 	}

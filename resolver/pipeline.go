@@ -85,11 +85,11 @@ func (p *Pipeline) UpstreamStatus() []upstream.Status {
 	return out
 }
 
-// Close closes every upstream group's sockets, once Run has returned and
-// the pipeline is no longer the one queries are sent to; queries still in
-// flight on it end as they would have.
+// Close closes every upstream group's sockets and empties the cache, once
+// Run has returned and the pipeline is no longer the one queries are sent
+// to; queries still in flight on it end as they would have.
 func (p *Pipeline) Close() error {
-	var errs []error
+	errs := []error{p.Cache.Close()}
 	for _, g := range p.groups {
 		errs = append(errs, g.Close())
 	}
