@@ -204,6 +204,9 @@ func (b *bench) workloads(ctx context.Context) error {
 	if err := b.memoryPhase(ctx, ts); err != nil {
 		return err
 	}
+	if err := b.leanPhase(ctx, ts); err != nil {
+		return err
+	}
 	if err := b.answerIndexPhase(ctx, ts); err != nil {
 		return err
 	}

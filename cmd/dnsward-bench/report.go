@@ -111,6 +111,7 @@ func render(res *results) string {
 			map[bool]string{true: "blocked", false: "**not blocked**"}[r.Blocked])
 	}
 	memorySection(&b, res)
+	leanSection(&b, res)
 	indexSection(&b, res.index, res.tmp)
 	flowSection(&b, res.flows, res.tmp)
 	webSection(&b, res.web, res.tmp)

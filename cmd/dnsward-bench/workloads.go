@@ -70,6 +70,8 @@ type results struct {
 	flows *flowStats
 	// web is the web page workload.
 	web *webStats
+	// lean is the lean-cache workload (issue 23).
+	lean *leanStats
 	// cacheFile is the cache-file workload.
 	cacheFile *cacheFileStats
 }
