@@ -13,10 +13,12 @@ import (
 const leanRounds = 3
 
 // Issue 23's bounds: cache hits with the query log on at least leanHits
-// of unbound's qps in every round, and at most leanBytes of resident
-// memory per name at a million names, at most leanOfUnbound of unbound's.
+// of unbound's qps in every round, their p99 at half rate at most leanP99
+// times unbound's, and at most leanBytes of resident memory per name at a
+// million names, at most leanOfUnbound of unbound's.
 const (
 	leanHits      = 1.05
+	leanP99       = 1.5
 	leanBytes     = 500
 	leanOfUnbound = 0.75
 )
@@ -89,7 +91,7 @@ func leanSection(b *strings.Builder, res *results) {
 }
 
 // leanFloors judges issue 23's floors: hits with the log on in every
-// round, and memory per name at a million names.
+// round, p99 at half rate, and memory per name at a million names.
 func leanFloors(res *results) []floor {
 	hits := floor{text: fmt.Sprintf("cache hits with the query log on: at least %.2f× unbound's qps in each of %d rounds, 0 lost, only NOERROR, a log record for every answer", leanHits, leanRounds)}
 	if st := res.lean; st != nil && len(st.Rounds) == leanRounds {
@@ -110,6 +112,12 @@ func leanFloors(res *results) []floor {
 		hits.judge(met && len(each) == leanRounds, runs...)
 		hits.judgeLog(st.Log)
 	}
+	p99 := floor{text: fmt.Sprintf("p99 latency of cache hits at half the saturation rate: at most %.1f× unbound's, a lost query counting as infinitely slow", leanP99)}
+	if dw, ub := find(res.halfRate, "dnsward"), find(res.halfRate, "unbound"); dw != nil && ub != nil && !math.IsNaN(dw.Perf.P99()) && !math.IsNaN(ub.Perf.P99()) {
+		d, u := dw.Perf.P99(), ub.Perf.P99()
+		p99.text += fmt.Sprintf(": dnsward %s ms at %s qps, unbound %s ms at %s qps = %s", ms(d), thousands(int64(dw.Spec.RateQPS)), ms(u), thousands(int64(ub.Spec.RateQPS)), ratio(d, u))
+		p99.judge(d <= leanP99*u, dw, ub)
+	}
 	mem := floor{text: fmt.Sprintf("resident memory at %s cached names: at most %d B per name and %.2f× unbound's", thousands(int64(res.opts.memNames)), leanBytes, leanOfUnbound)}
 	if dw, ub := findMem(res.memory, "dnsward"), findMem(res.memory, "unbound"); dw != nil && ub != nil {
 		n := float64(res.opts.memNames)
@@ -126,5 +134,5 @@ func leanFloors(res *results) []floor {
 			mem.judge(d <= leanBytes && d <= leanOfUnbound*u, runs...)
 		}
 	}
-	return []floor{hits, mem}
+	return []floor{hits, p99, mem}
 }
