@@ -184,3 +184,30 @@ func TestSyslogUDPHoldsBurst(t *testing.T) {
 	}()
 	testwait.Until(t, fmt.Sprintf("%d lines kept", n), func() bool { return kept.Load() == n })
 }
+
+// A UDP line is parsed in the read buffer itself: the prefix a flow keeps
+// must not change when later datagrams reuse that buffer.
+func TestSyslogUDPPrefixOutlivesBuffer(t *testing.T) {
+	const n = 3 * syslogBatch
+	flows := make(chan Flow, n)
+	s := startSyslog(t, "127.0.0.0/8", flows)
+	u, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for i := range n {
+		if _, err := fmt.Fprintf(u, "<4>Dec  1 12:00:01 gw kernel: p%03d-drop IN=eth1 OUT=eth0 SRC=192.168.1.23 DST=203.0.113.5 PROTO=TCP SPT=40512 DPT=%d SYN", i, 1000+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []Flow
+	for range n {
+		got = append(got, recvFlow(t, flows))
+	}
+	for _, f := range got {
+		if want := fmt.Sprintf("p%03d-drop", f.Dest.Port()-1000); f.Prefix != want {
+			t.Errorf("flow to port %d: prefix %q, want %q", f.Dest.Port(), f.Prefix, want)
+		}
+	}
+}
