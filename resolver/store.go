@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -174,8 +175,13 @@ func (s *store) upstreamName(id uint16) string {
 
 // put stores r, replacing the record of its key, and evicts the shard's
 // oldest records while the store holds more than its size. A record that
-// finds no memory is not stored: the cache then forgets the answer sooner.
+// finds no memory, or is too long for its 16-bit length (a message within
+// 24 bytes of DNS's 64 KiB), is not stored: the cache then forgets the
+// answer sooner.
 func (s *store) put(r record) {
+	if r.size() > math.MaxUint16 {
+		return
+	}
 	h := s.hash(r.key())
 	sh := s.shard(h)
 	sh.mu.Lock()

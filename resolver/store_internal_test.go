@@ -184,3 +184,63 @@ func TestCacheRecallsPacked(t *testing.T) {
 		t.Error("a recalled entry is not kept unpacked")
 	}
 }
+
+// Concurrent stores, recalls and removals of overlapping keys, with the
+// store small enough to evict and compact all along, never return another
+// key's record nor a torn one.
+func TestStoreConcurrent(t *testing.T) {
+	const keys, workers, ops = 3000, 4, 20000
+	s := newStore(keys / 2)
+	defer s.Close()
+	records := make([]record, keys)
+	for i := range records {
+		records[i] = testRecord(t, fmt.Sprintf("c%d.example.test.", i), byte(i), time.Duration(i))
+	}
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for n := range ops {
+				i := (n*7919 + w*104729) % keys
+				r := records[i]
+				switch n % 5 {
+				case 0, 1:
+					s.put(r)
+				case 2:
+					s.remove(r.key())
+				default:
+					if got, ok := getRecord(s, r); ok && (!bytes.Equal(got.wire, r.wire) || got.stored != r.stored) {
+						errs <- fmt.Errorf("c%d: got another record, stored %v", i, got.stored)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.len(); n > keys/2 {
+		t.Errorf("%d records held, size %d", n, keys/2)
+	}
+}
+
+// A message too long for a record's 16-bit length is not stored, and
+// leaves the store as it was.
+func TestStoreTooLong(t *testing.T) {
+	s := newStore(10)
+	defer s.Close()
+	long := testRecord(t, "a.example.test.", 1, 0)
+	long.wire = append(bytes.Clone(long.wire), make([]byte, 65535-len(long.wire))...)
+	s.put(long)
+	if _, ok := getRecord(s, long); ok || s.len() != 0 {
+		t.Fatalf("a %d-byte record was stored", long.size())
+	}
+	r := testRecord(t, "b.example.test.", 1, 0)
+	s.put(r)
+	if got, ok := getRecord(s, r); !ok || !bytes.Equal(got.wire, r.wire) {
+		t.Error("the store does not work after refusing a long record")
+	}
+}

@@ -86,7 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.hot, "hot", 1000, "`names` in the cache-hit set")
 	fs.IntVar(&o.missNames, "miss", 200000, "distinct `names` in each cache-miss run")
 	fs.IntVar(&o.memNames, "mem", 1000000, "distinct `names` sent in the memory workload")
-	fs.IntVar(&o.memLimit, "mem-l", 45, "dnsperf -l of the memory workload, `seconds` per server")
+	fs.IntVar(&o.memLimit, "mem-l", 100, "dnsperf -l of the memory workload, `seconds` per server: long enough for every name at about 11,000 misses a second")
 	fs.IntVar(&o.memOutstanding, "mem-q", 500, "dnsperf -q of the memory workload")
 	fs.IntVar(&o.rules, "rules", 1000000, "`rules` in the generated blocklist")
 	fs.IntVar(&o.threads, "unbound-threads", runtime.NumCPU(), "unbound's num-threads")
