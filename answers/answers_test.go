@@ -499,22 +499,28 @@ func benchmarkOne(b *testing.B, query func() []Entry) {
 // BenchmarkMemoryPerEntry fills a default-sized index past its bound,
 // with fifty clients each given 30,000 addresses for 4,000 names (a CNAME
 // for one name in four), and reports the heap it holds per entry.
-func BenchmarkMemoryPerEntry(b *testing.B) { memoryPerEntry(b, 50) }
+func BenchmarkMemoryPerEntry(b *testing.B) { memoryPerEntry(b, 50, 4000) }
 
 // BenchmarkMemoryPerEntryOwnAddress is BenchmarkMemoryPerEntry with every
 // entry for an address of its own, the most an address's list costs.
-func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) { memoryPerEntry(b, 1) }
+func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) { memoryPerEntry(b, 1, 4000) }
+
+// BenchmarkMemoryPerEntryDistinctNames is BenchmarkMemoryPerEntry with
+// every entry for a name and an address of its own, the most the names
+// cost.
+func BenchmarkMemoryPerEntryDistinctNames(b *testing.B) { memoryPerEntry(b, 1, DefaultMaxEntries*3/2) }
 
 // memoryPerEntry observes one and a half times DefaultMaxEntries answers
 // from fifty clients, each address given to perAddress of them in turn
-// for one of 4,000 names, and reports the heap the index holds per entry.
-func memoryPerEntry(b *testing.B, perAddress int) {
+// for one of distinct names, and reports the heap the index holds per
+// entry.
+func memoryPerEntry(b *testing.B, perAddress, distinct int) {
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		ix := New(Options{})
-		nameList := make([]string, 4000)
+		nameList := make([]string, distinct)
 		for i := range nameList {
 			nameList[i] = fmt.Sprintf("host%d.example%d.com.", i, i%97)
 		}
