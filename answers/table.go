@@ -42,10 +42,16 @@ func (t *table) find(h uint32, match func(slot int32) bool) (cell int, slot int3
 		if uint32(c>>32) == h && match(int32(uint32(c)-1)) {
 			return i, int32(uint32(c) - 1)
 		}
-		if i++; i == len(t.cells) {
-			i = 0
-		}
+		i = t.next(i)
 	}
+}
+
+// next is the cell probing visits after cell i.
+func (t *table) next(i int) int {
+	if i++; i == len(t.cells) {
+		return 0
+	}
+	return i
 }
 
 // set points the cell find returned for hash h at another slot.
@@ -75,9 +81,7 @@ func (t *table) grow() {
 		}
 		i := t.home(uint32(c >> 32))
 		for t.cells[i] != 0 {
-			if i++; i == len(t.cells) {
-				i = 0
-			}
+			i = t.next(i)
 		}
 		t.cells[i] = c
 	}
@@ -97,7 +101,7 @@ func (t *table) remove(cell int) {
 	}
 	t.cells[cell] = 0
 	t.used--
-	for j := (cell + 1) % n; t.cells[j] != 0; j = (j + 1) % n {
+	for j := t.next(cell); t.cells[j] != 0; j = t.next(j) {
 		// The cell at j may fill the hole unless its home lies after
 		// the hole, on the way to j.
 		if dist(t.home(uint32(t.cells[j]>>32)), j) >= dist(cell, j) {
