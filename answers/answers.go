@@ -491,22 +491,23 @@ func (s *shard) alloc() int32 {
 	return int32(n)
 }
 
-// entry is slot sl's entry, its strings copied out of the store.
+// entry is slot sl's entry, its strings copied out of the store (the
+// name and chain in one copy).
 func (s *shard) entry(sl *slot) Entry {
 	w := who(s.strs.view(sl.who))
-	name, chain := splitText(s.strs.view(sl.text))
+	name, chain := splitText(strings.Clone(s.strs.view(sl.text)))
 	e := Entry{
 		Client:     netip.AddrFrom16(w.client()).Unmap(),
 		Device:     Device{MAC: w.mac(), Host: strings.Clone(w.host())},
-		Name:       strings.Clone(name),
+		Name:       name,
 		FirstAsked: time.Unix(0, sl.first),
 		LastAsked:  time.Unix(0, sl.last),
 		ValidUntil: time.Unix(0, sl.valid),
 	}
 	for chain != "" {
-		n, w := readLen(chain)
-		e.Chain = append(e.Chain, strings.Clone(chain[w:w+n]))
-		chain = chain[w+n:]
+		n, width := readLen(chain)
+		e.Chain = append(e.Chain, chain[width:width+n])
+		chain = chain[width+n:]
 	}
 	return e
 }
