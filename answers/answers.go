@@ -13,9 +13,12 @@
 // answered entry: close to the oldest of the whole index, and exact in an
 // index of one shard. Lookup and Who visit only the entries of the address
 // asked about, so a full index answers each in well under a microsecond
-// (BenchmarkLookup). An entry costs about 125 bytes, 140 when each entry
-// has an address of its own (names and CNAME chains interned,
-// BenchmarkMemoryPerEntry). It is not persisted across restarts.
+// (BenchmarkLookup). The index keeps its entries, and their names and
+// CNAME chains once each, in memory it maps off the Go heap, which the
+// garbage collector neither scans nor doubles: an entry costs about 80
+// bytes, 100 when each entry has an address of its own and 140 when each
+// also has a name of its own (BenchmarkMemoryPerEntry and the like). It
+// is not persisted across restarts.
 package answers
 
 import (
@@ -24,11 +27,12 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unique"
+	"unsafe"
 )
 
 // Defaults for the zero Options fields.
@@ -114,7 +118,16 @@ func New(o Options) *Index {
 		// The remainder goes to the first shards, so the total is exact.
 		ix.shards[i].init(o.MaxEntries/n+btoi(i < o.MaxEntries%n), ix.seed, secret)
 	}
+	// The shards' memory is mapped off the heap: it goes when the index
+	// does. Every method keeps ix alive until it is done with it.
+	runtime.AddCleanup(ix, unmapShards, ix.shards)
 	return ix
+}
+
+func unmapShards(shards []shard) {
+	for i := range shards {
+		shards[i].unmap()
+	}
 }
 
 func btoi(b bool) int {
@@ -140,16 +153,37 @@ func (ix *Index) Observe(a Answer, addrs ...netip.Addr) {
 		at:    a.At.UnixNano(),
 	}
 	ob.valid = ob.at + int64(a.TTL) + ix.grace
-	name := strings.ToLower(a.Name)
+	name := lower(a.Name)
 	ob.nameHash = nameHash(ix.seed, name)
 	ob.name = name
-	// The name's handle is left out: a repeat finds its entry by the
-	// name's text, and only a new entry pays for interning it.
 	k := key{client: a.Client.As16(), mac: a.Device.MAC}
 	for _, addr := range addrs {
 		k.addr = addr.As16()
 		ix.shard(k.addr).observe(&k, &ob)
 	}
+	runtime.KeepAlive(ix)
+}
+
+// lower is strings.ToLower(s), which it calls only for a name that is not
+// lowercase ASCII already: most names are, and checking eight bytes at a
+// time takes a fifth of the time strings.ToLower takes to find it out.
+func lower(s string) string {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		// A byte's high bit is set by adding 0x3f from 'A' on, and by
+		// adding 0x25 from 'Z'+1 on; a byte past ASCII has it already.
+		if (x|(x+0x3f*ones)&^(x+0x25*ones))&highs != 0 {
+			return strings.ToLower(s)
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 // Lookup returns the entries of the names client was given for addr that
@@ -157,12 +191,12 @@ func (ix *Index) Observe(a Answer, addrs ...netip.Addr) {
 // means every entry still held. It visits only addr's entries.
 func (ix *Index) Lookup(client, addr netip.Addr, at time.Time) []Entry {
 	c := client.As16()
-	return ix.find(addr, at, func(k *key) bool { return k.client == c })
+	return ix.find(addr, at, func(w who) bool { return w.client() == c })
 }
 
 // Who returns every client's entries for addr valid at at, as Lookup.
 func (ix *Index) Who(addr netip.Addr, at time.Time) []Entry {
-	return ix.find(addr, at, func(*key) bool { return true })
+	return ix.find(addr, at, func(who) bool { return true })
 }
 
 // Len is the number of entries held.
@@ -186,12 +220,27 @@ func (ix *Index) Stats() Stats {
 		st.Evicted += s.evicted
 		s.mu.Unlock()
 	}
+	runtime.KeepAlive(ix)
 	return st
 }
 
-// find returns the entries of addr valid at at (any when zero) whose key
-// matches, ordered by client, name, then first answer.
-func (ix *Index) find(addr netip.Addr, at time.Time, match func(*key) bool) []Entry {
+// offHeap is the memory the index has mapped off the Go heap and
+// touched, so resident.
+func (ix *Index) offHeap() int {
+	n := 0
+	for i := range ix.shards {
+		s := &ix.shards[i]
+		s.mu.Lock()
+		n += pagesOf[slot](len(s.slots)) + pagesOf[uint64](len(s.table.cells)) + pagesOf[uint64](len(s.addrs.cells)) + s.strs.bytes()
+		s.mu.Unlock()
+	}
+	runtime.KeepAlive(ix)
+	return n
+}
+
+// find returns the entries of addr valid at at (any when zero) whose
+// client and device match, ordered by client, name, then first answer.
+func (ix *Index) find(addr netip.Addr, at time.Time, match func(who) bool) []Entry {
 	a := addr.As16()
 	s := ix.shard(a)
 	t := at.UnixNano()
@@ -202,11 +251,12 @@ func (ix *Index) find(addr netip.Addr, at time.Time, match func(*key) bool) []En
 		sl := &s.slots[i]
 		// One window from the first answer to the last one's end: a
 		// gap between two answers of an entry is not remembered.
-		if match(&sl.key) && (at.IsZero() || sl.first <= t && t <= sl.valid) {
-			out = append(out, sl.entry())
+		if (at.IsZero() || sl.first <= t && t <= sl.valid) && match(who(s.strs.view(sl.who))) {
+			out = append(out, s.entry(sl))
 		}
 	}
 	s.mu.Unlock()
+	runtime.KeepAlive(ix)
 	slices.SortFunc(out, func(x, y Entry) int {
 		return cmp.Or(x.Client.Compare(y.Client), strings.Compare(x.Name, y.Name), x.FirstAsked.Compare(y.FirstAsked))
 	})
@@ -219,122 +269,85 @@ func (ix *Index) shard(addr [16]byte) *shard {
 	return &ix.shards[(h*0x9e3779b97f4a7c15)>>ix.shift&uint64(len(ix.shards)-1)]
 }
 
-// key identifies an entry. Addresses are As16, which maps IPv4 and drops zones;
-// the device's MAC is part of it, so that an address DHCP hands to another
-// machine starts new entries instead of rewriting the old machine's.
+// key identifies an entry with the entry's name. Addresses are As16,
+// which maps IPv4 and drops zones; the device's MAC is part of it, so
+// that an address DHCP hands to another machine starts new entries
+// instead of rewriting the old machine's.
 type key struct {
 	client, addr [16]byte
-	name         unique.Handle[string]
 	mac          MAC
 }
 
 // observation is an Answer prepared once for all of its addresses.
 type observation struct {
 	chain     []string
-	chainH    unique.Handle[link] // interned on first need
-	chainDone bool
 	host      string
-	name      string // lowercased; interned only for a new entry
+	name      string // lowercased
 	nameHash  uint64
 	at, valid int64 // Unix nanoseconds
 }
 
-// chainHandle interns the chain, once per observation.
-func (ob *observation) chainHandle() unique.Handle[link] {
-	if !ob.chainDone {
-		ob.chainH, ob.chainDone = internChain(ob.chain), true
-	}
-	return ob.chainH
-}
-
-// link is one name of an interned CNAME chain and the rest of it: chains
-// shared by a million entries are stored once, and comparing an entry's
-// chain with a repeat answer's needs no allocation.
-type link struct {
-	name unique.Handle[string]
-	rest unique.Handle[link]
-}
-
-func internChain(chain []string) unique.Handle[link] {
-	var h unique.Handle[link]
-	for i := len(chain) - 1; i >= 0; i-- {
-		h = unique.Make(link{name: unique.Make(strings.ToLower(chain[i])), rest: h})
-	}
-	return h
-}
-
-// chainEqual reports whether h holds chain, ignoring case.
-func chainEqual(h unique.Handle[link], chain []string) bool {
-	for _, name := range chain {
-		if h == (unique.Handle[link]{}) {
-			return false
-		}
-		l := h.Value()
-		if !strings.EqualFold(l.name.Value(), name) {
-			return false
-		}
-		h = l.rest
-	}
-	return h == unique.Handle[link]{}
-}
-
-func chainNames(h unique.Handle[link]) []string {
-	var out []string
-	for h != (unique.Handle[link]{}) {
-		l := h.Value()
-		out = append(out, l.name.Value())
-		h = l.rest
-	}
-	return out
-}
-
-// slot holds one entry. Slots are linked by index, which costs 4 bytes
-// a link where a pointer would cost 8: from most to least recently
-// answered, and among the slots of one address (in no order), so that a
-// query for an address visits its entries and no others.
+// slot holds one entry, and no pointers: its strings are two records in
+// the shard's store, who and text (see who and splitText). Slots are
+// linked by index: from most to least recently answered, and among the
+// slots of one address (in no order), so that a query for an address
+// visits its entries and no others.
 type slot struct {
-	key                key
-	chain              unique.Handle[link]
-	host               unique.Handle[string] // zero when unknown
-	first, last, valid int64                 // Unix nanoseconds
-	prev, next         int32                 // recency list; none is -1
-	addrPrev, addrNext int32                 // the address's slots; none is -1
+	addr               [16]byte
+	who, text          uint32
+	first, last, valid int64 // Unix nanoseconds
+	prev, next         int32 // recency list; none is -1
+	addrPrev, addrNext int32 // the address's slots; none is -1
 }
 
-func (sl *slot) entry() Entry {
-	e := Entry{
-		Client:     netip.AddrFrom16(sl.key.client).Unmap(),
-		Device:     Device{MAC: sl.key.mac},
-		Name:       sl.key.name.Value(),
-		Chain:      chainNames(sl.chain),
-		FirstAsked: time.Unix(0, sl.first),
-		LastAsked:  time.Unix(0, sl.last),
-		ValidUntil: time.Unix(0, sl.valid),
-	}
-	if sl.host != (unique.Handle[string]{}) {
-		e.Device.Host = sl.host.Value()
-	}
-	return e
+// who is a view of a slot's who record: the client's address (16 bytes),
+// its device's MAC (6), then the device's host name, which changes too
+// seldom to be worth a record of its own.
+type who string
+
+func (w who) client() (c [16]byte) { return *(*[16]byte)(unsafe.Pointer(unsafe.StringData(string(w)))) }
+
+func (w who) mac() MAC { return *(*MAC)(unsafe.Add(unsafe.Pointer(unsafe.StringData(string(w))), 16)) }
+
+func (w who) host() string { return string(w[16+len(MAC{}):]) }
+
+// is reports whether w is k's client and device.
+func (w who) is(k *key) bool { return w.client() == k.client && w.mac() == k.mac }
+
+// splitText splits a slot's text record: the name (its length, then it),
+// then the CNAME chain (each name's length, then it, lowercased); a
+// name's entries share the record while their chains agree.
+func splitText(text string) (name, chain string) {
+	n, w := readLen(text)
+	return text[w : w+n], text[w+n:]
 }
 
-// setSource records the chain and host of the answer ob.
-func (sl *slot) setSource(ob *observation) {
-	if !chainEqual(sl.chain, ob.chain) {
-		sl.chain = ob.chainHandle()
+// encodeWho is the who record of k and ob's host, in the shard's buffer.
+func (s *shard) encodeWho(k *key, ob *observation) []byte {
+	s.buf = append(append(append(s.buf[:0], k.client[:]...), k.mac[:]...), ob.host...)
+	return s.buf
+}
+
+// encodeText is the text record of ob, in the shard's buffer.
+func (s *shard) encodeText(ob *observation) []byte {
+	b := append(appendLen(s.buf[:0], len(ob.name)), ob.name...)
+	for _, name := range ob.chain {
+		name = strings.ToLower(name)
+		b = append(appendLen(b, len(name)), name...)
 	}
-	switch {
-	case ob.host == "":
-		sl.host = unique.Handle[string]{}
-	case sl.host == (unique.Handle[string]{}) || sl.host.Value() != ob.host:
-		sl.host = unique.Make(ob.host)
-	}
+	s.buf = b
+	return b
 }
 
 type shard struct {
-	mu         sync.Mutex
-	table      table // every slot, by key
-	addrs      table // the first slot of each address's list, by address
+	mu    sync.Mutex
+	table table // every slot, by key
+	addrs table // the first slot of each address's list, by address
+	strs  store
+	// slots is mapped for max slots when the first is taken, so it never
+	// grows or moves; only the pages of slots taken are resident.
 	slots      []slot
+	buf        []byte // where records are encoded for the store
 	max        int
 	head, tail int32 // most and least recently answered; none is -1
 	evicted    uint64
@@ -348,20 +361,31 @@ func (s *shard) init(max int, seed maphash.Seed, secret uint64) {
 	s.head, s.tail = -1, -1
 	s.seed = seed
 	s.secret = secret
+	s.table.planned, s.addrs.planned, s.strs.table.planned = max, max, max
+	s.strs.seed = seed
+}
+
+// unmap frees the shard's mappings, once its index is unreachable.
+func (s *shard) unmap() {
+	unmapSlice(s.slots)
+	s.slots = nil
+	s.table.unmap()
+	s.addrs.unmap()
+	s.strs.unmap()
 }
 
 func (s *shard) observe(k *key, ob *observation) {
 	h := k.hash(ob.nameHash)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cell, i := s.findKey(k, ob.name, h)
+	cell, i, host, chain := s.findKey(k, ob.name, h)
 	if i >= 0 {
 		sl := &s.slots[i]
 		sl.first = min(sl.first, ob.at)
 		sl.valid = max(sl.valid, ob.valid)
 		if ob.at >= sl.last {
 			sl.last = ob.at
-			sl.setSource(ob)
+			s.setSource(sl, k, ob, host, chain)
 		}
 		if s.head != i {
 			s.unlink(i)
@@ -376,42 +400,54 @@ func (s *shard) observe(k *key, ob *observation) {
 		i = s.tail
 		s.evict(i)
 		// The removal may have shifted cells: look for k's again.
-		cell, _ = s.findKey(k, ob.name, h)
+		cell, _, _, _ = s.findKey(k, ob.name, h)
 	}
-	k.name = unique.Make(ob.name)
-	s.slots[i] = slot{key: *k, first: ob.at, last: ob.at, valid: ob.valid}
-	s.slots[i].setSource(ob)
+	sl := &s.slots[i]
+	*sl = slot{addr: k.addr, first: ob.at, last: ob.at, valid: ob.valid}
+	sl.who = s.strs.intern(s.encodeWho(k, ob))
+	sl.text = s.strs.intern(s.encodeText(ob))
 	s.table.insert(cell, h, i)
 	s.pushFront(i)
 	s.linkAddr(i)
 }
 
-// findKey returns the table cell holding the entry of k (whose name
-// handle is not set) and name, whose hash is h, and its slot, as
-// table.find.
-func (s *shard) findKey(k *key, name string, h uint32) (cell int, slot int32) {
-	return s.table.find(h, func(i int32) bool {
-		sk := &s.slots[i].key
-		return sk.client == k.client && sk.addr == k.addr && sk.mac == k.mac && sk.name.Value() == name
+// findKey returns the table cell holding the entry of k and name, whose
+// hash is h, and its slot, as table.find, and the slot's host and chain
+// (views, see store.view) for setSource.
+func (s *shard) findKey(k *key, name string, h uint32) (cell int, slot int32, host, chain string) {
+	cell, slot = s.table.find(h, func(i int32) bool {
+		sl := &s.slots[i]
+		if sl.addr != k.addr {
+			return false
+		}
+		w := who(s.strs.view(sl.who))
+		var sn string
+		sn, chain = splitText(s.strs.view(sl.text))
+		host = w.host()
+		return w.is(k) && sn == name
 	})
+	return cell, slot, host, chain
 }
 
 // findAddr returns addr's hash, the cell holding the first slot of its
 // list and that slot, as table.find.
 func (s *shard) findAddr(addr *[16]byte) (h uint32, cell int, head int32) {
 	h = addrHash(s.secret, addr)
-	cell, head = s.addrs.find(h, func(i int32) bool { return s.slots[i].key.addr == *addr })
+	cell, head = s.addrs.find(h, func(i int32) bool { return s.slots[i].addr == *addr })
 	return h, cell, head
 }
 
-// evict takes slot i's entry out of the table and both lists.
+// evict takes slot i's entry out of the table and both lists, and
+// releases its strings.
 func (s *shard) evict(i int32) {
-	k := &s.slots[i].key
+	sl := &s.slots[i]
+	w := who(s.strs.view(sl.who))
+	k := key{client: w.client(), addr: sl.addr, mac: w.mac()}
 	isI := func(j int32) bool { return j == i }
-	cell, _ := s.table.find(k.hash(nameHash(s.seed, k.name.Value())), isI)
+	name, _ := splitText(s.strs.view(sl.text))
+	cell, _ := s.table.find(k.hash(nameHash(s.seed, name)), isI)
 	s.table.remove(cell)
 	s.unlink(i)
-	sl := &s.slots[i]
 	if sl.addrNext >= 0 {
 		s.slots[sl.addrNext].addrPrev = sl.addrPrev
 	}
@@ -427,13 +463,15 @@ func (s *shard) evict(i int32) {
 			s.addrs.remove(cell)
 		}
 	}
+	s.strs.release(sl.who)
+	s.strs.release(sl.text)
 	s.evicted++
 }
 
 // linkAddr puts slot i first in its address's list.
 func (s *shard) linkAddr(i int32) {
 	sl := &s.slots[i]
-	h, cell, head := s.findAddr(&sl.key.addr)
+	h, cell, head := s.findAddr(&sl.addr)
 	sl.addrPrev, sl.addrNext = -1, head
 	if head < 0 {
 		s.addrs.insert(cell, h, i)
@@ -443,18 +481,63 @@ func (s *shard) linkAddr(i int32) {
 	s.addrs.set(cell, h, i)
 }
 
-// alloc appends a slot.
+// alloc takes a slot.
 func (s *shard) alloc() int32 {
-	n := len(s.slots)
-	if n == cap(s.slots) {
-		// Grow by doubling but never past max, so a full shard carries
-		// no spare capacity.
-		grown := make([]slot, n, n+min(max(n, 64), s.max-n))
-		copy(grown, s.slots)
-		s.slots = grown
+	if s.slots == nil {
+		s.slots = mapSlice[slot](s.max)[:0]
 	}
+	n := len(s.slots)
 	s.slots = s.slots[:n+1]
 	return int32(n)
+}
+
+// entry is slot sl's entry, its strings copied out of the store (the
+// name and chain in one copy).
+func (s *shard) entry(sl *slot) Entry {
+	w := who(s.strs.view(sl.who))
+	name, chain := splitText(strings.Clone(s.strs.view(sl.text)))
+	e := Entry{
+		Client:     netip.AddrFrom16(w.client()).Unmap(),
+		Device:     Device{MAC: w.mac(), Host: strings.Clone(w.host())},
+		Name:       name,
+		FirstAsked: time.Unix(0, sl.first),
+		LastAsked:  time.Unix(0, sl.last),
+		ValidUntil: time.Unix(0, sl.valid),
+	}
+	for chain != "" {
+		n, width := readLen(chain)
+		e.Chain = append(e.Chain, chain[width:width+n])
+		chain = chain[width+n:]
+	}
+	return e
+}
+
+// setSource records in sl, k's slot, the host and chain of the answer
+// ob, where sl holds host and chain.
+func (s *shard) setSource(sl *slot, k *key, ob *observation, host, chain string) {
+	// Most answers are for names without a CNAME: no call for them.
+	chainSame := chain == "" && len(ob.chain) == 0 || chainEqual(chain, ob.chain)
+	if host != ob.host {
+		s.strs.replace(&sl.who, s.encodeWho(k, ob))
+	}
+	if !chainSame {
+		s.strs.replace(&sl.text, s.encodeText(ob))
+	}
+}
+
+// chainEqual reports whether the encoded chain c is chain, ignoring case.
+func chainEqual(c string, chain []string) bool {
+	for _, name := range chain {
+		if c == "" {
+			return false
+		}
+		n, w := readLen(c)
+		if !strings.EqualFold(c[w:w+n], name) {
+			return false
+		}
+		c = c[w+n:]
+	}
+	return c == ""
 }
 
 func (s *shard) unlink(i int32) {

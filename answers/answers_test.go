@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -137,7 +138,7 @@ func TestEvictsLeastRecentlyAnswered(t *testing.T) {
 // TestEvictionMatchesModel runs random answers through a one-shard index
 // and checks after each batch that Who and Lookup, at any time and at one
 // instant, give for every address exactly the entries a plain recency
-// list holds, with their windows and chains. A few addresses have many
+// list holds, with their windows, chains and devices. A few addresses have many
 // entries (a CDN's), the rest one to three: evictions unlink entries
 // from the head, middle and tail of an address's list and shift the
 // index's tables, and no entry may get lost or linger.
@@ -151,14 +152,16 @@ func TestEvictionMatchesModel(t *testing.T) {
 	type rec struct {
 		first, last, valid time.Time
 		chain              []string
+		host               string
 	}
 	addrOf := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}) }
 	clientOf := func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 15: byte(i)}) }
+	macOf := func(i int) MAC { return MAC{2, 0, 0, 0, 0, byte(i)} }
 	held := map[k]*rec{}
 	var recent []k // most recent last
 	evicted := uint64(0)
 	describe := func(e Entry) string {
-		return fmt.Sprintf("%v %s %v %v %v %v", e.Client, e.Name, e.Chain, e.FirstAsked.Sub(t0), e.LastAsked.Sub(t0), e.ValidUntil.Sub(t0))
+		return fmt.Sprintf("%v %v %q %s %v %v %v %v", e.Client, e.Device.MAC, e.Device.Host, e.Name, e.Chain, e.FirstAsked.Sub(t0), e.LastAsked.Sub(t0), e.ValidUntil.Sub(t0))
 	}
 	// model is what the model holds for addr and client (all when -1)
 	// valid at at (any when zero), in Who's order.
@@ -170,7 +173,8 @@ func TestEvictionMatchesModel(t *testing.T) {
 				if r == nil || client >= 0 && c != client || !at.IsZero() && (at.Before(r.first) || at.After(r.valid)) {
 					continue
 				}
-				out = append(out, describe(Entry{Client: clientOf(c), Name: fmt.Sprint(n), Chain: r.chain, FirstAsked: r.first, LastAsked: r.last, ValidUntil: r.valid}))
+				out = append(out, describe(Entry{Client: clientOf(c), Device: Device{MAC: macOf(c), Host: r.host}, Name: fmt.Sprint(n),
+					Chain: r.chain, FirstAsked: r.first, LastAsked: r.last, ValidUntil: r.valid}))
 			}
 		}
 		return out
@@ -192,18 +196,26 @@ func TestEvictionMatchesModel(t *testing.T) {
 		}
 		at := t0.Add(time.Duration(step-r%2*3) * time.Second) // now and then a late report
 		ttl := time.Duration(r%4+1) * 10 * time.Second
-		var chain []string
-		if r%5 < 2 {
-			chain = []string{fmt.Sprintf("c%d.", r%5)}
+		var chain, lowered []string
+		switch r % 5 {
+		case 0:
+			chain = []string{"c0."}
+		case 1:
+			chain = []string{"Edge.C1.", "c2."}
 		}
-		ix.Observe(Answer{Client: clientOf(key.client), Name: fmt.Sprint(key.name), Chain: chain, TTL: ttl, At: at}, addrOf(key.addr))
+		for _, c := range chain {
+			lowered = append(lowered, strings.ToLower(c))
+		}
+		host := []string{"", "laptop", "phone"}[r/11%3]
+		ix.Observe(Answer{Client: clientOf(key.client), Device: Device{MAC: macOf(key.client), Host: host}, Name: fmt.Sprint(key.name),
+			Chain: chain, TTL: ttl, At: at}, addrOf(key.addr))
 		if e := held[key]; e != nil {
 			e.first, e.valid = minTime(e.first, at), maxTime(e.valid, at.Add(ttl+time.Minute))
 			if !at.Before(e.last) {
-				e.last, e.chain = at, chain
+				e.last, e.chain, e.host = at, lowered, host
 			}
 		} else {
-			held[key] = &rec{first: at, last: at, valid: at.Add(ttl + time.Minute), chain: chain}
+			held[key] = &rec{first: at, last: at, valid: at.Add(ttl + time.Minute), chain: lowered, host: host}
 		}
 		recent = append(slices.DeleteFunc(recent, func(o k) bool { return o == key }), key)
 		if len(recent) > max {
@@ -265,7 +277,7 @@ func checkAddrLists(t *testing.T, ix *Index) {
 				continue
 			}
 			head := int32(uint32(c) - 1)
-			addr := s.slots[head].key.addr
+			addr := s.slots[head].addr
 			if seen[addr] {
 				t.Fatalf("shard %d: address %v has two lists", si, netip.AddrFrom16(addr))
 			}
@@ -275,9 +287,9 @@ func checkAddrLists(t *testing.T, ix *Index) {
 			}
 			prev := int32(-1)
 			for i := head; i >= 0; prev, i = i, s.slots[i].addrNext {
-				if sl := &s.slots[i]; sl.key.addr != addr || sl.addrPrev != prev {
+				if sl := &s.slots[i]; sl.addr != addr || sl.addrPrev != prev {
 					t.Fatalf("shard %d: slot %d (%v, back link %d) in the list of %v after slot %d",
-						si, i, netip.AddrFrom16(sl.key.addr), sl.addrPrev, netip.AddrFrom16(addr), prev)
+						si, i, netip.AddrFrom16(sl.addr), sl.addrPrev, netip.AddrFrom16(addr), prev)
 				}
 				if visited++; visited > len(s.slots) {
 					t.Fatalf("shard %d: address %v: the list loops", si, netip.AddrFrom16(addr))
@@ -498,23 +510,30 @@ func benchmarkOne(b *testing.B, query func() []Entry) {
 
 // BenchmarkMemoryPerEntry fills a default-sized index past its bound,
 // with fifty clients each given 30,000 addresses for 4,000 names (a CNAME
-// for one name in four), and reports the heap it holds per entry.
-func BenchmarkMemoryPerEntry(b *testing.B) { memoryPerEntry(b, 50) }
+// for one name in four), and reports the memory it holds per entry.
+func BenchmarkMemoryPerEntry(b *testing.B) { memoryPerEntry(b, 50, 4000) }
 
 // BenchmarkMemoryPerEntryOwnAddress is BenchmarkMemoryPerEntry with every
 // entry for an address of its own, the most an address's list costs.
-func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) { memoryPerEntry(b, 1) }
+func BenchmarkMemoryPerEntryOwnAddress(b *testing.B) { memoryPerEntry(b, 1, 4000) }
+
+// BenchmarkMemoryPerEntryDistinctNames is BenchmarkMemoryPerEntry with
+// every entry for a name and an address of its own, the most the names
+// cost.
+func BenchmarkMemoryPerEntryDistinctNames(b *testing.B) { memoryPerEntry(b, 1, DefaultMaxEntries*3/2) }
 
 // memoryPerEntry observes one and a half times DefaultMaxEntries answers
 // from fifty clients, each address given to perAddress of them in turn
-// for one of 4,000 names, and reports the heap the index holds per entry.
-func memoryPerEntry(b *testing.B, perAddress int) {
+// for one of distinct names, and reports the memory the index holds per
+// entry: B/entry is the Go heap it holds (after a collection) and what it
+// has mapped off the heap and touched (the two also apart).
+func memoryPerEntry(b *testing.B, perAddress, distinct int) {
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		ix := New(Options{})
-		nameList := make([]string, 4000)
+		nameList := make([]string, distinct)
 		for i := range nameList {
 			nameList[i] = fmt.Sprintf("host%d.example%d.com.", i, i%97)
 		}
@@ -534,8 +553,12 @@ func memoryPerEntry(b *testing.B, perAddress int) {
 		nameList = nil
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(ix.Len()), "B/entry")
-		b.ReportMetric(float64(ix.Len()), "entries")
+		n := float64(ix.Len())
+		heap, off := float64(after.HeapAlloc-before.HeapAlloc), float64(ix.offHeap())
+		b.ReportMetric((heap+off)/n, "B/entry")
+		b.ReportMetric(heap/n, "heap-B/entry")
+		b.ReportMetric(off/n, "offheap-B/entry")
+		b.ReportMetric(n, "entries")
 		runtime.KeepAlive(ix)
 	}
 }

@@ -6,27 +6,35 @@ import (
 	"math/bits"
 )
 
-// table finds a shard's slot by a hash and a match with open addressing
-// and linear probing over the slots themselves, so each key is stored
-// once: a Go map would hold a second copy of the 48-byte key for every
-// entry. A cell is a hash (its home cell and a cheap filter before the
-// match) above the slot index plus one; zero is an empty cell. At most
-// half the cells are used, so probes stay short.
+// table finds a shard's slot (or a store's record) by a hash and a match
+// with open addressing and linear probing over the slots themselves, so
+// each key is stored once: a Go map would hold a second copy of the key
+// for every entry. A cell is a hash (its home cell and a cheap filter
+// before the match) above the slot index plus one; zero is an empty cell.
+// The cells are mapped off the heap, at most three quarters used, and a
+// hash's home is found by multiplication rather than a mask, so the table
+// need not be a power of two in size: it grows by half, and at most to
+// what planned slots need, which keeps it between one half and three
+// quarters full.
 type table struct {
-	cells []uint64
-	used  int
+	cells   []uint64
+	used    int
+	planned int // the slots the table expects to hold at most
 }
 
-const minCells = 64
+// minCells is one page of cells.
+const minCells = pageSize / 8
+
+// home is the cell where probing for hash h starts.
+func (t *table) home(h uint32) int { return int(uint64(h) * uint64(len(t.cells)) >> 32) }
 
 // find returns the cell holding a slot with hash h that matches, and the
 // slot, or the empty cell where one would go and slot -1.
 func (t *table) find(h uint32, match func(slot int32) bool) (cell int, slot int32) {
 	if t.cells == nil {
-		t.cells = make([]uint64, minCells)
+		t.cells = mapSlice[uint64](minCells)
 	}
-	mask := len(t.cells) - 1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
+	for i := t.home(h); ; {
 		c := t.cells[i]
 		if c == 0 {
 			return i, -1
@@ -34,7 +42,16 @@ func (t *table) find(h uint32, match func(slot int32) bool) (cell int, slot int3
 		if uint32(c>>32) == h && match(int32(uint32(c)-1)) {
 			return i, int32(uint32(c) - 1)
 		}
+		i = t.next(i)
 	}
+}
+
+// next is the cell probing visits after cell i.
+func (t *table) next(i int) int {
+	if i++; i == len(t.cells) {
+		return 0
+	}
+	return i
 }
 
 // set points the cell find returned for hash h at another slot.
@@ -46,42 +63,58 @@ func (t *table) set(cell int, h uint32, slot int32) {
 func (t *table) insert(cell int, h uint32, slot int32) {
 	t.set(cell, h, slot)
 	t.used++
-	if 2*t.used > len(t.cells) {
+	if 4*t.used > 3*len(t.cells) {
 		t.grow()
 	}
 }
 
 func (t *table) grow() {
 	old := t.cells
-	t.cells = make([]uint64, 2*len(old))
-	mask := len(t.cells) - 1
+	n := len(old) + len(old)/2
+	if fit := t.planned*4/3 + 1; len(old) < fit {
+		n = min(n, fit)
+	}
+	t.cells = mapSlice[uint64]((n + minCells - 1) / minCells * minCells)
 	for _, c := range old {
 		if c == 0 {
 			continue
 		}
-		i := int(c>>32) & mask
+		i := t.home(uint32(c >> 32))
 		for t.cells[i] != 0 {
-			i = (i + 1) & mask
+			i = t.next(i)
 		}
 		t.cells[i] = c
 	}
+	unmapSlice(old)
 }
 
 // remove empties cell, shifting back the cells after it that probing
 // would otherwise no longer reach (no tombstones to clean up later).
 func (t *table) remove(cell int) {
-	mask := len(t.cells) - 1
+	n := len(t.cells)
+	// dist is how far probing goes from cell a to reach cell b.
+	dist := func(a, b int) int {
+		if b < a {
+			return b + n - a
+		}
+		return b - a
+	}
 	t.cells[cell] = 0
 	t.used--
-	for j := (cell + 1) & mask; t.cells[j] != 0; j = (j + 1) & mask {
-		home := int(t.cells[j]>>32) & mask
+	for j := t.next(cell); t.cells[j] != 0; j = t.next(j) {
 		// The cell at j may fill the hole unless its home lies after
 		// the hole, on the way to j.
-		if (j-home)&mask >= (j-cell)&mask {
+		if dist(t.home(uint32(t.cells[j]>>32)), j) >= dist(cell, j) {
 			t.cells[cell], t.cells[j] = t.cells[j], 0
 			cell = j
 		}
 	}
+}
+
+// unmap frees the cells, leaving an empty table.
+func (t *table) unmap() {
+	unmapSlice(t.cells)
+	t.cells, t.used = nil, 0
 }
 
 // hash mixes a key's fields with the hash of its name (computed once per

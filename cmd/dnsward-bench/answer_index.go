@@ -49,8 +49,9 @@ type indexMemory struct {
 // indexBenchmarks are the answers package's memory benchmarks, whose fill
 // the workload reuses by running them.
 var indexBenchmarks = map[string]string{
-	"BenchmarkMemoryPerEntry":           "fifty clients given each address, 4,000 names",
-	"BenchmarkMemoryPerEntryOwnAddress": "every entry for an address of its own",
+	"BenchmarkMemoryPerEntry":              "fifty clients given each address, 4,000 names",
+	"BenchmarkMemoryPerEntryOwnAddress":    "every entry for an address of its own",
+	"BenchmarkMemoryPerEntryDistinctNames": "every entry for a name and an address of its own",
 }
 
 // answerIndexPhase is the answer-index workload: the memory per entry of a
@@ -189,7 +190,7 @@ func indexSection(b *strings.Builder, st *indexStats, tmp string) {
 		b.WriteString("Not measured in this run.\n\n")
 		return
 	}
-	b.WriteString("Heap held per entry by a full index (`answers.max_entries` 1,000,000; one and a half times as many answers observed, the least recently answered evicted), from the answers package's own benchmarks run once (`go test -bench '^BenchmarkMemoryPerEntry' ./answers`):\n\n")
+	b.WriteString("Memory held per entry (Go heap, and what the index maps off it) by a full index (`answers.max_entries` 1,000,000; one and a half times as many answers observed, the least recently answered evicted), from the answers package's own benchmarks run once (`go test -bench '^BenchmarkMemoryPerEntry' ./answers`):\n\n")
 	if len(st.Memory) == 0 {
 		fmt.Fprintf(b, "Not measured: %s.\n\n", st.MemoryErr)
 	} else {
