@@ -72,7 +72,7 @@ type FlowsSyslog struct {
 
 // Bounds of the egress keys: past them a value is a typo, not a choice.
 const (
-	maxAnswerEntries = 100_000_000 // ~12 GB at ~125 B an entry
+	maxAnswerEntries = 100_000_000 // ~14 GB at ~140 B an entry
 	maxGrace         = 24 * time.Hour
 	maxAddTimeout    = time.Second // an answer is held this long at most
 	maxFlowWindow    = time.Hour
