@@ -1,41 +1,32 @@
 package answers
 
 import (
-	"fmt"
-	"syscall"
 	"unsafe"
+
+	"github.com/dnsward/dnsward/internal/offheap"
 )
 
 // The index's big arrays (slots, table cells, the string store) are
-// mapped outside the Go heap: the garbage collector neither scans them
-// nor counts them towards its goal, so they cost their size and no
-// headroom, and a page of them is resident only once it is touched.
-// They hold no Go pointers.
+// mapped outside the Go heap (offheap): they hold no Go pointers.
 
 // pageSize is the granule of a mapping.
 const pageSize = 4096
 
-// mapSlice maps a zeroed slice of n Ts, n > 0, whose pages are taken
-// from the system as they are first written. Running out of address
-// space panics, as make does.
+// mapSlice maps a zeroed slice of n Ts, n > 0 (offheap.Map). Running out
+// of address space panics, as make does.
 func mapSlice[T any](n int) []T {
-	size := int(unsafe.Sizeof(*new(T)))
-	b, err := syscall.Mmap(-1, 0, n*size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE|syscall.MAP_NORESERVE)
+	s, err := offheap.Map[T](n)
 	if err != nil {
-		panic(fmt.Sprintf("answers: mapping %d bytes: %v", n*size, err))
+		panic("answers: " + err.Error())
 	}
-	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)
+	return s
 }
 
 // unmapSlice unmaps what mapSlice returned, whole (any length of it);
 // nil is left alone.
 func unmapSlice[T any](s []T) {
-	if cap(s) == 0 {
-		return
-	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), cap(s)*int(unsafe.Sizeof(*new(T))))
-	if err := syscall.Munmap(b); err != nil {
-		panic(fmt.Sprintf("answers: unmapping %d bytes: %v", len(b), err))
+	if err := offheap.Unmap(s); err != nil {
+		panic("answers: " + err.Error())
 	}
 }
 

@@ -9,12 +9,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dnsward/dnsward/internal/offheap"
 )
 
-// store holds every cache entry as a packed record, in chunks of memory
-// mapped from the kernel rather than allocated on the Go heap: the garbage
-// collector neither scans them nor counts them towards its target, which
-// would let the heap grow to twice the cache. A name costs its record
+// store holds every cache entry as a packed record, in chunks mapped off
+// the Go heap (offheap): the garbage collector neither scans them nor
+// counts them towards its target, which would let the heap grow to twice
+// the cache. A name costs its record
 // (about 80 bytes for an A answer) and a word of the shard's index. The
 // cache's recently used entries sit unpacked in front of it (entryList).
 //
@@ -284,7 +286,7 @@ func (s *store) Close() error {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for _, c := range sh.chunks {
-			unmapChunk(c)
+			_ = offheap.Unmap(c)
 		}
 		s.count.Add(-int64(len(sh.index)))
 		sh.index, sh.chunks, sh.seq, sh.ring, sh.free = nil, nil, nil, nil, nil
@@ -367,7 +369,7 @@ func (sh *storeShard) grow() bool {
 		if len(sh.chunks) >= maxChunks {
 			return false
 		}
-		c, err := mapChunk()
+		c, err := offheap.Map[byte](chunkSize)
 		if err != nil {
 			return false
 		}
@@ -405,7 +407,8 @@ func (sh *storeShard) dropTail() {
 	sh.ring = sh.ring[1:]
 	sh.free = append(sh.free, id)
 	sh.tail = 0
-	releaseChunk(sh.chunks[id])
+	// Its pages are given back now, rather than kept while it waits.
+	_ = offheap.Release(sh.chunks[id])
 }
 
 // evictOldest drops the oldest live record.
