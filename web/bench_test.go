@@ -14,10 +14,7 @@ func BenchmarkTally(b *testing.B) {
 		b.Run(fmt.Sprintf("streams=%d", subs), func(b *testing.B) {
 			w := New(Config{}, Sources{})
 			for range subs {
-				s := w.hub.subscribe(filter{})
-				for range cap(s.c) {
-					s.c <- Event{}
-				}
+				w.hub.subscribe(filter{}).offer(make([]Event, subscriberQ))
 			}
 			names := make([]string, 500)
 			for i := range names {

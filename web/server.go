@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"embed"
 	"encoding/json"
@@ -235,7 +234,8 @@ func parseFilter(r *http.Request) (filter, error) {
 // filters accept, "summary" for the dashboard every few seconds, and
 // "dropped" when this stream's queue overflowed. Queries go out in
 // batches, at most streamBatch per streamEvery: no one reads faster, and
-// it bounds what a browser costs however busy the resolver is.
+// it bounds what a browser costs however busy the resolver is. Each
+// batch is one write and one flush.
 func (w *Web) serveStream(rw http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(r)
 	if err != nil {
@@ -247,10 +247,10 @@ func (w *Web) serveStream(rw http.ResponseWriter, r *http.Request) {
 	rw.WriteHeader(http.StatusOK)
 	sub := w.hub.subscribe(f)
 	defer w.hub.unsubscribe(sub)
-	bw := bufio.NewWriter(rw)
+	var buf []byte
 	send := func(event string, v any) {
 		data, _ := json.Marshal(v)
-		fmt.Fprintf(bw, "event: %s\ndata: %s\n\n", event, data)
+		buf = fmt.Appendf(buf, "event: %s\ndata: %s\n\n", event, data)
 	}
 	summary := func() {
 		if s, err := w.summary(); err == nil {
@@ -260,30 +260,33 @@ func (w *Web) serveStream(rw http.ResponseWriter, r *http.Request) {
 	summary()
 	t := time.NewTicker(streamEvery)
 	defer t.Stop()
-	var dropped uint64
+	var evs []Event
+	var sent uint64 // the dropped count last sent
 	for n := 1; ; n++ {
-		if bw.Flush() != nil || rc.Flush() != nil {
-			return
+		if len(buf) > 0 {
+			if _, err := rw.Write(buf); err != nil || rc.Flush() != nil {
+				return
+			}
+			buf = buf[:0]
 		}
 		select {
 		case <-r.Context().Done():
 			return
 		case <-t.C:
 		}
-	batch:
-		for range streamBatch {
-			select {
-			case ev := <-sub.c:
-				send("query", ev)
-			default:
-				break batch
-			}
+		var dropped uint64
+		evs, dropped = sub.take(evs, streamBatch)
+		for i := range evs {
+			buf = append(buf, "event: query\ndata: "...)
+			buf = appendEvent(buf, &evs[i])
+			buf = append(buf, "\n\n"...)
 		}
+		clear(evs)
 		if n%int(summaryEvery/streamEvery) == 0 {
 			summary()
-			if d := sub.dropped.Load(); d != dropped {
-				dropped = d
-				send("dropped", d)
+			if dropped != sent {
+				sent = dropped
+				send("dropped", dropped)
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // filter is what a stream subscriber or a client page asks for; a zero
@@ -23,10 +22,53 @@ func (f filter) keep(ev *Event) bool {
 
 // subscriber is one open stream: a bounded queue the tally fills without
 // waiting, dropping (and counting) what a slow reader has no room for.
+// A slice under a lock rather than a channel: the tally hands it a whole
+// drain at once, and for an unfiltered stream, the page's own, it copies
+// only what fits and counts the rest in one step, instead of a failed send
+// for each of the drain's thousands of events.
 type subscriber struct {
-	f       filter
-	c       chan Event
-	dropped atomic.Uint64
+	f   filter
+	all bool // f accepts every event
+	mu  sync.Mutex
+	q   []Event // oldest first, at most subscriberQ
+	// dropped counts the events f accepted that q had no room for.
+	dropped uint64
+}
+
+// offer queues the events of one drain that f accepts and q has room for.
+func (s *subscriber) offer(evs []Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	room := subscriberQ - len(s.q)
+	if s.all {
+		n := min(room, len(evs))
+		s.q = append(s.q, evs[:n]...)
+		s.dropped += uint64(len(evs) - n)
+		return
+	}
+	for i := range evs {
+		switch {
+		case !s.f.keep(&evs[i]):
+		case room == 0:
+			s.dropped++
+		default:
+			s.q = append(s.q, evs[i])
+			room--
+		}
+	}
+}
+
+// take moves up to n of the oldest queued events into dst[:0] and
+// returns them with the count dropped so far.
+func (s *subscriber) take(dst []Event, n int) ([]Event, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = min(n, len(s.q))
+	dst = append(dst[:0], s.q[:n]...)
+	left := copy(s.q, s.q[n:])
+	clear(s.q[left:]) // the names go with the events
+	s.q = s.q[:left]
+	return dst, s.dropped
 }
 
 // hub hands every event to the open streams.
@@ -38,7 +80,7 @@ type hub struct {
 func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}} }
 
 func (h *hub) subscribe(f filter) *subscriber {
-	s := &subscriber{f: f, c: make(chan Event, subscriberQ)}
+	s := &subscriber{f: f, all: f == filter{}, q: make([]Event, 0, subscriberQ)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -52,25 +94,11 @@ func (h *hub) unsubscribe(s *subscriber) {
 }
 
 // publish hands the events of one drain to the open streams, never
-// blocking: it runs on the tally's goroutine. A stream whose queue is
-// full has the rest of its events counted as dropped at once.
+// blocking: it runs on the tally's goroutine.
 func (h *hub) publish(evs []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		var dropped uint64
-		for i := range evs {
-			if !s.f.keep(&evs[i]) {
-				continue
-			}
-			select {
-			case s.c <- evs[i]:
-			default:
-				dropped++
-			}
-		}
-		if dropped > 0 {
-			s.dropped.Add(dropped)
-		}
+		s.offer(evs)
 	}
 }

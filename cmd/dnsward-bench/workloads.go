@@ -171,8 +171,8 @@ func (b *bench) record(workload string, st *runStats) *runStats {
 	for _, p := range append(slices.Clone(st.Problems), st.Gaps...) {
 		b.note("%s, %s: %s", workload, st.label(), p)
 	}
-	b.step("  %-28s %10.0f qps  avg %s ms  p99 %s ms  lost %d", st.label(), st.Perf.QPS,
-		ms(st.Perf.AvgLatency), ms(st.Perf.P99()), st.Perf.Lost)
+	b.step("  %-28s %10.0f qps  avg %s ms  p99 %s ms  lost %d  server CPU %s µs an answer  other work %.0f%%", st.label(), st.Perf.QPS,
+		ms(st.Perf.AvgLatency), ms(st.Perf.P99()), st.Perf.Lost, cpuPerAnswer(st), st.cpuPct(st.OtherCPU))
 	return st
 }
 
