@@ -175,6 +175,10 @@ func fmtIndex(format string) int {
 	return 0
 }
 
+// Holds says whether Log keeps its entries past the call, as it does with
+// a sink: then an entry's Request and Response must stay as they are.
+func (l *Logger) Holds() bool { return l.entries != nil }
+
 // Log queues e without ever blocking; when the queue is full the entry is
 // dropped and counted, and Run reports the count.
 func (l *Logger) Log(e Entry) {

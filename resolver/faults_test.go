@@ -136,7 +136,7 @@ func TestUpstreamFaults(t *testing.T) {
 				tune: func(c *resolver.Config) {
 					c.ForwardZones = map[string][]upstream.Upstream{"fault.test": parseUpstreams(t, "udp://"+bad)}
 				},
-				done: func(q *resolver.Query, resp *dns.Msg) { qlog.Log(q.LogEntry(resp)) },
+				done: func(q *resolver.Query, resp *dns.Msg) { q.Keep(); qlog.Log(q.LogEntry(resp)) },
 			})
 			var wg sync.WaitGroup
 			var asked []string

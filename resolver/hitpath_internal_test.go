@@ -38,7 +38,7 @@ func BenchmarkHitPath(b *testing.B) {
 		done func(*Query, *dns.Msg)
 	}{
 		{"log off", func(*Query, *dns.Msg) {}},
-		{"log on", func(q *Query, resp *dns.Msg) { entries <- q.LogEntry(resp) }},
+		{"log on", func(q *Query, resp *dns.Msg) { q.Keep(); entries <- q.LogEntry(resp) }},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			answered := 0
@@ -101,7 +101,7 @@ func TestHitPathAllocations(t *testing.T) {
 		max  float64
 	}{
 		{"log off", func(*Query, *dns.Msg) {}, 0},
-		{"log on", func(q *Query, resp *dns.Msg) { entry = q.LogEntry(resp) }, 1},
+		{"log on", func(q *Query, resp *dns.Msg) { q.Keep(); entry = q.LogEntry(resp) }, 1},
 	} {
 		s := &Server{Pipeline: p, Logger: slog.New(slog.DiscardHandler), Done: tt.done}
 		u := &udpServer{s: s}

@@ -42,8 +42,9 @@ type Query struct {
 }
 
 // Keep says that q, or its request, is kept past the server's Done
-// callback, so that the server does not reuse them for another query.
-// LogEntry calls it: an entry holds the request.
+// callback, so that the server does not reuse them for another query: a
+// caller that hands LogEntry's entry, which holds the request, to a query
+// log with a sink calls it.
 func (q *Query) Keep() { q.kept = true }
 
 // cacheHit is the cache entry a query was answered from and how long, in
@@ -112,7 +113,6 @@ func reply(q *Query, rcode int) *dns.Msg {
 
 // LogEntry is the query log's view of the query answered with resp.
 func (q *Query) LogEntry(resp *dns.Msg) querylog.Entry {
-	q.Keep()
 	var question dns.Question
 	if len(q.Req.Question) > 0 {
 		question = q.Req.Question[0]
