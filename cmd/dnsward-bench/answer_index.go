@@ -217,7 +217,11 @@ func pairSection(b *strings.Builder, title, intro string, rounds [][]*runStats, 
 	for _, r := range []*runStats{first, second} {
 		if r != nil {
 			rows = append(rows, r)
-			each = append(each, r.Variant+" "+roundsQPS(rounds, r.label()))
+			name := r.Variant
+			if name == "" {
+				name = r.Server
+			}
+			each = append(each, name+" "+roundsQPS(rounds, r.label()))
 		}
 	}
 	if len(each) > 0 {
