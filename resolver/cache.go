@@ -133,7 +133,8 @@ func (c *Cache) recall(k cacheKey) *cacheEntry {
 	if err != nil {
 		return nil
 	}
-	r, ok := c.cold.get(buf[:end], k.qtype, k.qclass, k.do)
+	sk := storeKey{buf[:end], k.qtype, k.qclass, k.do}
+	r, ok := c.cold.get(sk)
 	if !ok {
 		return nil
 	}
@@ -141,7 +142,7 @@ func (c *Cache) recall(k cacheKey) *cacheEntry {
 	if err := m.Unpack(r.wire); err != nil {
 		// Checked when stored or loaded; a record that still does not
 		// unpack is forgotten rather than served.
-		c.cold.remove(buf[:end], k.qtype, k.qclass, k.do)
+		c.cold.remove(sk)
 		return nil
 	}
 	shareNames(m, k.name)
@@ -155,14 +156,14 @@ func (c *Cache) recall(k cacheKey) *cacheEntry {
 // evict first what the unpacked entries answered all along.
 func (c *Cache) keep(k cacheKey, e *cacheEntry) {
 	if old := c.entries.Add(k, e); old != nil {
-		c.cold.touch(old.packed.wire[12:old.packed.qnameEnd], old.key.qtype, old.key.qclass, old.key.do)
+		c.cold.touch(keyOf(old.packed.wire, old.packed.qnameEnd, old.key.do))
 	}
 }
 
 // forget drops the entry of k, unpacked and packed.
 func (c *Cache) forget(k cacheKey, e *cacheEntry) {
 	c.entries.Remove(k)
-	c.cold.remove(e.packed.wire[12:e.packed.qnameEnd], k.qtype, k.qclass, k.do)
+	c.cold.remove(keyOf(e.packed.wire, e.packed.qnameEnd, k.do))
 }
 
 // Answer serves a live entry; for any other question it defers to miss,

@@ -2,11 +2,10 @@ package resolver
 
 import "sync"
 
-// entryList holds the cache's entries, the least recently used evicted first. It
-// replaces golang-entryList, whose map cannot be sized ahead (a load of a million
-// names spent a third of its CPU growing it) and which allocates a list
-// node per entry beside it, with an expiry time the cache does not use:
-// here the list runs through the entries themselves.
+// entryList holds the cache's entries kept unpacked, the least recently
+// used evicted first. It replaced golang-lru, which allocates a list node
+// per entry beside it, with an expiry time the cache does not use: here
+// the list runs through the entries themselves.
 type entryList struct {
 	mu    sync.Mutex
 	size  int
@@ -69,13 +68,6 @@ func (l *entryList) Remove(k cacheKey) {
 		l.unlink(e)
 		delete(l.items, k)
 	}
-}
-
-// Len is how many entries are held.
-func (l *entryList) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.items)
 }
 
 func (l *entryList) pushFront(e *cacheEntry) {

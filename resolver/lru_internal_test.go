@@ -32,13 +32,13 @@ func TestEntryListOrder(t *testing.T) {
 	gone(l, "b")
 	held(l, "a", "c", "d")
 	l.Add(k("c"), &cacheEntry{upstream: "c2"}) // now the most recent
-	if e, ok := l.Peek(k("c")); !ok || e.upstream != "c2" || l.Len() != 3 {
-		t.Errorf("replaced entry: %v %v, %d entries", e, ok, l.Len())
+	if e, ok := l.Peek(k("c")); !ok || e.upstream != "c2" || len(l.items) != 3 {
+		t.Errorf("replaced entry: %v %v, %d entries", e, ok, len(l.items))
 	}
 	l.Remove(k("a"))
 	l.Remove(k("none"))
-	if l.Len() != 2 {
-		t.Errorf("%d entries after removing a, want 2", l.Len())
+	if len(l.items) != 2 {
+		t.Errorf("%d entries after removing a, want 2", len(l.items))
 	}
 	l.Add(k("e"), &cacheEntry{})
 	l.Add(k("f"), &cacheEntry{}) // evicts d, used before c was replaced

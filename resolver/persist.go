@@ -79,9 +79,10 @@ func (c *Cache) save(f io.Writer) (PersistStats, error) {
 	buf = binary.BigEndian.AppendUint64(buf, uint64(c.clock().UnixNano()))
 	w.Write(buf)
 	now := c.now()
-	upstreams := map[string]uint64{}
+	// The store's upstream numbers, as the file numbers them.
+	upstreams := map[uint16]uint64{}
 	var st PersistStats
-	c.cold.each(func(r *record) {
+	c.cold.each(func(r record) {
 		if now >= r.expires+c.cfg.ServeStale {
 			return
 		}
@@ -89,14 +90,14 @@ func (c *Cache) save(f io.Writer) (PersistStats, error) {
 		if r.do {
 			buf[1] = 1
 		}
-		up := c.cold.upstreamName(r.upstream)
-		i, known := upstreams[up]
+		i, known := upstreams[r.upstream]
 		if !known {
 			i = uint64(len(upstreams))
-			upstreams[up] = i
+			upstreams[r.upstream] = i
 		}
 		buf = binary.AppendUvarint(buf, i)
 		if !known {
+			up := c.cold.upstreamName(r.upstream)
 			buf = binary.AppendUvarint(buf, uint64(len(up)))
 			buf = append(buf, up...)
 		}
@@ -117,12 +118,12 @@ func (c *Cache) save(f io.Writer) (PersistStats, error) {
 	return st, err
 }
 
-// LoadFile adds the entries of a file SaveFile wrote to the cache, their
-// TTLs counted down by the time that passed since, and drops those expired
-// beyond the serve-stale window. Nothing is added unless the whole file is
-// sound; an error wrapping ErrCacheFile says why it is not, one wrapping
-// fs.ErrNotExist that there is none. It replaces what the cache held, and
-// must be called before the cache answers a query.
+// LoadFile fills the cache with the entries of a file SaveFile wrote,
+// their TTLs counted down by the time that passed since, and drops those
+// expired beyond the serve-stale window. The cache is left as it was unless
+// the whole file is sound; an error wrapping ErrCacheFile says why it is
+// not, one wrapping fs.ErrNotExist that there is none. What the cache held
+// is replaced, so it must be called before the cache answers a query.
 func (c *Cache) LoadFile(path string) (PersistStats, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -16,18 +16,17 @@ import (
 // store holds every cache entry as a packed record, in chunks mapped off
 // the Go heap (offheap): the garbage collector neither scans them nor
 // counts them towards its target, which would let the heap grow to twice
-// the cache. A name costs its record
-// (about 80 bytes for an A answer) and a word of the shard's index. The
-// cache's recently used entries sit unpacked in front of it (entryList).
+// the cache. A name costs its record (about 80 bytes for an A answer) and
+// a word of the shard's index. The cache's recently used entries sit
+// unpacked in front of it (entryList).
 //
 // Each shard appends its records to a ring of chunks; storing a key again
 // appends a new record and leaves the old one dead. When the store holds
 // more than the cache's size, the oldest records of the shard stored to go
-// first; a
-// record recalled from the older half of the ring is moved to the head, so
-// the order is close to least recently used. Once live records fill less
-// than half of a shard's ring, the oldest chunk's live records are moved to
-// the head and the chunk is returned to the kernel.
+// first; a record recalled from the older half of the ring is moved to the
+// head, so the order is close to least recently used. Once live records
+// fill less than half of a shard's ring, the oldest chunk's live records
+// are moved to the head and the chunk is returned to the kernel.
 type store struct {
 	seed   maphash.Seed
 	shards []storeShard
@@ -60,6 +59,21 @@ const (
 	recordHead = 24
 )
 
+// storeKey is what a record is stored under: its question's name as
+// packed, type and class, and whether DNSSEC records were asked for.
+type storeKey struct {
+	name          []byte
+	qtype, qclass uint16
+	do            bool
+}
+
+// keyOf is the key of wire, a message as packAnswer packs it, whose
+// question's name ends at qnameEnd.
+func keyOf(wire []byte, qnameEnd uint16, do bool) storeKey {
+	q := wire[qnameEnd:]
+	return storeKey{wire[12:qnameEnd], binary.BigEndian.Uint16(q), binary.BigEndian.Uint16(q[2:]), do}
+}
+
 // record is one entry of the store. Its wire points into a chunk while the
 // shard's lock is held, and is copied before it is let go.
 type record struct {
@@ -72,22 +86,14 @@ type record struct {
 
 func (r *record) size() int { return recordHead + len(r.wire) }
 
-// key is what the record is stored under: its question's name as packed,
-// type and class, and whether DNSSEC records were asked for.
-func (r *record) key() (name []byte, qtype, qclass uint16, do bool) {
-	q := r.wire[r.qnameEnd:]
-	return r.wire[12:r.qnameEnd], binary.BigEndian.Uint16(q), binary.BigEndian.Uint16(q[2:]), r.do
-}
+// key is what the record is stored under.
+func (r *record) key() storeKey { return keyOf(r.wire, r.qnameEnd, r.do) }
 
 func (r *record) encode(dst []byte) {
 	le := binary.LittleEndian
 	le.PutUint16(dst, uint16(r.size()))
 	le.PutUint16(dst[2:], r.upstream)
-	dst[4] = 0
-	if r.do {
-		dst[4] = 1
-	}
-	dst[5] = 0
+	dst[4], dst[5] = byte(btoi(r.do)), 0
 	le.PutUint16(dst[6:], r.qnameEnd)
 	le.PutUint64(dst[8:], uint64(r.stored))
 	le.PutUint64(dst[16:], uint64(r.expires))
@@ -120,7 +126,7 @@ type storeShard struct {
 	// record goes in the last chunk of the ring.
 	tail, head int
 	nextSeq    uint64
-	live       int // bytes of live records
+	liveBytes  int // of live records
 	closed     bool
 	_          [64]byte // keeps neighbouring shards' locks off one cache line
 }
@@ -131,8 +137,7 @@ func newStore(size int) *store {
 		n *= 2
 	}
 	s := &store{seed: maphash.MakeSeed(), shards: make([]storeShard, n), shift: uint(64 - bits.TrailingZeros(uint(n))),
-		upstreams: []string{""}, upIDs: map[string]uint16{"": 0}}
-	s.size = size
+		size: size, upstreams: []string{""}, upIDs: map[string]uint16{"": 0}}
 	for i := range s.shards {
 		s.shards[i].index = map[uint64]uint32{}
 	}
@@ -147,13 +152,19 @@ func btoi(b bool) int {
 }
 
 // hash mixes the key's parts; its top bits pick the shard.
-func (s *store) hash(name []byte, qtype, qclass uint16, do bool) uint64 {
-	x := uint64(qtype)<<17 | uint64(qclass)<<1 | uint64(btoi(do))
-	hi, lo := bits.Mul64(maphash.Bytes(s.seed, name)^x, 0x9e3779b97f4a7c15)
+func (s *store) hash(k storeKey) uint64 {
+	x := uint64(k.qtype)<<17 | uint64(k.qclass)<<1 | uint64(btoi(k.do))
+	hi, lo := bits.Mul64(maphash.Bytes(s.seed, k.name)^x, 0x9e3779b97f4a7c15)
 	return hi ^ lo
 }
 
-func (s *store) shard(h uint64) *storeShard { return &s.shards[h>>s.shift] }
+// lock finds k's hash and shard, and locks the shard.
+func (s *store) lock(k storeKey) (*storeShard, uint64) {
+	h := s.hash(k)
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	return sh, h
+}
 
 // upstreamID numbers an upstream's name; past the numbers a record can
 // hold, the entry is kept without it.
@@ -184,9 +195,7 @@ func (s *store) put(r record) {
 	if r.size() > math.MaxUint16 {
 		return
 	}
-	h := s.hash(r.key())
-	sh := s.shard(h)
-	sh.mu.Lock()
+	sh, h := s.lock(r.key())
 	defer sh.mu.Unlock()
 	n := len(sh.index)
 	if sh.closed || !sh.append(h, &r) {
@@ -202,12 +211,10 @@ func (s *store) put(r record) {
 
 // get returns the record of the key and a copy of its wire, moving the
 // record to the head when it is in the older half of its shard's ring.
-func (s *store) get(name []byte, qtype, qclass uint16, do bool) (record, bool) {
-	h := s.hash(name, qtype, qclass, do)
-	sh := s.shard(h)
-	sh.mu.Lock()
+func (s *store) get(k storeKey) (record, bool) {
+	sh, h := s.lock(k)
 	defer sh.mu.Unlock()
-	pos, r, ok := sh.find(h, name, qtype, qclass, do)
+	pos, r, ok := sh.find(h, k)
 	if !ok {
 		return record{}, false
 	}
@@ -218,26 +225,20 @@ func (s *store) get(name []byte, qtype, qclass uint16, do bool) (record, bool) {
 }
 
 // touch counts as a use of the record of the key, as get does.
-func (s *store) touch(name []byte, qtype, qclass uint16, do bool) {
-	h := s.hash(name, qtype, qclass, do)
-	sh := s.shard(h)
-	sh.mu.Lock()
+func (s *store) touch(k storeKey) {
+	sh, h := s.lock(k)
 	defer sh.mu.Unlock()
-	if pos, r, ok := sh.find(h, name, qtype, qclass, do); ok {
+	if pos, r, ok := sh.find(h, k); ok {
 		sh.refresh(h, pos, &r)
 	}
 }
 
 // remove drops the record of the key, if there is one.
-func (s *store) remove(name []byte, qtype, qclass uint16, do bool) {
-	h := s.hash(name, qtype, qclass, do)
-	sh := s.shard(h)
-	sh.mu.Lock()
+func (s *store) remove(k storeKey) {
+	sh, h := s.lock(k)
 	defer sh.mu.Unlock()
-	if _, r, ok := sh.find(h, name, qtype, qclass, do); ok {
-		delete(sh.index, h)
-		sh.live -= r.size()
-		s.count.Add(-1)
+	if _, r, ok := sh.find(h, k); ok {
+		sh.drop(s, h, &r)
 	}
 }
 
@@ -254,24 +255,24 @@ func (s *store) len() int {
 }
 
 // each calls f with every live record, shard by shard, each shard's from
-// the oldest; r.wire is valid only during the call.
-func (s *store) each(f func(r *record)) {
+// the oldest; r.wire is valid only during the call. r is passed by value:
+// a pointer to it made a heap copy of every record.
+func (s *store) each(f func(r record)) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for j, id := range sh.ring {
-			off, end := 0, chunkSize
+		for j := range sh.ring {
+			off := 0
 			if j == 0 {
 				off = sh.tail
 			}
-			if j == len(sh.ring)-1 {
-				end = sh.head
-			}
-			c := sh.chunks[id]
-			for off+2 <= end && binary.LittleEndian.Uint16(c[off:]) != 0 {
-				r := decodeRecord(c[off:])
-				if sh.isLive(s, id<<chunkBits|uint32(off), &r) {
-					f(&r)
+			for {
+				pos, r, ok := sh.recordAt(j, off)
+				if !ok {
+					break
+				}
+				if _, live := sh.live(s, pos, &r); live {
+					f(r)
 				}
 				off += r.size()
 			}
@@ -290,21 +291,20 @@ func (s *store) Close() error {
 		}
 		s.count.Add(-int64(len(sh.index)))
 		sh.index, sh.chunks, sh.seq, sh.ring, sh.free = nil, nil, nil, nil, nil
-		sh.live, sh.closed = 0, true
+		sh.liveBytes, sh.closed = 0, true
 		sh.mu.Unlock()
 	}
 	return nil
 }
 
-// find returns the record of the key and its place.
-func (sh *storeShard) find(h uint64, name []byte, qtype, qclass uint16, do bool) (uint32, record, bool) {
+// find returns the record of k, whose hash is h, and its place.
+func (sh *storeShard) find(h uint64, k storeKey) (uint32, record, bool) {
 	pos, ok := sh.index[h]
 	if !ok {
 		return 0, record{}, false
 	}
 	r := sh.at(pos)
-	n, t, c, d := r.key()
-	if !bytes.Equal(n, name) || t != qtype || c != qclass || d != do {
+	if got := r.key(); !bytes.Equal(got.name, k.name) || got.qtype != k.qtype || got.qclass != k.qclass || got.do != k.do {
 		return 0, record{}, false
 	}
 	return pos, r, true
@@ -314,10 +314,33 @@ func (sh *storeShard) at(pos uint32) record {
 	return decodeRecord(sh.chunks[pos>>chunkBits][pos&(chunkSize-1):])
 }
 
-// isLive says whether the record r at pos is the one its key finds.
-func (sh *storeShard) isLive(s *store, pos uint32, r *record) bool {
-	got, ok := sh.index[s.hash(r.key())]
-	return ok && got == pos
+// recordAt returns the record at off in the ring's chunk j and its place,
+// or false past the chunk's last record.
+func (sh *storeShard) recordAt(j, off int) (uint32, record, bool) {
+	end := chunkSize
+	if j == len(sh.ring)-1 {
+		end = sh.head
+	}
+	c := sh.chunks[sh.ring[j]]
+	if off+2 > end || binary.LittleEndian.Uint16(c[off:]) == 0 {
+		return 0, record{}, false
+	}
+	return sh.ring[j]<<chunkBits | uint32(off), decodeRecord(c[off:]), true
+}
+
+// live returns the hash of r's key, and whether r, at pos, is the record
+// the key finds.
+func (sh *storeShard) live(s *store, pos uint32, r *record) (uint64, bool) {
+	h := s.hash(r.key())
+	got, ok := sh.index[h]
+	return h, ok && got == pos
+}
+
+// drop forgets r, the live record of h.
+func (sh *storeShard) drop(s *store, h uint64, r *record) {
+	delete(sh.index, h)
+	sh.liveBytes -= r.size()
+	s.count.Add(-1)
 }
 
 // old says whether pos is in the older half of the ring's bytes.
@@ -352,10 +375,10 @@ func (sh *storeShard) append(h uint64, r *record) bool {
 	id := sh.ring[len(sh.ring)-1]
 	r.encode(sh.chunks[id][sh.head:])
 	if old, ok := sh.index[h]; ok {
-		sh.live -= int(binary.LittleEndian.Uint16(sh.chunks[old>>chunkBits][old&(chunkSize-1):]))
+		sh.liveBytes -= int(binary.LittleEndian.Uint16(sh.chunks[old>>chunkBits][old&(chunkSize-1):]))
 	}
 	sh.index[h] = id<<chunkBits | uint32(sh.head)
-	sh.live += n
+	sh.liveBytes += n
 	sh.head += n
 	return true
 }
@@ -389,15 +412,10 @@ func (sh *storeShard) grow() bool {
 // oldest returns the record at the tail and its place, or false when the
 // tail's chunk holds no more (or the ring is empty).
 func (sh *storeShard) oldest() (uint32, record, bool) {
-	if len(sh.ring) == 0 || len(sh.ring) == 1 && sh.tail >= sh.head {
+	if len(sh.ring) == 0 {
 		return 0, record{}, false
 	}
-	id := sh.ring[0]
-	c := sh.chunks[id]
-	if sh.tail+2 > chunkSize || binary.LittleEndian.Uint16(c[sh.tail:]) == 0 {
-		return 0, record{}, false
-	}
-	return id<<chunkBits | uint32(sh.tail), decodeRecord(c[sh.tail:]), true
+	return sh.recordAt(0, sh.tail)
 }
 
 // dropTail returns the tail's chunk, all of whose records are gone or
@@ -423,10 +441,8 @@ func (sh *storeShard) evictOldest(s *store) {
 			continue
 		}
 		sh.tail += r.size()
-		if sh.isLive(s, pos, &r) {
-			delete(sh.index, s.hash(r.key()))
-			sh.live -= r.size()
-			s.count.Add(-1)
+		if h, live := sh.live(s, pos, &r); live {
+			sh.drop(s, h, &r)
 			return
 		}
 	}
@@ -435,7 +451,7 @@ func (sh *storeShard) evictOldest(s *store) {
 // compact moves the live records of the oldest chunks to the head while
 // live records fill less than half of the ring.
 func (sh *storeShard) compact(s *store) {
-	for len(sh.ring) > 2 && 2*sh.live < len(sh.ring)*chunkSize {
+	for len(sh.ring) > 2 && 2*sh.liveBytes < len(sh.ring)*chunkSize {
 		for {
 			pos, r, ok := sh.oldest()
 			if !ok {
@@ -443,11 +459,9 @@ func (sh *storeShard) compact(s *store) {
 				break
 			}
 			sh.tail += r.size()
-			if sh.isLive(s, pos, &r) && !sh.append(s.hash(r.key()), &r) {
+			if h, live := sh.live(s, pos, &r); live && !sh.append(h, &r) {
 				// No room to move it to: it goes, as if evicted.
-				delete(sh.index, s.hash(r.key()))
-				sh.live -= r.size()
-				s.count.Add(-1)
+				sh.drop(s, h, &r)
 			}
 		}
 	}

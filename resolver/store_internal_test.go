@@ -53,7 +53,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	} {
 		name := make([]byte, 256)
 		n, _ := dns.PackDomainName(other.name, name, 0, nil, false)
-		if _, ok := s.get(name[:n], other.qtype, other.qclass, other.do); ok {
+		if _, ok := s.get(storeKey{name[:n], other.qtype, other.qclass, other.do}); ok {
 			t.Errorf("%+v found the record of a.example.test. A IN", other)
 		}
 	}
@@ -122,7 +122,7 @@ func TestStoreCompaction(t *testing.T) {
 	}
 	sh := &s.shards[0]
 	if len(sh.ring) > 3 || len(sh.chunks) > 4 {
-		t.Errorf("ring of %d chunks, %d mapped, for %d live bytes", len(sh.ring), len(sh.chunks), sh.live)
+		t.Errorf("ring of %d chunks, %d mapped, for %d live bytes", len(sh.ring), len(sh.chunks), sh.liveBytes)
 	}
 	for i := range keys {
 		r, ok := getRecord(s, testRecord(t, fmt.Sprintf("k%d.example.test.", i), 0, 0))
@@ -131,7 +131,7 @@ func TestStoreCompaction(t *testing.T) {
 		}
 	}
 	seen := 0
-	s.each(func(r *record) {
+	s.each(func(r record) {
 		seen++
 		if r.stored != 199 {
 			t.Errorf("each visited a dead record, stored %v", r.stored)
