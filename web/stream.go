@@ -27,10 +27,9 @@ func (f filter) keep(ev *Event) bool {
 // only what fits and counts the rest in one step, instead of a failed send
 // for each of the drain's thousands of events.
 type subscriber struct {
-	f   filter
-	all bool // f accepts every event
-	mu  sync.Mutex
-	q   []Event // oldest first, at most subscriberQ
+	f  filter
+	mu sync.Mutex
+	q  []Event // oldest first, at most subscriberQ
 	// dropped counts the events f accepted that q had no room for.
 	dropped uint64
 }
@@ -40,7 +39,7 @@ func (s *subscriber) offer(evs []Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	room := subscriberQ - len(s.q)
-	if s.all {
+	if s.f == (filter{}) {
 		n := min(room, len(evs))
 		s.q = append(s.q, evs[:n]...)
 		s.dropped += uint64(len(evs) - n)
@@ -80,7 +79,7 @@ type hub struct {
 func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}} }
 
 func (h *hub) subscribe(f filter) *subscriber {
-	s := &subscriber{f: f, all: f == filter{}, q: make([]Event, 0, subscriberQ)}
+	s := &subscriber{f: f, q: make([]Event, 0, subscriberQ)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()

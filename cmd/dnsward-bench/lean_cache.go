@@ -120,9 +120,8 @@ func leanFloors(res *results) []floor {
 	}
 	mem := floor{text: fmt.Sprintf("resident memory at %s cached names: at most %d B per name and %.2f× unbound's", thousands(int64(res.opts.memNames)), leanBytes, leanOfUnbound)}
 	if dw, ub := findMem(res.memory, "dnsward"), findMem(res.memory, "unbound"); dw != nil && ub != nil {
-		n := float64(res.opts.memNames)
-		at := func(m *memStats) float64 { return (float64(m.BaseKiB)*1024 + m.perName()*n) / n }
-		d, u := at(dw), at(ub)
+		n := int64(res.opts.memNames)
+		d, u := dw.rssAt(n)/float64(n), ub.rssAt(n)/float64(n)
 		if !math.IsNaN(d) && !math.IsNaN(u) {
 			mem.text += fmt.Sprintf(": dnsward %s B per name (extrapolated RSS ÷ names), unbound %s B = %s", thousands(int64(d)), thousands(int64(u)), ratio(d, u))
 			var runs []*runStats

@@ -246,7 +246,7 @@ func memorySection(b *strings.Builder, res *results) {
 		per, extra := "—", "—"
 		if g := m.perName(); !math.IsNaN(g) {
 			per = fmt.Sprintf("%s B", thousands(int64(g)))
-			extra = mib(m.BaseKiB + int64(g*float64(n)/1024))
+			extra = mib(int64(m.rssAt(n) / 1024))
 		}
 		entries := "—"
 		if m.CacheEntries >= 0 {
@@ -285,6 +285,12 @@ func memorySection(b *strings.Builder, res *results) {
 		fmt.Fprintf(b, "%-10s %s\n", m.Server+":", m.Spec.command(res.tmp))
 	}
 	b.WriteString("```\n\n")
+}
+
+// rssAt is the RSS in bytes at n names, from the RSS before the fill and
+// the growth per name; NaN when no name was answered.
+func (m *memStats) rssAt(n int64) float64 {
+	return float64(m.BaseKiB)*1024 + m.perName()*float64(n)
 }
 
 // perName is RSS growth in bytes per answered name; NaN when none was.
