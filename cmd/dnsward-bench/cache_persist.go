@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -49,13 +48,9 @@ func (b *bench) cacheFilePhase(ctx context.Context) error {
 // Err says what is missing.
 func parseCacheFile(out string) *cacheFileStats {
 	st := &cacheFileStats{}
-	for line := range strings.Lines(out) {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
+	for _, r := range parseBenchMetrics(out) {
 		var run *cacheFileRun
-		switch name, _, _ := strings.Cut(f[0], "-"); name {
+		switch r.name {
 		case "BenchmarkCacheFile/save":
 			run = &st.Save
 		case "BenchmarkCacheFile/load":
@@ -63,20 +58,9 @@ func parseCacheFile(out string) *cacheFileStats {
 		default:
 			continue
 		}
-		for i := 1; i < len(f)-1; i++ {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				continue
-			}
-			switch f[i+1] {
-			case "ns/op":
-				run.Took = time.Duration(v)
-			case "cpu-s/op":
-				run.CPU = time.Duration(v * float64(time.Second))
-			case "B/name":
-				run.BytesPerName = v
-			}
-		}
+		run.Took = time.Duration(r.metrics["ns/op"])
+		run.CPU = time.Duration(r.metrics["cpu-s/op"] * float64(time.Second))
+		run.BytesPerName = r.metrics["B/name"]
 	}
 	if st.Save.Took == 0 || st.Load.Took == 0 {
 		st.Err = "BenchmarkCacheFile did not report both save and load"
