@@ -39,6 +39,13 @@ type Batch struct {
 	rc    syscall.RawConn
 	hdrs  []mmsghdr
 	slots []slot
+	// The pending call's system call and header count, and what it
+	// returned: fields, not a closure's captures, so that a call
+	// allocates nothing.
+	trap   uintptr
+	n, got int
+	errno  syscall.Errno
+	try    func(fd uintptr) bool
 }
 
 // New returns a Batch of up to size datagrams on the socket rc.
@@ -48,6 +55,7 @@ func New(rc syscall.RawConn, size int) *Batch {
 		b.hdrs[i].hdr.Iov = &b.slots[i].iov
 		b.hdrs[i].hdr.SetIovlen(1)
 	}
+	b.try = b.syscall
 	return b
 }
 
@@ -58,7 +66,7 @@ func (b *Batch) Recv(bufs, oobs [][]byte) (int, error) {
 	for i, buf := range bufs {
 		b.fill(i, buf, &b.slots[i].name, unix.SizeofSockaddrInet6, oobs[i])
 	}
-	return b.call(b.rc.Read, unix.SYS_RECVMMSG, len(bufs))
+	return b.call(false, unix.SYS_RECVMMSG, len(bufs))
 }
 
 // fill points header i at buf, at the address name of namelen bytes and
@@ -136,32 +144,39 @@ func (b *Batch) Send(out []Datagram) (int, error) {
 		}
 		b.fill(i, o.Wire, o.To, namelen, o.OOB)
 	}
-	return b.call(b.rc.Write, unix.SYS_SENDMMSG, len(out))
+	return b.call(true, unix.SYS_SENDMMSG, len(out))
 }
 
 // call makes the system call trap on the first n headers once the socket
-// is ready for it.
-func (b *Batch) call(ready func(func(fd uintptr) bool) error, trap uintptr, n int) (int, error) {
-	var got int
-	var errno syscall.Errno
-	err := ready(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(n), 0, 0, 0)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			got, errno = int(r), e
-			return true
-		}
-	})
+// is ready for it: for writing when write is set, else for reading.
+func (b *Batch) call(write bool, trap uintptr, n int) (int, error) {
+	b.trap, b.n, b.got, b.errno = trap, n, 0, 0
+	var err error
+	if write {
+		err = b.rc.Write(b.try)
+	} else {
+		err = b.rc.Read(b.try)
+	}
 	if err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if b.errno != 0 {
+		return 0, b.errno
 	}
-	return got, nil
+	return b.got, nil
+}
+
+// syscall makes the pending call; false when the socket is not ready.
+func (b *Batch) syscall(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall6(b.trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.n), 0, 0, 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		b.got, b.errno = int(r), e
+		return true
+	}
 }

@@ -89,3 +89,33 @@ func TestSockaddrFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAllocations: a send and a read of a batch allocate nothing, as
+// they run for every batch of the DNS listener.
+func TestNoAllocations(t *testing.T) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := New(rc, 1)
+	self := SockaddrFrom(c.LocalAddr().(*net.UDPAddr).AddrPort())
+	out := []Datagram{{Wire: []byte("ping"), To: &self}}
+	bufs, oobs := [][]byte{make([]byte, 16)}, make([][]byte, 1)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	allocs := testing.AllocsPerRun(100, func() {
+		if n, err := b.Send(out); err != nil || n != 1 {
+			t.Fatalf("send: %d, %v", n, err)
+		}
+		if n, err := b.Recv(bufs, oobs); err != nil || n != 1 {
+			t.Fatalf("recv: %d, %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per send and read, want 0", allocs)
+	}
+}
