@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dnsward/dnsward/internal/swapq"
 )
@@ -175,9 +176,10 @@ func fmtIndex(format string) int {
 	return 0
 }
 
-// Holds says whether Log keeps its entries past the call, as it does with
-// a sink: then an entry's Request and Response must stay as they are.
-func (l *Logger) Holds() bool { return l.entries != nil }
+// KeepsRequests says whether Log keeps an entry's Request past the call:
+// only a dnstap sink reads it, and then it must stay as it is. Without
+// one, a caller may leave Request out and reuse the request.
+func (l *Logger) KeepsRequests() bool { return l.entries != nil && l.needFmt[fmtIndex(spoolDnstap)] }
 
 // Log queues e without ever blocking; when the queue is full the entry is
 // dropped and counted, and Run reports the count.
@@ -356,6 +358,7 @@ type batch struct {
 	entries int
 	records int
 	recs    []Record
+	scratch scratch
 	qid     []byte
 	file    []byte
 	spool   [3][]byte // json, kv, dnstap
@@ -383,7 +386,9 @@ func (b *batch) add(l *Logger, e Entry) {
 	}
 	b.seq++
 	b.qid = strconv.AppendUint(append(b.qid[:0], l.prefix...), b.seq, 16)
-	b.recs = appendRecords(b.recs[:0], string(b.qid), e)
+	// The records view qid, as they view the scratch: both are
+	// rewritten only after the records are encoded.
+	b.recs = appendRecords(b.recs[:0], &b.scratch, unsafe.String(&b.qid[0], len(b.qid)), e)
 	for i := range b.recs {
 		r := &b.recs[i]
 		if l.file != nil {

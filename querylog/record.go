@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/dnsward/dnsward/answers"
 	"github.com/miekg/dns"
@@ -72,11 +73,34 @@ type Record struct {
 
 // Records splits e into self-contained records, all sharing qid.
 func Records(qid string, e Entry) []Record {
-	return appendRecords(nil, qid, e)
+	return appendRecords(nil, new(scratch), qid, e)
 }
 
-// appendRecords lets the dispatcher reuse one slice across entries.
-func appendRecords(dst []Record, qid string, e Entry) []Record {
+// scratch is what appendRecords reuses from one entry to the next: the
+// bytes its records' rendered data is, and the CNAME walk their chains
+// are. The records it appends are valid until its next use, which the
+// dispatcher encodes them before; so a logged answer allocates nothing.
+type scratch struct {
+	text []byte
+	walk []string
+}
+
+// reset makes s ready for the next entry's records.
+func (s *scratch) reset() {
+	s.text, s.walk = s.text[:0], s.walk[:0]
+}
+
+// addr renders a as text in s.
+func (s *scratch) addr(a netip.Addr) string {
+	start := len(s.text)
+	s.text = a.AppendTo(s.text)
+	return unsafe.String(&s.text[start], len(s.text)-start)
+}
+
+// appendRecords lets the dispatcher reuse one slice, and one scratch,
+// across entries.
+func appendRecords(dst []Record, s *scratch, qid string, e Entry) []Record {
+	s.reset()
 	rcode := e.Rcode
 	if e.Response != nil {
 		rcode = e.Response.Rcode
@@ -106,13 +130,14 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 	if e.Response == nil || len(e.Response.Answer) == 0 {
 		return append(dst, base)
 	}
-	walk := cnameWalk(e.Question.Name, e.Response.Answer)
+	s.walk = cnameWalk(s.walk, e.Question.Name, e.Response.Answer)
+	walk := s.walk
 	for _, rr := range e.Response.Answer {
 		h := rr.Header()
 		r := base
 		r.Name = trimDot(h.Name)
 		r.Type = dns.Type(h.Rrtype).String()
-		r.Data = rdata(rr)
+		r.Data = rdata(s, rr)
 		r.TTL = h.Ttl
 		if e.Age > 0 {
 			r.TTL = AgedTTL(h.Ttl, e.Age)
@@ -123,10 +148,11 @@ func appendRecords(dst []Record, qid string, e Entry) []Record {
 	return dst
 }
 
-// cnameWalk follows CNAMEs from qname through answer. It is bounded by the
-// number of answers so that a CNAME loop cannot spin forever.
-func cnameWalk(qname string, answer []dns.RR) []string {
-	walk := []string{trimDot(qname)}
+// cnameWalk appends to walk the names from qname following CNAMEs through
+// answer. It is bounded by the number of answers so that a CNAME loop
+// cannot spin forever.
+func cnameWalk(walk []string, qname string, answer []dns.RR) []string {
+	walk = append(walk, trimDot(qname))
 	cur := qname
 	for range answer {
 		next := ""
@@ -156,17 +182,17 @@ func chainTo(walk []string, owner string) []string {
 	return nil
 }
 
-// rdata renders the answer's data; fast paths cover the types that make up
-// nearly all LAN traffic.
-func rdata(rr dns.RR) string {
+// rdata renders the answer's data, addresses in s; fast paths cover the
+// types that make up nearly all LAN traffic.
+func rdata(s *scratch, rr dns.RR) string {
 	switch rr := rr.(type) {
 	case *dns.A:
 		if a, ok := netip.AddrFromSlice(rr.A); ok {
-			return a.Unmap().String()
+			return s.addr(a.Unmap())
 		}
 	case *dns.AAAA:
 		if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
-			return a.String()
+			return s.addr(a)
 		}
 	case *dns.CNAME:
 		return trimDot(rr.Target)
