@@ -215,11 +215,13 @@ func (e *Engine) Serve(ctx context.Context) error {
 		Limits:   limits,
 		Done: func(q *resolver.Query, resp *dns.Msg) {
 			entry := q.LogEntry(resp)
-			if e.qlog.Holds() {
-				// Otherwise the server reuses the request for its next
-				// query: at 70,000 hits a second a new one each was most
-				// of the garbage, and a collection every second or two.
+			if e.qlog.KeepsRequests() {
 				q.Keep()
+			} else {
+				// So the server reuses the request for its next query: at
+				// 70,000 hits a second a new one each was most of the
+				// garbage, and a collection every second or two.
+				entry.Request = nil
 			}
 			entry.Device = e.devices.Device(q.Client.Addr(), q.Start)
 			if e.answers != nil {

@@ -240,47 +240,70 @@ func waitGoroutines(t *testing.T, n int) {
 	}
 }
 
-// With the query log off nothing holds a query past its answer, so the
-// server reuses each request: a cache hit allocates nothing of its own.
-// A new request per query was 530 bytes at every hit, and at 70,000 hits
-// a second a garbage collection every second or two.
-func TestHitsReuseRequestsWithoutLog(t *testing.T) {
-	r := startWith(t, "querylog:\n  file: \"\"\nrate_limit:\n  qps: 0\n")
-	if got := r.answer(t, "mail.example.test."); got != "192.0.2.25" {
-		t.Fatalf("mail.example.test.: %s", got)
-	}
-	conn, err := net.Dial("udp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	pkt, err := new(dns.Msg).SetQuestion("mail.example.test.", dns.TypeA).Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 512)
-	ask := func() {
-		if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Write(pkt); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Read(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 200 {
-		ask()
-	}
-	const n = 5000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range n {
-		ask()
-	}
-	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 200 {
-		t.Errorf("%d bytes allocated per cache hit with the query log off, want under 200", per)
+// Unless a dnstap sink needs the request, nothing holds a query past its
+// answer, so the server reuses each request, with the query log off or
+// writing a file, and the log's encoder reuses its buffers: a cache hit
+// allocates nothing. A new request per query was 530 bytes at every hit,
+// and at 70,000 hits a second a garbage collection every second or two.
+func TestHitsReuseRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name, querylog string
+	}{
+		{"log off", "querylog:\n  file: \"\"\n"},
+		{"log to a file", "querylog:\n  file: %q\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := tc.querylog
+			if strings.Contains(conf, "%q") {
+				conf = fmt.Sprintf(conf, filepath.Join(t.TempDir(), "queries.log"))
+			}
+			r := startWith(t, conf+"rate_limit:\n  qps: 0\n")
+			if got := r.answer(t, "mail.example.test."); got != "192.0.2.25" {
+				t.Fatalf("mail.example.test.: %s", got)
+			}
+			conn, err := net.Dial("udp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			pkt, err := new(dns.Msg).SetQuestion("mail.example.test.", dns.TypeA).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 512)
+			ask := func() {
+				if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := conn.Write(pkt); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := conn.Read(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// As many to warm up as are measured: the query log's queue
+			// and buffers grow to what a drain holds at this rate.
+			const n = 5000
+			for range n {
+				ask()
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range n {
+				ask()
+			}
+			runtime.ReadMemStats(&after)
+			// Allocations, not bytes: the log's queue and buffers may
+			// still grow now and then, a few large allocations, where a
+			// request kept would be one at every hit. Under -race,
+			// sync.Pool drops a quarter of what it is given back, and a
+			// hit makes 0.25.
+			per := float64(after.Mallocs-before.Mallocs) / n
+			t.Logf("%.3f allocations, %d bytes per cache hit", per, (after.TotalAlloc-before.TotalAlloc)/n)
+			if per > 0.5 {
+				t.Errorf("%.3f allocations per cache hit, want under 0.5", per)
+			}
+		})
 	}
 }
