@@ -21,7 +21,7 @@ const flowRate = 20000
 
 // flowRounds is how often the flow workload runs dnsward's cache hits
 // without and with the flow load, alternating; each row is the median.
-const flowRounds = 3
+const flowRounds = 5
 
 // flowHitFloor is issue 21's bound on what the flows cost DNS: cache-hit
 // qps with the flow load at least this share of the qps without.
