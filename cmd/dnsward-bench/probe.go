@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,10 @@ func waitReady(ctx context.Context, s *server, limit time.Duration) error {
 			return nil
 		}
 		if done, werr := s.proc.exited(); done {
-			return fmt.Errorf("%s exited before answering: %v (log %s)", s.name, werr, s.logFile)
+			// The lab's directory goes when the run ends: say what the
+			// server said, not only where.
+			said, _ := os.ReadFile(s.logFile)
+			return fmt.Errorf("%s exited before answering: %v (log %s): %s", s.name, werr, s.logFile, lastLines(string(said), 5))
 		}
 		select {
 		case <-ctx.Done():
