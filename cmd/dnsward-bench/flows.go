@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,15 +130,20 @@ func (b *bench) flowPhase(ctx context.Context, ts *server) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var servers []*server
 	defer func() { b.stopAll(servers...) }()
+	// The listener first, while its port is surely free: the other
+	// instance's warming opens a thousand upstream sockets on ports the
+	// kernel picks. One run's listener instance exited at start, and
+	// losing its port to them is the likeliest reason.
 	for _, o := range []struct {
 		variant, syslog string
-	}{{flowsOff, ""}, {flowsOn, addr}} {
+	}{{flowsOn, addr}, {flowsOff, ""}} {
 		s, err := b.startWarmed(ctx, dnswardOpts{upstream: ts.stamp, cacheSize: b.opts.cacheSize(), flowsSyslog: o.syslog}, o.variant)
 		servers = append(servers, s)
 		if err != nil {
 			return err
 		}
 	}
+	slices.Reverse(servers) // the rounds start without flows, as before
 	st.Rounds = b.alternate(ctx, "flows", servers, flowRounds, func(s *server) *runStats {
 		if s.variant != flowsOn {
 			return measure(ctx, s, ts, s.variant, b.spec(s.port, b.hot))
