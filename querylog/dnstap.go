@@ -14,6 +14,7 @@ import (
 	"time"
 
 	dnstap "github.com/dnstap/golang-dnstap"
+	"github.com/dnsward/dnsward/internal/interrupt"
 	framestream "github.com/farsightsec/golang-framestream"
 )
 
@@ -83,9 +84,8 @@ func (t *dnstapTransport) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dnstap %s dial: %w", t.cfg.Network, err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	conn.SetDeadline(time.Now().Add(dialTimeout))
+	defer interrupt.On(ctx, conn.SetDeadline)()
 	w, err := framestream.NewWriter(conn, &framestream.WriterOptions{
 		ContentTypes:  [][]byte{[]byte(dnstapContentType)},
 		Bidirectional: true,
@@ -189,9 +189,8 @@ func (t *dnstapTransport) send(ctx context.Context, lines [][]byte) error {
 		return nil
 	}
 	conn := t.conn
-	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	defer interrupt.On(ctx, conn.SetWriteDeadline)()
 	if _, err := conn.Write(t.out); err != nil {
 		return fmt.Errorf("dnstap %s write: %w", t.cfg.Network, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dnsward/dnsward/internal/interrupt"
 )
 
 const (
@@ -98,9 +100,8 @@ func (t *syslogTransport) send(ctx context.Context, lines [][]byte) error {
 		}
 	}
 	conn := t.conn
-	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	defer interrupt.On(ctx, conn.SetWriteDeadline)()
 	t.out = t.out[:0]
 	for _, line := range lines {
 		ts, payload := cutSpoolLine(line)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsward/dnsward/internal/interrupt"
 	"github.com/miekg/dns"
 )
 
@@ -231,8 +232,7 @@ func (dc *dotConn) write(ctx context.Context, out []byte) error {
 	defer dc.wmu.Unlock()
 	deadline, _ := ctx.Deadline()
 	_ = dc.c.SetWriteDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = dc.c.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer interrupt.On(ctx, dc.c.SetWriteDeadline)()
 	_, err := dc.c.Write(out)
 	return err
 }
