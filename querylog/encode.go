@@ -2,11 +2,53 @@ package querylog
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
 // tsLayout keeps nine fractional digits so lines sort lexically by time.
 const tsLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// appendTS appends t in UTC as tsLayout formats it, or, with frac 6, as
+// an RFC 5424 timestamp (at most six fractional digits) does. It writes
+// the digits itself, for every record: AppendFormat, reading its layout
+// each time, was a tenth of the query log's CPU. Years outside 0-9999,
+// which no record has, go through AppendFormat.
+func appendTS(b []byte, t time.Time, frac int) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, tsLayout[:20]+tsLayout[29-frac:])
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/pow10[9-frac], frac)
+	return append(b, 'Z')
+}
+
+// pow10 is 10 to the power of its index.
+var pow10 = [...]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
+
+// appendDigits appends n, at least 0, as exactly width decimal digits.
+func appendDigits(b []byte, n, width int) []byte {
+	b = append(b, "000000000"[:width]...)
+	for i := len(b) - 1; width > 0; i, width = i-1, width-1 {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return b
+}
 
 // Format names accepted in Config.Format and by Export.
 const (
@@ -34,7 +76,7 @@ func appendJSON(b []byte, r *Record) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(r.V), 10)
 	b = append(b, `,"ts":"`...)
-	b = r.Time.UTC().AppendFormat(b, tsLayout)
+	b = appendTS(b, r.Time, 9)
 	b = append(b, `","qid":`...)
 	b = appendJSONString(b, r.QID)
 	b = append(b, `,"proto":`...)
@@ -153,7 +195,7 @@ func appendJSONString(b []byte, s string) []byte {
 // out so that every present key carries information.
 func appendKV(b []byte, r *Record) []byte {
 	b = append(b, "ts="...)
-	b = r.Time.UTC().AppendFormat(b, tsLayout)
+	b = appendTS(b, r.Time, 9)
 	b = append(b, " v="...)
 	b = strconv.AppendInt(b, int64(r.V), 10)
 	b = appendKVField(b, "qid", r.QID)

@@ -97,7 +97,7 @@ func appendFlowJSON(b []byte, f *FlowRecord) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(f.V), 10)
 	b = append(b, `,"kind":"flow","ts":"`...)
-	b = f.Time.UTC().AppendFormat(b, tsLayout)
+	b = appendTS(b, f.Time, 9)
 	b = append(b, `","client":"`...)
 	b = f.Client.AppendTo(b)
 	b = append(b, `","client_port":`...)
@@ -141,11 +141,11 @@ func appendFlowJSON(b []byte, f *FlowRecord) []byte {
 				b = append(b, ']')
 			}
 			b = append(b, `,"first_asked":"`...)
-			b = n.FirstAsked.UTC().AppendFormat(b, tsLayout)
+			b = appendTS(b, n.FirstAsked, 9)
 			b = append(b, `","last_asked":"`...)
-			b = n.LastAsked.UTC().AppendFormat(b, tsLayout)
+			b = appendTS(b, n.LastAsked, 9)
 			b = append(b, `","valid_until":"`...)
-			b = n.ValidUntil.UTC().AppendFormat(b, tsLayout)
+			b = appendTS(b, n.ValidUntil, 9)
 			b = append(b, `"}`...)
 		}
 		b = append(b, ']')
@@ -162,7 +162,7 @@ func appendFlowJSON(b []byte, f *FlowRecord) []byte {
 // key and a collector can pick the first without parsing.
 func appendFlowKV(b []byte, f *FlowRecord) []byte {
 	b = append(b, "ts="...)
-	b = f.Time.UTC().AppendFormat(b, tsLayout)
+	b = appendTS(b, f.Time, 9)
 	b = append(b, " v="...)
 	b = strconv.AppendInt(b, int64(f.V), 10)
 	b = append(b, " kind=flow client="...)

@@ -317,3 +317,31 @@ func TestEncodeAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTS: the hand-written timestamp is byte for byte what
+// AppendFormat writes, in both precisions, for times in and out of UTC,
+// at the edges of a second and of the years it handles itself.
+func TestAppendTS(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+1800)
+	times := []time.Time{
+		time.Date(2026, 12, 2, 8, 30, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 1, east),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 123456789, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC),
+		time.Date(-1, 6, 1, 12, 0, 0, 0, time.UTC),
+		{},
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(int64(i)*7919*86413, int64(i)*999983%1e9))
+	}
+	for _, tm := range times {
+		for frac, layout := range map[int]string{9: tsLayout, 6: "2006-01-02T15:04:05.000000Z07:00"} {
+			want := tm.UTC().Format(layout)
+			if got := string(appendTS([]byte("x"), tm, frac)); got != "x"+want {
+				t.Errorf("appendTS(%v, %d) = %q, want %q", tm, frac, got[1:], want)
+			}
+		}
+	}
+}

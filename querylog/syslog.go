@@ -106,7 +106,7 @@ func (t *syslogTransport) send(ctx context.Context, lines [][]byte) error {
 	for _, line := range lines {
 		ts, payload := cutSpoolLine(line)
 		t.msg = append(t.msg[:0], syslogPri...)
-		t.msg = appendTS(t.msg, ts)
+		t.msg = appendTS(t.msg, ts, 6) // RFC 5424: at most six fractional digits
 		t.msg = append(t.msg, t.header...)
 		t.msg = append(t.msg, payload...)
 		if t.cfg.Network == "udp" {
@@ -182,12 +182,6 @@ func (t *syslogTransport) close() {
 		t.conn.Close()
 		t.conn = nil
 	}
-}
-
-// appendTS writes an RFC 5424 timestamp, which allows at most six
-// fractional digits.
-func appendTS(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
 }
 
 // sanitize makes a collector address usable as a directory name.
