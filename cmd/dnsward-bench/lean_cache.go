@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -172,11 +170,7 @@ func medianP99(rounds [][]*runStats, server, variant string) *runStats {
 			runs = append(runs, r)
 		}
 	}
-	if len(runs) == 0 {
-		return nil
-	}
-	slices.SortFunc(runs, func(a, b *runStats) int { return cmp.Compare(a.Perf.P99(), b.Perf.P99()) })
-	return runs[(len(runs)-1)/2]
+	return medianBy(runs, func(r *runStats) float64 { return r.Perf.P99() })
 }
 
 // halfP99s is each server's p99 in every half-rate round, as "dnsward
@@ -184,11 +178,7 @@ func medianP99(rounds [][]*runStats, server, variant string) *runStats {
 func halfP99s(rounds [][]*runStats) []string {
 	var out []string
 	for _, first := range rounds[0] {
-		var each []string
-		for _, r := range roundsOf(rounds, first.label()) {
-			each = append(each, ms(r.Perf.P99()))
-		}
-		out = append(out, first.label()+" "+strings.Join(each, " / ")+" ms")
+		out = append(out, first.label()+" "+eachRound(rounds, first.label(), func(r *runStats) string { return ms(r.Perf.P99()) })+" ms")
 	}
 	return out
 }

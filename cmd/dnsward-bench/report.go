@@ -143,11 +143,17 @@ func roundsNote(rounds [][]*runStats, medians []*runStats) string {
 
 // roundsQPS is "a / b / c", the qps of label's run in each round.
 func roundsQPS(rounds [][]*runStats, label string) string {
-	var qs []string
+	return eachRound(rounds, label, func(r *runStats) string { return thousands(int64(math.Round(r.Perf.QPS))) })
+}
+
+// eachRound is figure of every run labelled label, in the order run, as
+// "a / b / c".
+func eachRound(rounds [][]*runStats, label string, figure func(*runStats) string) string {
+	var each []string
 	for _, r := range roundsOf(rounds, label) {
-		qs = append(qs, thousands(int64(math.Round(r.Perf.QPS))))
+		each = append(each, figure(r))
 	}
-	return strings.Join(qs, " / ")
+	return strings.Join(each, " / ")
 }
 
 // directRow names the delayed miss table's run without a forwarder.

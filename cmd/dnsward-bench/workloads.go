@@ -429,11 +429,19 @@ func medianRuns(rounds [][]*runStats) []*runStats {
 	}
 	var out []*runStats
 	for _, first := range rounds[0] {
-		runs := roundsOf(rounds, first.label())
-		slices.SortFunc(runs, func(a, b *runStats) int { return cmp.Compare(a.Perf.QPS, b.Perf.QPS) })
-		out = append(out, runs[(len(runs)-1)/2])
+		out = append(out, medianBy(roundsOf(rounds, first.label()), func(r *runStats) float64 { return r.Perf.QPS }))
 	}
 	return out
+}
+
+// medianBy is the run of median key among runs (the lower of the two
+// middle ones when even), which it sorts; nil when there are none.
+func medianBy(runs []*runStats, key func(*runStats) float64) *runStats {
+	if len(runs) == 0 {
+		return nil
+	}
+	slices.SortFunc(runs, func(a, b *runStats) int { return cmp.Compare(key(a), key(b)) })
+	return runs[(len(runs)-1)/2]
 }
 
 // roundsOf is the runs labelled label, one per round that has it, in the
