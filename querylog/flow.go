@@ -192,9 +192,16 @@ func appendFlowKV(b []byte, f *FlowRecord) []byte {
 		if len(n.Chain) > 0 {
 			b = appendKVField(b, key+"_chain", strings.Join(n.Chain, ","))
 		}
-		b = appendKVField(b, key+"_first_asked", n.FirstAsked.UTC().Format(tsLayout))
-		b = appendKVField(b, key+"_last_asked", n.LastAsked.UTC().Format(tsLayout))
-		b = appendKVField(b, key+"_valid_until", n.ValidUntil.UTC().Format(tsLayout))
+		// A timestamp never needs quoting, so it is written in place.
+		for _, at := range [...]struct {
+			suffix string
+			t      time.Time
+		}{{"_first_asked=", n.FirstAsked}, {"_last_asked=", n.LastAsked}, {"_valid_until=", n.ValidUntil}} {
+			b = append(b, ' ')
+			b = append(b, key...)
+			b = append(b, at.suffix...)
+			b = appendTS(b, at.t, 9)
+		}
 	}
 	if f.Repeats > 0 {
 		b = append(b, " repeats="...)

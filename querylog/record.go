@@ -130,8 +130,8 @@ func appendRecords(dst []Record, s *scratch, qid string, e Entry) []Record {
 	if e.Response == nil || len(e.Response.Answer) == 0 {
 		return append(dst, base)
 	}
-	s.walk = cnameWalk(s.walk, e.Question.Name, e.Response.Answer)
-	walk := s.walk
+	walk := cnameWalk(s.walk, e.Question.Name, e.Response.Answer)
+	s.walk = walk
 	for _, rr := range e.Response.Answer {
 		h := rr.Header()
 		r := base
