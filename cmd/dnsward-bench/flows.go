@@ -146,7 +146,7 @@ func (b *bench) flowPhase(ctx context.Context, ts *server) error {
 	slices.Reverse(servers) // the rounds start without flows, as before
 	st.Rounds = b.alternate(ctx, "flows", servers, flowRounds, func(s *server) *runStats {
 		if s.variant != flowsOn {
-			return measure(ctx, s, ts, s.variant, b.spec(s.port, b.hot))
+			return measure(ctx, s, ts, s.variant, b.saturating(s.port, b.hot))
 		}
 		run, load := b.underFlows(ctx, s, ts, addr)
 		st.Loads[run] = load
@@ -174,7 +174,7 @@ func (b *bench) underFlows(ctx context.Context, s, ts *server, addr string) (*ru
 	// -l bounds the run, the cancel below ends the sender with it.
 	limit := int64(flowRate * (b.opts.limit + 30))
 	go func() { done <- sendFlows(sctx, addr, flowRate, limit) }()
-	run := measure(ctx, s, ts, s.variant, b.spec(s.port, b.hot))
+	run := measure(ctx, s, ts, s.variant, b.saturating(s.port, b.hot))
 	stop()
 	sent := <-done
 	load.Sent, load.Took, load.SenderCPU = sent.sent, sent.took, selfCPU()-cpu0
@@ -231,7 +231,8 @@ func sendFlows(ctx context.Context, addr string, rate int, limit int64) flowSend
 		out.err = err
 		return out
 	}
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	// Connected, so that the kernel routes once, not for every line.
+	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(to))
 	if err == nil {
 		defer c.Close()
 	}
@@ -243,7 +244,7 @@ func sendFlows(ctx context.Context, addr string, rate int, limit int64) flowSend
 		out.err = err
 		return out
 	}
-	batch, name := mmsg.New(rc, sendBatch), mmsg.SockaddrFrom(to)
+	batch := mmsg.New(rc, sendBatch)
 	bufs, dgrams := make([][]byte, sendBatch), make([]mmsg.Datagram, sendBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, 256)
@@ -258,7 +259,7 @@ func sendFlows(ctx context.Context, addr string, rate int, limit int64) flowSend
 			k := int(min(due-out.sent, sendBatch))
 			for j := range k {
 				bufs[j] = flowLine(bufs[j][:0], out.sent+int64(j))
-				dgrams[j] = mmsg.Datagram{Wire: bufs[j], To: &name}
+				dgrams[j] = mmsg.Datagram{Wire: bufs[j]}
 			}
 			n, err := batch.Send(dgrams[:k])
 			if err != nil {
@@ -338,7 +339,7 @@ func pipelineMetrics(out string, err error) (map[string]float64, string) {
 }
 
 // flowSection writes the flow workload's figures and its floor.
-func flowSection(b *strings.Builder, st *flowStats, tmp string) {
+func flowSection(b *strings.Builder, st *flowStats, o options, tmp string) {
 	b.WriteString("## Flows: events per second, and the cost to cache hits\n\n")
 	if st == nil {
 		b.WriteString("Not measured in this run.\n\n")
@@ -352,8 +353,8 @@ func flowSection(b *strings.Builder, st *flowStats, tmp string) {
 			thousands(int64(st.Pipeline["flows/s"])), st.Pipeline["cpu-ns/flow"]/1e3, st.Pipeline["records/flow"])
 	}
 	pairSection(b, "Flows arriving during cache hits",
-		fmt.Sprintf("The cache-hit run of table 1 against two dnsward instances started side by side and warmed, one with a syslog flow listener (`flows.syslog.udp` on loopback, `flows.clients: [%q]`, the other flow settings at their defaults) sent %s kernel LOG lines a second over UDP from this process while dnsperf runs (each line a new client, so none folds: every one is joined); the sender's CPU is left out of the \"other\" CPU figure. %d rounds, alternating which goes first; each row is the median round.",
-			flowClients, thousands(flowRate), flowRounds),
+		fmt.Sprintf("The cache-hit run of table 1, but with %d queries outstanding (dnsperf `-q`, bench flag `-sat-q`) so that dnsward's capacity bounds its rate, not dnsperf's window, against two dnsward instances started side by side and warmed, one with a syslog flow listener (`flows.syslog.udp` on loopback, `flows.clients: [%q]`, the other flow settings at their defaults) sent %s kernel LOG lines a second over UDP from this process while dnsperf runs (each line a new client, so none folds: every one is joined); the sender's CPU is left out of the \"other\" CPU figure. %d rounds, alternating which goes first; each row is the median round.",
+			o.satOutstanding, flowClients, thousands(flowRate), flowRounds),
 		st.Rounds, st.Without, st.With, tmp)
 	if st.With != nil {
 		if l := st.Loads[st.With]; l != nil {
