@@ -165,7 +165,7 @@ func TestFlowWorkload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s strings.Builder
-	flowSection(&s, b.res.flows, b.lab.tmp)
+	flowSection(&s, b.res.flows, b.opts, b.lab.tmp)
 	t.Log("\n" + s.String())
 	if st := b.res.flows; st.With == nil || st.Without == nil || st.Pipeline == nil {
 		t.Errorf("incomplete: with %v, without %v, pipeline %v (%s)", st.With, st.Without, st.Pipeline, st.PipelineErr)

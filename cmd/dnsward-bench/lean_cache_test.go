@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,22 @@ func TestLeanFloors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLeanWorkload runs the lean-cache workload alone and prints its
+// section: DNSWARD_BENCH_LEAN=1 to run it (it needs dnsperf and unbound,
+// builds dnsward and the test resolver, and loads the machine for about
+// 4 × leanRounds × DNSWARD_BENCH_L seconds, 10 unless set).
+func TestLeanWorkload(t *testing.T) {
+	ctx, b, ts := workloadBench(t, "DNSWARD_BENCH_LEAN", "the lean-cache workload")
+	if err := b.leanPhase(ctx, ts); err != nil {
+		t.Fatal(err)
+	}
+	var s strings.Builder
+	leanSection(&s, b.res)
+	t.Log("\n" + s.String())
+	if st := b.res.lean; st.Dnsward == nil || st.Unbound == nil || len(st.HalfRounds) != leanRounds {
+		t.Errorf("incomplete: dnsward %v, unbound %v, %d half-rate rounds", st.Dnsward, st.Unbound, len(st.HalfRounds))
 	}
 }

@@ -56,6 +56,7 @@ type options struct {
 	limit          int // dnsperf -l for each measured run, seconds
 	clients        int // dnsperf -c
 	outstanding    int // dnsperf -q
+	satOutstanding int // dnsperf -q of the rounds that compare cache-hit capacity
 	hot            int // names in the cache-hit set
 	missNames      int // distinct names in each cache-miss file
 	memNames       int // distinct names sent in the memory workload
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.limit, "l", 10, "dnsperf -l: `seconds` each measured run lasts at most")
 	fs.IntVar(&o.clients, "c", 16, "dnsperf -c: simulated `clients`")
 	fs.IntVar(&o.outstanding, "q", 100, "dnsperf -q: most `queries` outstanding")
+	fs.IntVar(&o.satOutstanding, "sat-q", 300, "dnsperf -q of the lean-cache and flow rounds, which compare cache-hit capacity: at -q 100 a server with one reader leaves the CPUs partly idle")
 	fs.IntVar(&o.hot, "hot", 1000, "`names` in the cache-hit set")
 	fs.IntVar(&o.missNames, "miss", 200000, "distinct `names` in each cache-miss run")
 	fs.IntVar(&o.memNames, "mem", 1000000, "distinct `names` sent in the memory workload")
@@ -111,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // validate rejects settings no run can be made with.
 func validate(o options) error {
-	if o.limit < 1 || o.clients < 1 || o.outstanding < 1 || o.hot < 20 || o.missNames < 20 ||
+	if o.limit < 1 || o.clients < 1 || o.outstanding < 1 || o.satOutstanding < 1 || o.hot < 20 || o.missNames < 20 ||
 		o.memNames < 20 || o.scanRecords < 1 || o.rules < 1 || o.memLimit < 1 || o.memOutstanding < 1 || o.threads < 1 || o.rounds < 1 {
 		return errors.New("counts and limits must be positive (-hot, -miss, -mem at least 20)")
 	}

@@ -113,7 +113,7 @@ func render(res *results) string {
 	memorySection(&b, res)
 	leanSection(&b, res)
 	indexSection(&b, res.index, res.tmp)
-	flowSection(&b, res.flows, res.tmp)
+	flowSection(&b, res.flows, res.opts, res.tmp)
 	webSection(&b, res.web, res.tmp)
 	cacheFileSection(&b, res.cacheFile)
 	scanSection(&b, res.scan)

@@ -107,6 +107,17 @@ func (b *bench) spec(port int, file string) perfSpec {
 		Outstanding: b.opts.outstanding}
 }
 
+// saturating is spec with -sat-q queries outstanding: enough that the
+// server, not dnsperf's window, bounds the rate. At -q 100 dnsward's one
+// reader answers each batch before the next arrives and leaves a third
+// of the two CPUs idle while unbound's two threads fill them, so its qps
+// measures round-trip latency, not how many answers it can give.
+func (b *bench) saturating(port int, file string) perfSpec {
+	s := b.spec(port, file)
+	s.Outstanding = b.opts.satOutstanding
+	return s
+}
+
 // writeFiles generates the query files and the blocklist.
 func (b *bench) writeFiles() error {
 	dir := b.lab.tmp
