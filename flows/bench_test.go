@@ -1,7 +1,10 @@
 package flows
 
 import (
+	"io"
 	"net/netip"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,6 +86,24 @@ func BenchmarkParseSyslogLine(b *testing.B) {
 		msg, _ := parseSyslog(line)
 		if _, ok := parseKernelLog(msg); !ok {
 			b.Fatal("not parsed")
+		}
+	}
+}
+
+// BenchmarkFrameReader reads octet-counted frames from a stream, as a
+// router's TCP syslog sends them: a frame costs no allocation.
+func BenchmarkFrameReader(b *testing.B) {
+	line := "<4>Dec  1 12:00:01 OpenWrt kernel: " + kernelV4
+	frame := strconv.Itoa(len(line)) + " " + line
+	stream := strings.NewReader(strings.Repeat(frame, 1000))
+	fr := newFrameReader(stream, DefaultSyslogMaxLine)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fr.next(); err == io.EOF {
+			stream.Seek(0, io.SeekStart)
+			fr.r.Reset(stream)
+		} else if err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,9 +315,9 @@ func (s *Syslog) untrack(c net.Conn) {
 
 // serveConn reads frames until the peer closes or framing is lost.
 func (s *Syslog) serveConn(c net.Conn) {
-	r := bufio.NewReaderSize(c, 4096)
+	fr := newFrameReader(c, s.o.MaxLine)
 	for {
-		line, err := readFrame(r, s.o.MaxLine)
+		line, err := fr.next()
 		switch {
 		case errors.Is(err, errFraming):
 			// An octet count past MaxLine or not a number: where the
@@ -346,9 +345,26 @@ var (
 	errTooLong = errors.New("line too long")
 )
 
-// readFrame reads one RFC 6587 frame: "LEN SP MSG" when it starts with a
-// digit (octet counting), else a line up to LF (non-transparent).
-func readFrame(r *bufio.Reader, maxLine int) (string, error) {
+// frameReader reads RFC 6587 frames from a stream: "LEN SP MSG" when a
+// frame starts with a digit (octet counting), else a line up to LF
+// (non-transparent). Each frame is a view of its buffer, valid until the
+// next call: a copy of every line cost more than the rest of its parse.
+type frameReader struct {
+	r       *bufio.Reader
+	maxLine int
+}
+
+// frameBuffer is a stream's read buffer: a router's burst of lines in
+// one read, and room for the longest frame to be viewed in place.
+const frameBuffer = 64 << 10
+
+func newFrameReader(c io.Reader, maxLine int) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(c, max(frameBuffer, maxLine+1)), maxLine: maxLine}
+}
+
+// next returns the next frame, "" for an empty one.
+func (f *frameReader) next() (string, error) {
+	r := f.r
 	c, err := r.ReadByte()
 	for err == nil && (c == '\n' || c == '\r') {
 		c, err = r.ReadByte()
@@ -357,52 +373,46 @@ func readFrame(r *bufio.Reader, maxLine int) (string, error) {
 		return "", err
 	}
 	if c >= '0' && c <= '9' {
-		digits := []byte{c}
-		for {
+		n := int(c - '0')
+		for digits := 1; ; digits++ {
 			if c, err = r.ReadByte(); err != nil {
 				return "", err
 			}
 			if c == ' ' {
 				break
 			}
-			if c < '0' || c > '9' || len(digits) >= 6 {
+			if c < '0' || c > '9' || digits >= 6 {
 				return "", errFraming
 			}
-			digits = append(digits, c)
+			n = n*10 + int(c-'0')
 		}
-		n, _ := strconv.Atoi(string(digits))
-		if n > maxLine {
+		if n > f.maxLine {
 			return "", errFraming
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
+		b, err := r.Peek(n)
+		if err != nil {
 			return "", err
 		}
-		return string(b), nil
+		_, _ = r.Discard(n) // the bytes stay in the buffer until the next read
+		return unsafe.String(unsafe.SliceData(b), n), nil
 	}
-	line := []byte{c}
-	for {
-		part, err := r.ReadSlice('\n')
-		if len(line)+len(part) > maxLine {
-			// Drop the rest of the over-long line, then report it.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = r.ReadSlice('\n')
-			}
-			if err != nil {
-				return "", err
-			}
-			return "", errTooLong
+	_ = r.UnreadByte() // c starts the line
+	line, err := r.ReadSlice('\n')
+	if len(line) > f.maxLine || errors.Is(err, bufio.ErrBufferFull) {
+		// Drop the rest of the over-long line, then report it.
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = r.ReadSlice('\n')
 		}
-		line = append(line, part...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
+		if err != nil {
+			return "", err
 		}
-		if errors.Is(err, io.EOF) {
-			// A last line without LF; the next read meets EOF again.
-			return string(line), nil
-		}
-		return string(line), err
+		return "", errTooLong
 	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	// A last line without LF is returned; the next call meets EOF.
+	return unsafe.String(unsafe.SliceData(line), len(line)), nil
 }
 
 // line parses one syslog line into a flow.

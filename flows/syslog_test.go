@@ -2,13 +2,16 @@ package flows
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/dnsward/dnsward/internal/testwait"
@@ -208,6 +211,55 @@ func TestSyslogUDPPrefixOutlivesBuffer(t *testing.T) {
 	for _, f := range got {
 		if want := fmt.Sprintf("p%03d-drop", f.Dest.Port()-1000); f.Prefix != want {
 			t.Errorf("flow to port %d: prefix %q, want %q", f.Dest.Port(), f.Prefix, want)
+		}
+	}
+}
+
+// TestFrameReader reads streams whole and a byte per read, so that every
+// frame also spans buffer fills: each frame is returned as sent, an
+// over-long line is reported and skipped, and a bad count ends the stream.
+func TestFrameReader(t *testing.T) {
+	long := strings.Repeat("x", 40)
+	tests := []struct {
+		name, stream string
+		want         []string // frames, then "!" + the error that ends the stream
+	}{
+		{"octet counting", "5 hello3 abc", []string{"hello", "abc", "!EOF"}},
+		{"newline framing", "one\ntwo\r\n\nthree", []string{"one\n", "two\r\n", "three", "!EOF"}},
+		{"mixed", "3 abcdef\n4 ghij", []string{"abc", "def\n", "ghij", "!EOF"}},
+		{"empty frame", "0 3 abc", []string{"", "abc", "!EOF"}},
+		{"line too long", "a" + long + "\nok\n", []string{"!line too long", "ok\n", "!EOF"}},
+		{"count too long", "41 " + long + "z", []string{"!bad octet-counted frame"}},
+		{"count not a number", "12x abc", []string{"!bad octet-counted frame"}},
+		{"count of seven digits", "1234567 abc", []string{"!bad octet-counted frame"}},
+		{"frame cut short", "10 abc", []string{"!EOF"}},
+	}
+	for _, tt := range tests {
+		for _, oneByte := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/one byte %v", tt.name, oneByte), func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tt.stream)
+				if oneByte {
+					r = iotest.OneByteReader(r)
+				}
+				fr := newFrameReader(r, 40)
+				var got []string
+				for len(got) < 10 {
+					f, err := fr.next()
+					if err == nil {
+						got = append(got, strings.Clone(f))
+						continue
+					}
+					if errors.Is(err, errTooLong) {
+						got = append(got, "!"+err.Error())
+						continue
+					}
+					got = append(got, "!"+err.Error())
+					break
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("frames %q, want %q", got, tt.want)
+				}
+			})
 		}
 	}
 }
