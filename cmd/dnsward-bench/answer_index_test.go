@@ -42,6 +42,7 @@ func TestAnswerIndexWorkload(t *testing.T) {
 // workloadBench skips the test unless the environment variable env is
 // set; else it builds dnsward and the test resolver, writes the hot set
 // and starts the test resolver, for a test that runs one workload alone.
+// DNSWARD_BENCH_L and DNSWARD_BENCH_SATQ set the flags -l and -sat-q.
 func workloadBench(t *testing.T, env, workload string) (context.Context, *bench, *server) {
 	t.Helper()
 	if os.Getenv(env) == "" {
@@ -50,7 +51,7 @@ func workloadBench(t *testing.T, env, workload string) (context.Context, *bench,
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		t.Fatalf("dnsperf: %v (make bench installs it)", err)
 	}
-	o, err := parseFlags([]string{"-l", cmpEnv("DNSWARD_BENCH_L", "10")}, io.Discard)
+	o, err := parseFlags([]string{"-l", cmpEnv("DNSWARD_BENCH_L", "10"), "-sat-q", cmpEnv("DNSWARD_BENCH_SATQ", "300")}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
