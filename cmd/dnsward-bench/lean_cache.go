@@ -73,7 +73,7 @@ func (b *bench) leanPhase(ctx context.Context, ts *server) error {
 		half := max(1, int(min(st.Dnsward.Perf.QPS, st.Unbound.Perf.QPS)/2))
 		b.step("lean cache: dnsward (query log on) and unbound at %s qps, half the slower one's, %d rounds", thousands(int64(half)), leanRounds)
 		st.HalfRounds = b.alternate(ctx, "lean cache, half rate", []*server{dw, ub}, leanRounds, func(s *server) *runStats {
-			spec := b.saturating(s.port, b.hot)
+			spec := b.spec(s.port, b.hot)
 			spec.RateQPS = half
 			spec.Verbose = true
 			return measure(ctx, s, ts, s.variant, spec)
