@@ -348,7 +348,8 @@ var (
 // frameReader reads RFC 6587 frames from a stream: "LEN SP MSG" when a
 // frame starts with a digit (octet counting), else a line up to LF
 // (non-transparent). Each frame is a view of its buffer, valid until the
-// next call: a copy of every line cost more than the rest of its parse.
+// next call, as each datagram of the UDP source is: copied, every line
+// cost two allocations.
 type frameReader struct {
 	r       *bufio.Reader
 	maxLine int
@@ -390,6 +391,9 @@ func (f *frameReader) next() (string, error) {
 			return "", errFraming
 		}
 		b, err := r.Peek(n)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // the peer closed inside a frame
+		}
 		if err != nil {
 			return "", err
 		}

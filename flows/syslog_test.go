@@ -232,7 +232,7 @@ func TestFrameReader(t *testing.T) {
 		{"count too long", "41 " + long + "z", []string{"!bad octet-counted frame"}},
 		{"count not a number", "12x abc", []string{"!bad octet-counted frame"}},
 		{"count of seven digits", "1234567 abc", []string{"!bad octet-counted frame"}},
-		{"frame cut short", "10 abc", []string{"!EOF"}},
+		{"frame cut short", "10 abc", []string{"!unexpected EOF"}},
 	}
 	for _, tt := range tests {
 		for _, oneByte := range []bool{false, true} {
