@@ -97,19 +97,6 @@ func (b *Batch) OOBLen(i int) int { return int(b.hdrs[i].hdr.Controllen) }
 // netip.Prefix contains; the reply keeps it, going to b.From(i)).
 func (b *Batch) Peer(i int) netip.AddrPort { return AddrPort(&b.slots[i].name) }
 
-// SockaddrFrom is ap as the kernel takes it, for a Datagram's To.
-func SockaddrFrom(ap netip.AddrPort) Sockaddr {
-	var name Sockaddr
-	if a := ap.Addr(); a.Is4() {
-		v4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&name))
-		v4.Family, v4.Addr = unix.AF_INET, a.As4()
-	} else {
-		name.Family, name.Addr = unix.AF_INET6, a.As16()
-	}
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&name.Port))[:], ap.Port())
-	return name
-}
-
 // AddrPort is name as an address and port; the zero AddrPort when it is
 // of neither IPv4 nor IPv6.
 func AddrPort(name *Sockaddr) netip.AddrPort {
