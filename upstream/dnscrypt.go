@@ -17,6 +17,7 @@ import (
 
 	"github.com/ameshkov/dnscrypt/v2"
 	"github.com/ameshkov/dnsstamps"
+	"github.com/dnsward/dnsward/internal/interrupt"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 )
@@ -145,12 +146,12 @@ func (d *DNSCrypt) ask(ctx context.Context, network string, m *dns.Msg, info *dn
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	stop := interrupt.On(ctx, conn.SetDeadline)
 	r, err := conn.exchange(m, info)
 	if err == nil {
 		err = check(m, r)
 	}
-	if !stop() || err != nil || network != "udp" {
+	if stop() || err != nil || network != "udp" {
 		conn.Close()
 	} else {
 		d.idle.put(conn)
