@@ -78,6 +78,9 @@ func (c *Conntrack) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	defer c.Close()
+	if err := toBackground(); err != nil {
+		c.log.log("conntrack events", err)
+	}
 	for {
 		msgs, err := c.nf.Receive()
 		if c.closed.Load() {

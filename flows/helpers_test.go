@@ -3,8 +3,34 @@ package flows
 import (
 	"net/netip"
 	"sync/atomic"
+	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// priorities counts the flows a source emitted from a thread not at the
+// sources' background priority (toBackground).
+type priorities struct{ calls, foreground atomic.Int64 }
+
+// wrap returns emit, counting on the way.
+func (p *priorities) wrap(emit func(Flow)) func(Flow) {
+	return func(f Flow) {
+		p.calls.Add(1)
+		if a, err := unix.SchedGetAttr(0, 0); err != nil || a.Policy != unix.SCHED_BATCH || a.Nice != backgroundNice {
+			p.foreground.Add(1)
+		}
+		emit(f)
+	}
+}
+
+// check fails t unless every flow emitted came from a background thread.
+func (p *priorities) check(t *testing.T, source string) {
+	t.Helper()
+	if n, fg := p.calls.Load(), p.foreground.Load(); n == 0 || fg > 0 {
+		t.Errorf("%s: %d of %d flows emitted at normal priority, want none of at least one", source, fg, n)
+	}
+}
 
 // mapLookuper is an answer index held in a map, for tests that set the
 // answers' times by hand; the real index (IndexLookuper) has the same

@@ -116,15 +116,17 @@ func TestFlowsInNetns(t *testing.T) {
 	p := NewPipeline(PipelineOptions{Lookuper: lk, Emit: func(f Flow) { recs.ch <- f }, Now: clock.Now})
 	src := SourceOptions{
 		Filter: Filter{Clients: pfx("10.215.1.0/24"), DNSAddrs: []netip.Addr{ip("10.215.1.1")}},
-		Emit:   p.Handle,
 		Now:    clock.Now,
 	}
+	var ctPrio, nlPrio, slPrio priorities
+	ctSrc, nlSrc := src, src
+	ctSrc.Emit, nlSrc.Emit = ctPrio.wrap(p.Handle), nlPrio.wrap(p.Handle)
 
-	ct, err := NewConntrack(ConntrackOptions{SourceOptions: src, NetNS: l.FD("rt")})
+	ct, err := NewConntrack(ConntrackOptions{SourceOptions: ctSrc, NetNS: l.FD("rt")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nl, err := NewNflog(NflogOptions{SourceOptions: src, NetNS: l.FD("rt"), Group: labGroup})
+	nl, err := NewNflog(NflogOptions{SourceOptions: nlSrc, NetNS: l.FD("rt"), Group: labGroup})
 	if err != nil {
 		ct.Close()
 		t.Fatal(err)
@@ -134,7 +136,7 @@ func TestFlowsInNetns(t *testing.T) {
 	sp := NewPipeline(PipelineOptions{Lookuper: lk, Emit: func(f Flow) { srecs.ch <- f }, Now: clock.Now})
 	var sl *Syslog
 	err = l.In("dw", func() (err error) {
-		sl, err = NewSyslog(SyslogOptions{SourceOptions: SourceOptions{Filter: src.Filter, Emit: sp.Handle, Now: clock.Now},
+		sl, err = NewSyslog(SyslogOptions{SourceOptions: SourceOptions{Filter: src.Filter, Emit: slPrio.wrap(sp.Handle), Now: clock.Now},
 			UDP: "10.215.3.2:0", TCP: "10.215.3.2:0", Senders: pfx("10.215.3.0/24")})
 		return err
 	})
@@ -281,4 +283,7 @@ func TestFlowsInNetns(t *testing.T) {
 	if st := ct.Stats(); st.Events <= st.Kept {
 		t.Errorf("conntrack read no event it left out (the DNS one): %+v", st)
 	}
+	ctPrio.check(t, "conntrack")
+	nlPrio.check(t, "nflog")
+	slPrio.check(t, "syslog")
 }

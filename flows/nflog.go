@@ -55,6 +55,9 @@ type Nflog struct {
 	// which its Close waits for.
 	cancel                                   context.CancelFunc
 	packets, kept, malformed, overruns, errs atomic.Uint64
+	// background is set once hook has lowered its thread's priority;
+	// only the library's reader goroutine reads and writes it.
+	background bool
 }
 
 // nflogCopy is how much of each packet the kernel copies: enough for an
@@ -92,6 +95,14 @@ func (n *Nflog) stop() int {
 func (n *Nflog) hook(a nflog.Attribute) int {
 	if n.stopping.Load() {
 		return n.stop()
+	}
+	// The library's one reader goroutine calls hook: the first call moves
+	// it to the background, as the other sources' readers are.
+	if !n.background {
+		n.background = true
+		if err := toBackground(); err != nil {
+			n.log.log("nflog", err)
+		}
 	}
 	n.packets.Add(1)
 	if a.Payload == nil {

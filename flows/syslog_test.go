@@ -17,11 +17,13 @@ import (
 	"github.com/dnsward/dnsward/internal/testwait"
 )
 
-// startSyslog runs a listener on loopback until the test ends.
+// startSyslog runs a listener on loopback until the test ends; it fails
+// the test if a flow was emitted at normal priority.
 func startSyslog(t *testing.T, senders string, flows chan<- Flow) *Syslog {
 	t.Helper()
+	var prio priorities
 	s, err := NewSyslog(SyslogOptions{
-		SourceOptions: SourceOptions{Emit: func(f Flow) { flows <- f }},
+		SourceOptions: SourceOptions{Emit: prio.wrap(func(f Flow) { flows <- f })},
 		UDP:           "127.0.0.1:0", TCP: "127.0.0.1:0",
 		Senders:        pfx(senders),
 		LoggedPrefixes: []string{"dnsward-log"},
@@ -37,6 +39,9 @@ func startSyslog(t *testing.T, senders string, flows chan<- Flow) *Syslog {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
+		}
+		if prio.calls.Load() > 0 {
+			prio.check(t, "syslog")
 		}
 	})
 	return s
