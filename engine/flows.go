@@ -177,7 +177,7 @@ func (w *flowWork) flowStats() metrics.FlowStats {
 	}
 	if w.syslog != nil {
 		s := w.syslog.Stats()
-		out.Sources = append(out.Sources, metrics.FlowSourceStats{Source: "syslog", Kept: s.Kept, Malformed: s.Malformed, Rejected: s.Rejected, Errors: s.Errors})
+		out.Sources = append(out.Sources, metrics.FlowSourceStats{Source: "syslog", Kept: s.Kept, Malformed: s.Malformed, Rejected: s.Rejected, Errors: s.Errors, Dropped: s.Dropped})
 	}
 	return out
 }

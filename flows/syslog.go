@@ -3,6 +3,7 @@ package flows
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dnsward/dnsward/internal/mmsg"
 )
@@ -61,6 +64,9 @@ type SyslogStats struct {
 	Rejected uint64
 	// Errors is the read and accept failures.
 	Errors uint64
+	// Dropped is the UDP datagrams the kernel dropped for a full receive
+	// buffer, as it last reported (SO_RXQ_OVFL).
+	Dropped uint64
 }
 
 // Syslog receives a remote firewall's kernel packet-log lines over
@@ -80,7 +86,7 @@ type Syslog struct {
 	done    chan struct{} // closed by Close
 	once    sync.Once
 
-	lines, kept, malformed, notPacket, rejected, errs atomic.Uint64
+	lines, kept, malformed, notPacket, rejected, errs, dropped atomic.Uint64
 	prefixes                                          interned
 }
 
@@ -137,6 +143,13 @@ func NewSyslog(o SyslogOptions) (*Syslog, error) {
 			return nil, fmt.Errorf("syslog flows: listen on UDP %s: %w", o.UDP, err)
 		}
 		_ = s.udp.SetReadBuffer(syslogReadBuffer)
+		// The kernel then tells each read how many datagrams it dropped
+		// for a full buffer: at full CPU the reader, at background
+		// priority, may fall behind, and the loss must show.
+		if err := setRxqOvfl(s.udp); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("syslog flows: UDP %s: count dropped datagrams (SO_RXQ_OVFL): %w", o.UDP, err)
+		}
 	}
 	if o.TCP != "" {
 		if s.tcp, err = net.Listen("tcp", o.TCP); err != nil {
@@ -202,7 +215,7 @@ func (s *Syslog) Close() error {
 // Stats returns the counters so far.
 func (s *Syslog) Stats() SyslogStats {
 	return SyslogStats{Lines: s.lines.Load(), Kept: s.kept.Load(), Malformed: s.malformed.Load(),
-		NotPacket: s.notPacket.Load(), Rejected: s.rejected.Load(), Errors: s.errs.Load()}
+		NotPacket: s.notPacket.Load(), Rejected: s.rejected.Load(), Errors: s.errs.Load(), Dropped: s.dropped.Load()}
 }
 
 func (s *Syslog) allowed(a netip.Addr) bool {
@@ -248,6 +261,7 @@ func (s *Syslog) serveUDP() {
 	bufs, oobs := make([][]byte, syslogBatch), make([][]byte, syslogBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, s.o.MaxLine)
+		oobs[i] = make([]byte, unix.CmsgSpace(4))
 	}
 	for {
 		n, err := in.Recv(bufs, oobs)
@@ -256,6 +270,12 @@ func (s *Syslog) serveUDP() {
 				return
 			}
 			continue
+		}
+		// The batch's last datagram carries the latest count.
+		if n > 0 {
+			if d, ok := rxqDrops(oobs[n-1][:in.OOBLen(n-1)]); ok {
+				s.dropped.Store(uint64(d))
+			}
 		}
 		for i := range n {
 			if !s.allowed(in.Peer(i).Addr()) {
@@ -449,4 +469,32 @@ func (s *Syslog) line(l string) {
 	}
 	s.kept.Add(1)
 	s.o.Emit(f)
+}
+
+// setRxqOvfl asks the kernel to report the socket's drop count with each
+// datagram read.
+func setRxqOvfl(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// rxqDrops is the drop count in a datagram's control message: the only
+// one the socket asks for, so the first. The kernel leaves it out while
+// nothing was dropped.
+func rxqDrops(oob []byte) (uint32, bool) {
+	if len(oob) < unix.CmsgLen(4) {
+		return 0, false
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if h.Level != unix.SOL_SOCKET || h.Type != unix.SO_RXQ_OVFL {
+		return 0, false
+	}
+	return binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):]), true
 }

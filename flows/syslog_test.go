@@ -195,6 +195,52 @@ func TestSyslogUDPHoldsBurst(t *testing.T) {
 
 // A UDP line is parsed in the read buffer itself: the prefix a flow keeps
 // must not change when later datagrams reuse that buffer.
+// TestSyslogCountsDrops overflows the UDP socket's buffer before the
+// reader starts: every datagram sent is then either read or counted as
+// dropped by the kernel.
+func TestSyslogCountsDrops(t *testing.T) {
+	s, err := NewSyslog(SyslogOptions{SourceOptions: SourceOptions{Emit: func(Flow) {}}, UDP: "127.0.0.1:0", Senders: pfx("127.0.0.0/8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A buffer of a few datagrams, so that a few hundred overflow it.
+	if err := s.udp.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	u, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	line := []byte("<4>Dec  1 12:00:01 gw kernel: dnsward-drop IN=eth1 OUT=eth0 SRC=192.168.1.23 DST=203.0.113.5 PROTO=TCP SPT=40512 DPT=25 SYN")
+	const n = 500
+	send := func() {
+		if _, err := u.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		send()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testwait.Until(t, "the buffer read", func() bool { return s.Stats().Lines > 0 })
+	// The kernel reports a count with the next datagram it queues, so
+	// one more, into a buffer with room, carries every drop.
+	send()
+	testwait.Until(t, "every datagram read or counted dropped", func() bool { st := s.Stats(); return st.Lines+st.Dropped == n+1 })
+	if st := s.Stats(); st.Dropped == 0 || st.Lines < 2 {
+		t.Errorf("stats %+v: want some datagrams read and some dropped", st)
+	}
+}
+
 func TestSyslogUDPPrefixOutlivesBuffer(t *testing.T) {
 	const n = 3 * syslogBatch
 	flows := make(chan Flow, n)

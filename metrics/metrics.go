@@ -57,6 +57,9 @@ type FlowSourceStats struct {
 	Kept uint64
 	// Overruns is how often a netlink socket overran (ENOBUFS).
 	Overruns uint64
+	// Dropped is the syslog datagrams the kernel dropped for a full
+	// receive buffer.
+	Dropped uint64
 	// Malformed is the packets or log lines that could not be read.
 	Malformed uint64
 	// Rejected is the syslog datagrams and connections from senders not
@@ -237,6 +240,7 @@ var (
 	sinkDropped     = prometheus.NewDesc("dnsward_querylog_sink_dropped_total", "Records dropped because the spool was full.", []string{"sink"}, nil)
 	flowKept        = prometheus.NewDesc("dnsward_flow_source_flows_total", "Flows a flow source passed on.", []string{"source"}, nil)
 	flowOverruns    = prometheus.NewDesc("dnsward_flow_source_overruns_total", "Times a flow source's netlink socket overran and lost events.", []string{"source"}, nil)
+	flowDropped     = prometheus.NewDesc("dnsward_flow_source_dropped_total", "Syslog lines the kernel dropped for a full receive buffer, before the flow source read them.", []string{"source"}, nil)
 	flowMalformed   = prometheus.NewDesc("dnsward_flow_source_malformed_total", "Packets or log lines a flow source could not read.", []string{"source"}, nil)
 	flowRejected    = prometheus.NewDesc("dnsward_flow_source_rejected_total", "Syslog datagrams and connections from senders not allowed.", []string{"source"}, nil)
 	flowErrors      = prometheus.NewDesc("dnsward_flow_source_errors_total", "A flow source's other read failures.", []string{"source"}, nil)
@@ -250,7 +254,7 @@ var (
 func (l live) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cacheEntries, cacheHits, cacheMisses, cacheStale, cachePrefetched, upstreamUp, upstreamErrors,
 		upstreamEWMA, rateLimited, logQueued, logDropped, sinkWritten, sinkSpooled, sinkDropped,
-		flowKept, flowOverruns, flowMalformed, flowRejected, flowErrors, flowFolded, flowRateDropped, nftsetAdds, nftsetLate} {
+		flowKept, flowOverruns, flowDropped, flowMalformed, flowRejected, flowErrors, flowFolded, flowRateDropped, nftsetAdds, nftsetLate} {
 		ch <- d
 	}
 }
@@ -306,6 +310,7 @@ func (l live) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range f.Sources {
 			counter(flowKept, float64(s.Kept), s.Source)
 			counter(flowOverruns, float64(s.Overruns), s.Source)
+			counter(flowDropped, float64(s.Dropped), s.Source)
 			counter(flowMalformed, float64(s.Malformed), s.Source)
 			counter(flowRejected, float64(s.Rejected), s.Source)
 			counter(flowErrors, float64(s.Errors), s.Source)

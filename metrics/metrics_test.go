@@ -139,7 +139,7 @@ func TestFlowSourceCounters(t *testing.T) {
 	m := New(Sources{Flows: func() FlowStats {
 		return FlowStats{Folded: 7, RateDropped: 2, Sources: []FlowSourceStats{
 			{Source: "conntrack", Kept: 10, Overruns: 1},
-			{Source: "syslog", Kept: 3, Malformed: 4, Rejected: 5, Errors: 6},
+			{Source: "syslog", Kept: 3, Malformed: 4, Rejected: 5, Errors: 6, Dropped: 8},
 		}}
 	}})
 	for _, tt := range []struct {
@@ -152,6 +152,7 @@ func TestFlowSourceCounters(t *testing.T) {
 		{"dnsward_flow_source_malformed_total", "syslog", 4},
 		{"dnsward_flow_source_rejected_total", "syslog", 5},
 		{"dnsward_flow_source_errors_total", "syslog", 6},
+		{"dnsward_flow_source_dropped_total", "syslog", 8},
 		{"dnsward_flows_folded_total", "", 7},
 		{"dnsward_flows_rate_dropped_total", "", 2},
 	} {
