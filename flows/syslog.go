@@ -87,7 +87,7 @@ type Syslog struct {
 	once    sync.Once
 
 	lines, kept, malformed, notPacket, rejected, errs, dropped atomic.Uint64
-	prefixes                                          interned
+	prefixes                                                   interned
 }
 
 // interned holds one copy of each log prefix seen, up to maxInterned:
