@@ -92,14 +92,13 @@ func pause(done <-chan struct{}) {
 const backgroundNice = 10
 
 // toBackground moves the calling goroutine, for the rest of its life, to
-// a thread of its own at lower CPU priority (SCHED_BATCH, nice 10). A
-// source's lines can wait milliseconds and a DNS answer cannot; woken at
-// normal priority, each burst of firewall lines preempted the resolver or
-// its clients, and 20,000 lines a second cost cache hits a tenth of their
-// rate, not the 3% their CPU time accounts for (BENCHMARKS.md, thirteenth
-// round). The thread is never unlocked, so it ends with the goroutine
-// rather than going back to the runtime's pool at that priority. On an
-// error (a seccomp filter, say) the goroutine reads at normal priority.
+// a thread of its own at lower CPU priority (SCHED_BATCH, nice 10): a
+// source's lines can wait milliseconds and a DNS answer cannot, and at
+// normal priority each burst of lines woke a thread that preempted the
+// resolver or its clients (BENCHMARKS.md, thirteenth round). The thread is
+// never unlocked, so it ends with the goroutine rather than going back to
+// the runtime's pool at that priority. On an error (a seccomp filter, say)
+// the goroutine reads at normal priority.
 func toBackground() error {
 	runtime.LockOSThread()
 	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: backgroundNice}, 0); err != nil {

@@ -251,10 +251,9 @@ func sendFlows(ctx context.Context, network, addr string, rate int, limit int64)
 	}
 	defer w.Close()
 	// The waits between bursts are raw sleeps on a thread of the sender's
-	// own. Woken by a Go timer, the runtime's monitor thread woke and
-	// polled too (28% of the sender's CPU in perf), and the sender cost
-	// the machine twice its sending, taken from dnsperf and dnsward
-	// (BENCHMARKS.md, thirteenth round).
+	// own: woken by a Go timer, the runtime's monitor thread woke and
+	// polled too, on CPU that dnsperf and dnsward share (BENCHMARKS.md,
+	// thirteenth round).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	began := time.Now()
