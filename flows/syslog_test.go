@@ -32,6 +32,19 @@ func startSyslog(t *testing.T, senders string, flows chan<- Flow) *Syslog {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered first, so run after Run has ended.
+	t.Cleanup(func() {
+		if prio.calls.Load() > 0 {
+			prio.check(t, "syslog")
+		}
+	})
+	runSyslog(t, s)
+	return s
+}
+
+// runSyslog runs s until the test ends, failing it if Run fails.
+func runSyslog(t *testing.T, s *Syslog) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -40,11 +53,7 @@ func startSyslog(t *testing.T, senders string, flows chan<- Flow) *Syslog {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		if prio.calls.Load() > 0 {
-			prio.check(t, "syslog")
-		}
 	})
-	return s
 }
 
 func recvFlow(t *testing.T, flows <-chan Flow) Flow {
@@ -181,15 +190,7 @@ func TestSyslogUDPHoldsBurst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runSyslog(t, s)
 	testwait.Until(t, fmt.Sprintf("%d lines kept", n), func() bool { return kept.Load() == n })
 }
 
@@ -222,15 +223,7 @@ func TestSyslogCountsDrops(t *testing.T) {
 	for range n {
 		send()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runSyslog(t, s)
 	testwait.Until(t, "the buffer read", func() bool { return s.Stats().Lines > 0 })
 	// The kernel reports a count with the next datagram it queues, so
 	// one more, into a buffer with room, carries every drop.
