@@ -16,19 +16,11 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/dnsward/dnsward/internal/mmsg"
 )
 
 // flowRate is issue 21's flow load: firewall log lines per second sent to
 // dnsward's syslog listener during its cache-hit run.
 const flowRate = 20000
-
-// flowNetwork is how the flow lines reach dnsward's syslog listener: TCP,
-// as README advises a firewall sending thousands of lines a second. Over
-// UDP on this one machine, each datagram's delivery costs both sides
-// (BENCHMARKS.md, thirteenth round).
-const flowNetwork = "tcp"
 
 // flowRounds is how often the flow workload runs dnsward's cache hits
 // without and with the flow load, alternating; each row is the median.
@@ -183,7 +175,7 @@ func (b *bench) underFlows(ctx context.Context, s, ts *server, addr string) (*ru
 	// At most the run's length and a margin's worth of lines: dnsperf's
 	// -l bounds the run, the cancel below ends the sender with it.
 	limit := int64(flowRate * (b.opts.limit + 30))
-	go func() { done <- sendFlows(sctx, flowNetwork, addr, flowRate, limit) }()
+	go func() { done <- sendFlows(sctx, addr, flowRate, limit) }()
 	run := measure(ctx, s, ts, s.variant, b.saturating(s.port, b.hot))
 	stop()
 	sent := <-done
@@ -225,133 +217,61 @@ type flowSend struct {
 	err  error
 }
 
-// sendBatch is how many lines sendFlows hands the kernel per call.
-const sendBatch = 64
-
 // sendEvery is how often sendFlows sends the lines due. The sender stands
 // for a remote firewall, whose CPU is not the resolver host's: larger
 // bursts cost it less per line and dnsward no more (BENCHMARKS.md,
 // twelfth round).
 const sendEvery = 5 * time.Millisecond
 
-// sendFlows sends firewall log lines to addr over network ("udp", one
-// line a datagram, or "tcp", octet-counted frames) at rate a second, every
-// sendEvery the lines due by then, until ctx is done or limit lines are
-// sent. took is the time by which the sent lines were due, so sent/took is
-// at least rate. The lines go out many per system call (sendmmsg batches,
-// or one write of all the frames due), as a syslog daemon under load
-// writes them, so that the sender takes little of the CPU the two sides
-// of the measure share.
-func sendFlows(ctx context.Context, network, addr string, rate int, limit int64) flowSend {
+// sendFlows sends firewall log lines to addr over TCP, octet-counted
+// (RFC 6587), at rate a second: every sendEvery the lines due by then in
+// one write, as a syslog daemon under load forwards them, until ctx is
+// done or limit lines are sent. took is the time by which the sent lines
+// were due, so sent/took is at least rate. TCP, as README advises a
+// firewall sending thousands of lines a second: over UDP on this one
+// machine, each datagram's delivery costs both sides of the measure
+// (BENCHMARKS.md, thirteenth round).
+func sendFlows(ctx context.Context, addr string, rate int, limit int64) flowSend {
 	var out flowSend
-	w, err := dialLines(network, addr)
+	to, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		out.err = err
 		return out
 	}
-	defer w.Close()
+	c, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(to))
+	if err != nil {
+		out.err = err
+		return out
+	}
+	defer c.Close()
 	// The waits between bursts are raw sleeps on a thread of the sender's
 	// own: woken by a Go timer, the runtime's monitor thread woke and
 	// polled too, on CPU that dnsperf and dnsward share (BENCHMARKS.md,
 	// thirteenth round).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	var line, frames []byte
 	began := time.Now()
 	for tick := 1; out.sent < limit && ctx.Err() == nil; tick++ {
 		el := time.Since(began)
 		due := min(limit, int64(math.Ceil(el.Seconds()*float64(rate))))
-		for out.sent < due {
-			n, err := w.send(out.sent, int(min(due-out.sent, sendBatch)))
-			if err != nil {
-				out.err = fmt.Errorf("line %d to %s: %w", out.sent, addr, err)
+		frames = frames[:0]
+		for i := out.sent; i < due; i++ {
+			line = flowLine(line[:0], i)
+			frames = strconv.AppendInt(frames, int64(len(line)), 10)
+			frames = append(append(frames, ' '), line...)
+		}
+		if len(frames) > 0 {
+			if _, err := c.Write(frames); err != nil {
+				out.err = fmt.Errorf("lines %d-%d to %s: %w", out.sent, due-1, addr, err)
 				return out
 			}
-			out.sent += int64(n)
 		}
-		out.took = el
+		out.sent, out.took = due, el
 		sleepUntil(began.Add(time.Duration(tick) * sendEvery))
 	}
 	return out
 }
-
-// lineSender sends firewall log lines over one connection.
-type lineSender interface {
-	// send sends lines first … first+n-1, returning how many went out.
-	send(first int64, n int) (int, error)
-	Close() error
-}
-
-// dialLines connects to a syslog listener at addr over network.
-func dialLines(network, addr string) (lineSender, error) {
-	to, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	switch network {
-	case "tcp":
-		c, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(to))
-		if err != nil {
-			return nil, err
-		}
-		return &tcpLines{c: c}, nil
-	case "udp":
-		// Connected, so that the kernel routes once, not for every line.
-		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(to))
-		if err != nil {
-			return nil, err
-		}
-		rc, err := c.SyscallConn()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		u := &udpLines{c: c, batch: mmsg.New(rc, sendBatch), bufs: make([][]byte, sendBatch), dgrams: make([]mmsg.Datagram, sendBatch)}
-		for i := range u.bufs {
-			u.bufs[i] = make([]byte, 0, 256)
-		}
-		return u, nil
-	}
-	return nil, fmt.Errorf("flow lines over %q: want udp or tcp", network)
-}
-
-// udpLines sends a line a datagram, a batch a sendmmsg.
-type udpLines struct {
-	c      *net.UDPConn
-	batch  *mmsg.Batch
-	bufs   [][]byte
-	dgrams []mmsg.Datagram
-}
-
-func (u *udpLines) send(first int64, n int) (int, error) {
-	for j := range n {
-		u.bufs[j] = flowLine(u.bufs[j][:0], first+int64(j))
-		u.dgrams[j] = mmsg.Datagram{Wire: u.bufs[j]}
-	}
-	return u.batch.Send(u.dgrams[:n])
-}
-
-func (u *udpLines) Close() error { return u.c.Close() }
-
-// tcpLines sends octet-counted frames (RFC 6587), a batch a write.
-type tcpLines struct {
-	c         *net.TCPConn
-	line, buf []byte
-}
-
-func (t *tcpLines) send(first int64, n int) (int, error) {
-	t.buf = t.buf[:0]
-	for j := range n {
-		t.line = flowLine(t.line[:0], first+int64(j))
-		t.buf = strconv.AppendInt(t.buf, int64(len(t.line)), 10)
-		t.buf = append(append(t.buf, ' '), t.line...)
-	}
-	if _, err := t.c.Write(t.buf); err != nil {
-		return 0, err
-	}
-	return n, nil
-}
-
-func (t *tcpLines) Close() error { return t.c.Close() }
 
 // sleepUntil sleeps the calling thread until t in a raw system call, which
 // the Go scheduler does not see: the goroutine keeps its processor and no
@@ -448,8 +368,8 @@ func flowSection(b *strings.Builder, st *flowStats, o options, tmp string) {
 			thousands(int64(st.Pipeline["flows/s"])), st.Pipeline["cpu-ns/flow"]/1e3, st.Pipeline["records/flow"])
 	}
 	pairSection(b, "Flows arriving during cache hits",
-		fmt.Sprintf("The cache-hit run of table 1, but with %d queries outstanding (dnsperf `-q`, bench flag `-sat-q`) so that dnsward's capacity bounds its rate, not dnsperf's window, against two dnsward instances started side by side and warmed, one with a syslog flow listener (`flows.syslog.%s` on loopback, `flows.clients: [%q]`, the other flow settings at their defaults) sent %s kernel LOG lines a second over %s from this process while dnsperf runs (each line a new client, so none folds: every one is joined); the sender's CPU is left out of the \"other\" CPU figure. %d rounds, alternating which goes first; each row is the median round.",
-			o.satOutstanding, flowNetwork, flowClients, thousands(flowRate), strings.ToUpper(flowNetwork), flowRounds),
+		fmt.Sprintf("The cache-hit run of table 1, but with %d queries outstanding (dnsperf `-q`, bench flag `-sat-q`) so that dnsward's capacity bounds its rate, not dnsperf's window, against two dnsward instances started side by side and warmed, one with a syslog flow listener (`flows.syslog.tcp` on loopback, `flows.clients: [%q]`, the other flow settings at their defaults) sent %s kernel LOG lines a second over TCP from this process while dnsperf runs (each line a new client, so none folds: every one is joined); the sender's CPU is left out of the \"other\" CPU figure. %d rounds, alternating which goes first; each row is the median round.",
+			o.satOutstanding, flowClients, thousands(flowRate), flowRounds),
 		st.Rounds, st.Without, st.With, tmp)
 	if st.With != nil {
 		if l := st.Loads[st.With]; l != nil {

@@ -44,54 +44,43 @@ func TestPipelineMetrics(t *testing.T) {
 	}
 }
 
-// TestSendFlowsReachSyslog sends the workload's lines over UDP and TCP to
-// the flows package's own syslog listener: every one is parsed and kept as
-// a flow from the workload's clients, each with a key of its own.
+// TestSendFlowsReachSyslog sends the workload's lines to the flows
+// package's own syslog listener: every one is parsed and kept as a flow
+// from the workload's clients, each with a key of its own.
 func TestSendFlowsReachSyslog(t *testing.T) {
-	for _, network := range []string{"udp", "tcp"} {
-		t.Run(network, func(t *testing.T) {
-			const n = 600
-			var mu sync.Mutex
-			keys := map[[3]string]bool{}
-			s, err := flows.NewSyslog(flows.SyslogOptions{
-				SourceOptions: flows.SourceOptions{
-					Filter: flows.Filter{Clients: []netip.Prefix{netip.MustParsePrefix(flowClients)}},
-					Emit: func(f flows.Flow) {
-						mu.Lock()
-						defer mu.Unlock()
-						keys[[3]string{f.Client.Addr().String(), f.Dest.String(), f.Verdict.String()}] = true
-					},
-				},
-				UDP: "127.0.0.1:0", TCP: "127.0.0.1:0", Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			ran := make(chan error, 1)
-			go func() { ran <- s.Run(ctx) }()
-			defer func() { cancel(); <-ran }()
+	const n = 600
+	var mu sync.Mutex
+	keys := map[[3]string]bool{}
+	s, err := flows.NewSyslog(flows.SyslogOptions{
+		SourceOptions: flows.SourceOptions{
+			Filter: flows.Filter{Clients: []netip.Prefix{netip.MustParsePrefix(flowClients)}},
+			Emit: func(f flows.Flow) {
+				mu.Lock()
+				defer mu.Unlock()
+				keys[[3]string{f.Client.Addr().String(), f.Dest.String(), f.Verdict.String()}] = true
+			},
+		},
+		TCP: "127.0.0.1:0", Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
 
-			addr := s.UDPAddr()
-			if network == "tcp" {
-				addr = s.TCPAddr()
-			}
-			// Paced, as in the workload, so that the UDP socket's buffer
-			// (a few hundred datagrams) is not outrun: 300 ms of lines.
-			sent := sendFlows(ctx, network, addr.String(), 2000, n)
-			if sent.err != nil || sent.sent != n {
-				t.Fatalf("sent %d, %v; want %d", sent.sent, sent.err, n)
-			}
-			// UDP on loopback: a line the listener's buffer had no room
-			// for is lost, and the count below says so.
-			testwait.Until(t, "the lines sent to be kept", func() bool { return s.Stats().Kept+s.Stats().Malformed+s.Stats().NotPacket >= n })
-			mu.Lock()
-			defer mu.Unlock()
-			if st := s.Stats(); st.Kept != n || st.Malformed+st.NotPacket+st.Rejected != 0 || len(keys) != n {
-				t.Errorf("%+v, %d distinct keys; want %d kept, each its own", st, len(keys), n)
-			}
-		})
+	// Paced, as in the workload: 300 ms of lines.
+	sent := sendFlows(ctx, s.TCPAddr().String(), 2000, n)
+	if sent.err != nil || sent.sent != n {
+		t.Fatalf("sent %d, %v; want %d", sent.sent, sent.err, n)
+	}
+	testwait.Until(t, "the lines sent to be kept", func() bool { return s.Stats().Kept+s.Stats().Malformed+s.Stats().NotPacket >= n })
+	mu.Lock()
+	defer mu.Unlock()
+	if st := s.Stats(); st.Kept != n || st.Malformed+st.NotPacket+st.Rejected != 0 || len(keys) != n {
+		t.Errorf("%+v, %d distinct keys; want %d kept, each its own", st, len(keys), n)
 	}
 }
 
@@ -100,7 +89,7 @@ func TestSendFlowsReachSyslog(t *testing.T) {
 func TestSendFlowsPaces(t *testing.T) {
 	s, err := flows.NewSyslog(flows.SyslogOptions{
 		SourceOptions: flows.SourceOptions{Emit: func(flows.Flow) {}},
-		UDP:           "127.0.0.1:0", Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		TCP:           "127.0.0.1:0", Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +97,7 @@ func TestSendFlowsPaces(t *testing.T) {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan flowSend, 1)
-	go func() { done <- sendFlows(ctx, "udp", s.UDPAddr().String(), 1000, 1e6) }()
+	go func() { done <- sendFlows(ctx, s.TCPAddr().String(), 1000, 1e6) }()
 	// Cancelling at once or later: either way it ends, having kept pace.
 	cancel()
 	select {

@@ -233,9 +233,8 @@ type dnswardOpts struct {
 	ready     time.Duration
 	// answersOff turns the answer index off (answers.enabled: false).
 	answersOff bool
-	// flowsSyslog is the address of a flow syslog listener (on
-	// flowNetwork) taking lines from loopback about clients in
-	// flowClients; "" for none.
+	// flowsSyslog is the TCP address of a flow syslog listener taking
+	// lines from loopback about clients in flowClients; "" for none.
 	flowsSyslog string
 	// webPort, if not 0, serves the web page on it (web.listen).
 	webPort int
@@ -267,7 +266,7 @@ func dnswardConf(port, metricsPort int, o dnswardOpts) string {
 		b.WriteString("answers:\n  enabled: false\n")
 	}
 	if o.flowsSyslog != "" {
-		fmt.Fprintf(&b, "flows:\n  clients: [%q]\n  syslog:\n    %s: %q\n    senders: [\"127.0.0.0/8\"]\n", flowClients, flowNetwork, o.flowsSyslog)
+		fmt.Fprintf(&b, "flows:\n  clients: [%q]\n  syslog:\n    tcp: %q\n    senders: [\"127.0.0.0/8\"]\n", flowClients, o.flowsSyslog)
 	}
 	if o.webPort != 0 {
 		fmt.Fprintf(&b, "web:\n  listen: \"127.0.0.1:%d\"\n", o.webPort)

@@ -114,8 +114,7 @@ func AddrPort(name *Sockaddr) netip.AddrPort {
 // From is the raw address datagram i came from.
 func (b *Batch) From(i int) *Sockaddr { return &b.slots[i].name }
 
-// Datagram is one datagram to send, to a raw address; nil To sends it
-// to a connected socket's peer.
+// Datagram is one datagram to send, to a raw address.
 type Datagram struct {
 	Wire []byte
 	OOB  []byte
@@ -126,13 +125,9 @@ type Datagram struct {
 // returns how many went out before it.
 func (b *Batch) Send(out []Datagram) (int, error) {
 	for i, o := range out {
-		var namelen uint32
-		switch {
-		case o.To == nil:
-		case o.To.Family == unix.AF_INET:
+		namelen := uint32(unix.SizeofSockaddrInet6)
+		if o.To.Family == unix.AF_INET {
 			namelen = unix.SizeofSockaddrInet4
-		default:
-			namelen = unix.SizeofSockaddrInet6
 		}
 		b.fill(i, o.Wire, o.To, namelen, o.OOB)
 	}

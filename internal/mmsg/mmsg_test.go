@@ -78,41 +78,6 @@ func TestBatch(t *testing.T) {
 	}
 }
 
-// TestSendConnected: datagrams without an address go to a connected
-// socket's peer, in order.
-func TestSendConnected(t *testing.T) {
-	to, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer to.Close()
-	from, err := net.DialUDP("udp4", nil, to.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer from.Close()
-	rc, err := from.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"one", "two", "three"}
-	var out []Datagram
-	for _, w := range want {
-		out = append(out, Datagram{Wire: []byte(w)})
-	}
-	if n, err := New(rc, len(out)).Send(out); err != nil || n != len(out) {
-		t.Fatalf("send: %d of %d, %v", n, len(out), err)
-	}
-	_ = to.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 16)
-	for _, w := range want {
-		n, err := to.Read(buf)
-		if err != nil || string(buf[:n]) != w {
-			t.Fatalf("read %q, %v; want %q", buf[:n], err, w)
-		}
-	}
-}
-
 // TestNoAllocations: a send and a read of a batch allocate nothing, as
 // they run for every batch of the DNS listener.
 func TestNoAllocations(t *testing.T) {
