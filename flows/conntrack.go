@@ -78,9 +78,7 @@ func (c *Conntrack) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	defer c.Close()
-	if err := toBackground(); err != nil {
-		c.log.log("conntrack events", err)
-	}
+	toBackground(&c.log, "conntrack events")
 	for {
 		msgs, err := c.nf.Receive()
 		if c.closed.Load() {

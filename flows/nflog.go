@@ -100,9 +100,7 @@ func (n *Nflog) hook(a nflog.Attribute) int {
 	// it to the background, as the other sources' readers are.
 	if !n.background {
 		n.background = true
-		if err := toBackground(); err != nil {
-			n.log.log("nflog", err)
-		}
+		toBackground(&n.log, "nflog")
 	}
 	n.packets.Add(1)
 	if a.Payload == nil {

@@ -97,12 +97,11 @@ const backgroundNice = 10
 // normal priority each burst of lines woke a thread that preempted the
 // resolver or its clients (BENCHMARKS.md, thirteenth round). The thread is
 // never unlocked, so it ends with the goroutine rather than going back to
-// the runtime's pool at that priority. On an error (a seccomp filter, say)
-// the goroutine reads at normal priority.
-func toBackground() error {
+// the runtime's pool at that priority. An error (a seccomp filter, say)
+// goes to log, prefixed by what, and the goroutine reads at normal priority.
+func toBackground(log *limitedLog, what string) {
 	runtime.LockOSThread()
 	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: backgroundNice}, 0); err != nil {
-		return fmt.Errorf("lower the reading thread's CPU priority: %w", err)
+		log.log(what+": lower the reading thread's CPU priority", err)
 	}
-	return nil
 }

@@ -227,13 +227,6 @@ func (s *Syslog) allowed(a netip.Addr) bool {
 	return false
 }
 
-// toBackground lowers the calling reader's priority, logging a failure.
-func (s *Syslog) toBackground() {
-	if err := toBackground(); err != nil {
-		s.log.log("syslog flows", err)
-	}
-}
-
 // failed handles a socket error: true when it is the socket closing,
 // else it is counted and logged, and the caller tries again shortly.
 func (s *Syslog) failed(msg string, err error) (closed bool) {
@@ -251,7 +244,7 @@ func (s *Syslog) failed(msg string, err error) (closed bool) {
 const syslogBatch = 32
 
 func (s *Syslog) serveUDP() {
-	s.toBackground()
+	toBackground(&s.log, "syslog flows")
 	rc, err := s.udp.SyscallConn()
 	if err != nil {
 		s.failed("syslog flows: UDP socket", err)
@@ -343,7 +336,7 @@ func (s *Syslog) untrack(c net.Conn) {
 
 // serveConn reads frames until the peer closes or framing is lost.
 func (s *Syslog) serveConn(c net.Conn) {
-	s.toBackground()
+	toBackground(&s.log, "syslog flows")
 	fr := newFrameReader(c, s.o.MaxLine)
 	for {
 		line, err := fr.next()
