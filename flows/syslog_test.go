@@ -194,8 +194,6 @@ func TestSyslogUDPHoldsBurst(t *testing.T) {
 	testwait.Until(t, fmt.Sprintf("%d lines kept", n), func() bool { return kept.Load() == n })
 }
 
-// A UDP line is parsed in the read buffer itself: the prefix a flow keeps
-// must not change when later datagrams reuse that buffer.
 // TestSyslogCountsDrops overflows the UDP socket's buffer before the
 // reader starts: every datagram sent is then either read or counted as
 // dropped by the kernel.
@@ -234,6 +232,8 @@ func TestSyslogCountsDrops(t *testing.T) {
 	}
 }
 
+// A UDP line is parsed in the read buffer itself: the prefix a flow keeps
+// must not change when later datagrams reuse that buffer.
 func TestSyslogUDPPrefixOutlivesBuffer(t *testing.T) {
 	const n = 3 * syslogBatch
 	flows := make(chan Flow, n)
